@@ -1,0 +1,61 @@
+"""The ``resnet-desktop`` command: the window without a sub-command, headless work with one.
+
+Arguments are parsed before anything heavy is imported, so ``--help``, ``--version`` and
+argument errors are instant and the window can appear before torch has loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from resnet_desktop import __version__
+
+# Each module registers one sub-command: ``register(subparsers)`` sets ``func`` on it.
+COMMAND_MODULES = ("predict", "models", "benchmark", "finetune", "evaluate")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of the headless sub-commands."""
+    parser = argparse.ArgumentParser(
+        prog="resnet-desktop",
+        usage="%(prog)s [PATH ...] [--model NAME]\n       %(prog)s COMMAND ...",
+        description="Classify images with ResNet/DenseNet models. Without a command, "
+        "opens the desktop window with PATHs (images or folders) loaded.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(f"resnet_desktop.commands.{module_name}").register(subparsers)
+    return parser
+
+
+def build_window_parser() -> argparse.ArgumentParser:
+    """The parser of ``resnet-desktop [PATH ...] [--model NAME]``."""
+    parser = argparse.ArgumentParser(prog="resnet-desktop", add_help=False)
+    parser.add_argument("paths", nargs="*")
+    parser.add_argument("--model")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit status."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if args_list and (args_list[0].startswith("-") and args_list[0] != "--model"
+                      or args_list[0] in _command_names(parser)):
+        args = parser.parse_args(args_list)
+        return int(args.func(args))
+    window_args = build_window_parser().parse_args(args_list)
+    from resnet_desktop.gui.app import run_app
+
+    return run_app(window_args.paths, model=window_args.model)
+
+
+def _command_names(parser: argparse.ArgumentParser) -> set[str]:
+    for action in parser._actions:  # noqa: SLF001 - argparse offers no public accessor
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            return set(action.choices)
+    return set()

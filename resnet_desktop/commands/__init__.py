@@ -1,0 +1,1 @@
+"""One module per ``resnet-desktop`` sub-command; each exposes ``register(subparsers)``."""

@@ -1,0 +1,123 @@
+"""One worker abstraction: a QThread that runs a core generator and reports on the GUI thread.
+
+The core does long work as plain generators that take a ``should_stop`` callable
+(``Predictor.predict_iter``, ``trainer.fit`` ...). A :class:`GeneratorWorker` runs such a
+generator off the GUI thread and emits every yielded item; Qt queues the signals to the
+receivers' (GUI) thread. :class:`WorkerSet` keeps running workers referenced until they
+finish and lets the window stop and join them all when it closes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal
+
+log = logging.getLogger(__name__)
+
+# A job receives ``should_stop`` and returns an iterable of progress items/results.
+Job = Callable[[Callable[[], bool]], Iterable[Any]]
+
+# Exceptions whose message is meant for the user; anything else is a bug and is logged.
+USER_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, KeyError)
+
+
+def user_message(error: BaseException) -> str:
+    """The text to show for ``error``: its message, or a short line for unexpected bugs."""
+    from resnet_desktop.core.library import LibraryError
+    from resnet_desktop.core.model_loader import ModelLoadError
+    from resnet_desktop.core.weights import WeightsError
+
+    if isinstance(error, (ModelLoadError, WeightsError, LibraryError)):
+        return str(error)
+    if isinstance(error, KeyError) and error.args:
+        return str(error.args[0])
+    if isinstance(error, USER_ERRORS):
+        return str(error) or type(error).__name__
+    return f"Unexpected error ({type(error).__name__}: {error}). See the log for details."
+
+
+class GeneratorWorker(QThread):
+    """Runs ``job(should_stop)`` in its own thread.
+
+    Signals:
+        yielded(object): each item the job yields.
+        failed(str): the job raised; the argument is a message for the user.
+        done(bool): always last; True when the job ran to the end, False if stopped/failed.
+    """
+
+    yielded = Signal(object)
+    failed = Signal(str)
+    done = Signal(bool)
+
+    def __init__(self, job: Job, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._job = job
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        """Ask the job to stop at its next check (within a batch for the core's jobs)."""
+        self._stop.set()
+
+    def should_stop(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self) -> None:
+        completed = False
+        try:
+            for item in self._job(self.should_stop):
+                self.yielded.emit(item)
+                if self._stop.is_set():
+                    break
+            else:
+                completed = not self._stop.is_set()
+        except Exception as error:  # noqa: BLE001 - reported to the user, never swallowed
+            if not isinstance(error, USER_ERRORS):
+                log.exception("worker job failed")
+            self.failed.emit(user_message(error))
+        self.done.emit(completed)
+
+
+class WorkerSet(QObject):
+    """Keeps workers alive while they run; stops and joins them all on shutdown."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._workers: set[GeneratorWorker] = set()
+
+    def start(
+        self,
+        job: Job,
+        *,
+        yielded: Callable[[Any], None] | None = None,
+        failed: Callable[[str], None] | None = None,
+        done: Callable[[bool], None] | None = None,
+    ) -> GeneratorWorker:
+        """Create a worker, connect the given slots, then start it (so nothing is missed)."""
+        worker = GeneratorWorker(job)
+        for signal, slot in ((worker.yielded, yielded), (worker.failed, failed), (worker.done, done)):
+            if slot is not None:
+                signal.connect(slot)
+        self._workers.add(worker)
+        worker.finished.connect(lambda w=worker: self._forget(w))
+        worker.start()
+        return worker
+
+    def _forget(self, worker: GeneratorWorker) -> None:
+        self._workers.discard(worker)
+        worker.deleteLater()
+
+    def __len__(self) -> int:
+        return len(self._workers)
+
+    def stop_all(self, timeout_ms: int = 30_000) -> bool:
+        """Stop every worker and wait for it; True if all finished in time."""
+        for worker in list(self._workers):
+            worker.stop()
+        finished = True
+        for worker in list(self._workers):
+            finished = worker.wait(timeout_ms) and finished
+        return finished

@@ -1,0 +1,44 @@
+"""Fixtures shared by every test: an isolated data folder and access to ../shared."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED_ENV = "RESNET_DESKTOP_SHARED"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Every test gets its own settings/library folder and an empty torch hub."""
+    root = tmp_path_factory.mktemp("appdata")
+    monkeypatch.setenv("RESNET_DESKTOP_DATA_DIR", str(root / "data"))
+    monkeypatch.setenv("TORCH_HOME", str(root / "torch"))
+    return root
+
+
+def shared_root() -> Path | None:
+    value = os.environ.get(SHARED_ENV)
+    return Path(value) if value else None
+
+
+@pytest.fixture
+def shared():
+    """Return a function mapping a path inside ../shared to an existing Path.
+
+    Tests that use it are skipped when ``RESNET_DESKTOP_SHARED`` is unset (a machine
+    without the shared data) and fail when it is set but the file is missing.
+    """
+    root = shared_root()
+    if root is None:
+        pytest.skip(f"{SHARED_ENV} is not set")
+
+    def resolve(relative: str) -> Path:
+        path = root / relative
+        if not path.exists():
+            pytest.fail(f"{SHARED_ENV}={root} is set but {relative} is missing")
+        return path
+
+    return resolve
