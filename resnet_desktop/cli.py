@@ -44,8 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit status."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    if args_list and (args_list[0].startswith("-") and args_list[0] != "--model"
-                      or args_list[0] in _command_names(parser)):
+    if args_list and (
+        (args_list[0].startswith("-") and args_list[0] != "--model")
+        or args_list[0] in _command_names(parser)
+    ):
         args = parser.parse_args(args_list)
         return int(args.func(args))
     window_args = build_window_parser().parse_args(args_list)
@@ -55,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _command_names(parser: argparse.ArgumentParser) -> set[str]:
-    for action in parser._actions:  # noqa: SLF001 - argparse offers no public accessor
-        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+    for action in parser._actions:  # argparse offers no public accessor
+        if isinstance(action, argparse._SubParsersAction):
             return set(action.choices)
     return set()

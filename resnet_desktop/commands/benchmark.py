@@ -1,14 +1,79 @@
-"""`resnet-desktop benchmark`. (placeholder until implemented)"""
+"""``resnet-desktop benchmark``: throughput of decoding, the network, and both together."""
 
 from __future__ import annotations
 
 import argparse
 
+from resnet_desktop.commands.common import (
+    EXIT_OK,
+    add_model_args,
+    add_runtime_args,
+    positive_int,
+    reports_errors,
+)
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("benchmark", help="(not implemented yet)")
+    parser = subparsers.add_parser(
+        "benchmark",
+        help="measure decoding, model and end-to-end throughput",
+        description="Measure images/s per stage and the end-to-end efficiency against the "
+        "pipeline bound. Without --folder only the model is measured.",
+    )
+    add_model_args(parser)
+    parser.add_argument("--folder", help="folder of images to decode and classify")
+    parser.add_argument("--limit", type=positive_int, help="use at most this many images")
+    parser.add_argument("--batches", type=positive_int, default=10, help="model-only batches")
+    parser.add_argument(
+        "--compare-tutorial",
+        action="store_true",
+        help="also time the tutorials' loop (PIL + transforms, batches of 8, fp32, one thread)",
+    )
+    add_runtime_args(parser)
     parser.set_defaults(func=run)
 
 
+@reports_errors
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    from resnet_desktop.core import benchmark
+    from resnet_desktop.core.imaging import scan_images
+    from resnet_desktop.core.model_loader import load_model
+    from resnet_desktop.core.predictor import Predictor
+
+    model = load_model(args.model, args.weights or "random")
+    predictor = Predictor(
+        model, device=args.device, precision=args.precision, batch_size=args.batch_size
+    )
+    print(
+        f"{args.model} on {predictor.device.type}, {predictor.precision}, "
+        f"batch {predictor.batch_size}, {predictor.decode_workers} decode threads"
+    )
+    model_rate = benchmark.measure_model(predictor, args.batches)
+    _show(model_rate)
+    if not args.folder:
+        return EXIT_OK
+    paths = list(scan_images([args.folder]))[: args.limit]
+    if not paths:
+        raise ValueError(f"no images found in {args.folder}")
+    benchmark.measure_end_to_end(predictor, paths[: predictor.batch_size])  # warm file cache
+    decode_rate = benchmark.measure_decode(predictor, paths)
+    _show(decode_rate)
+    end_to_end = benchmark.measure_end_to_end(predictor, paths)
+    _show(end_to_end)
+    shared_cpu = predictor.device.type == "cpu"
+    bound = benchmark.pipeline_bound(decode_rate.per_second, model_rate.per_second, shared_cpu)
+    formula = "1/(1/decode + 1/model)" if shared_cpu else "min(decode, model)"
+    print(f"pipeline bound     {bound:9.1f} images/s  ({formula})")
+    print(f"efficiency         {end_to_end.per_second / bound:9.2f}  (end-to-end / bound)")
+    if args.compare_tutorial:
+        tutorial = benchmark.tutorial_loop(predictor, paths)
+        _show(tutorial)
+        print(f"speed-up           {end_to_end.per_second / tutorial.per_second:9.2f}x  "
+              "(end-to-end / tutorial loop)")  # fmt: skip
+    return EXIT_OK
+
+
+def _show(rate) -> None:
+    print(
+        f"{rate.name:<18} {rate.per_second:9.1f} images/s  ({rate.images} in {rate.seconds:.2f} s)"
+    )

@@ -1,14 +1,91 @@
-"""`resnet-desktop predict`. (placeholder until implemented)"""
+"""``resnet-desktop predict``: classify images and folders, print or export the top-k."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+
+from resnet_desktop.commands.common import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    add_model_args,
+    add_runtime_args,
+    positive_int,
+    reports_errors,
+)
+from resnet_desktop.commands.progress import ProgressBar, format_duration
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("predict", help="(not implemented yet)")
+    parser = subparsers.add_parser(
+        "predict",
+        help="classify images and folders",
+        description="Classify images (folders are searched recursively). Exit status: 0 all "
+        "classified, 3 some files failed, 1 could not run, 2 bad arguments.",
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
+    add_model_args(parser)
+    parser.add_argument("--classes", help="class names: .txt (one per line) or .json")
+    parser.add_argument("--top-k", type=positive_int, default=5)
+    add_runtime_args(parser)
+    parser.add_argument("--csv", metavar="OUT", help="write the results to this CSV file")
     parser.set_defaults(func=run)
 
 
+@reports_errors
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    from resnet_desktop.core.export import write_csv
+    from resnet_desktop.core.imaging import scan_images
+    from resnet_desktop.core.model_loader import load_model
+    from resnet_desktop.core.predictor import Predictor
+
+    paths = list(scan_images(args.paths))
+    if not paths:
+        raise ValueError("no images found in " + ", ".join(args.paths))
+    model = load_model(args.model, args.weights, args.classes)
+    predictor = Predictor(
+        model,
+        device=args.device,
+        precision=args.precision,
+        batch_size=args.batch_size,
+        top_k=args.top_k,
+    )
+    print(
+        f"{len(paths)} images, {args.model} on {predictor.device.type} "
+        f"({predictor.precision}, batch {predictor.batch_size})",
+        file=sys.stderr,
+    )
+    predictions = []
+    bar = ProgressBar(len(paths))
+    last = None
+    for last in predictor.predict_iter(paths):
+        predictions.extend(last.predictions)
+        if not args.csv:
+            for prediction in last.predictions:
+                print(_describe(prediction))
+        bar.update(last.done, last.images_per_second, last.eta_seconds)
+    bar.close()
+    if args.csv:
+        write_csv(args.csv, predictions, predictor.top_k)
+    failed = sum(not p.ok for p in predictions)
+    elapsed = last.elapsed if last else 0.0
+    print(
+        f"classified {len(predictions) - failed} of {len(paths)} images in "
+        f"{format_duration(elapsed)} ({len(predictions) / max(elapsed, 1e-9):.1f} images/s)"
+        + (f"; {failed} failed" if failed else "")
+        + (f"; results in {args.csv}" if args.csv else ""),
+        file=sys.stderr,
+    )
+    return EXIT_PARTIAL if failed else EXIT_OK
+
+
+def _describe(prediction) -> str:
+    from resnet_desktop.core.export import display_path
+
+    if not prediction.ok:
+        return f"{display_path(prediction.path)}\terror: {prediction.error}"
+    top = ", ".join(
+        f"{label} {prob:.1%}"
+        for label, prob in zip(prediction.labels, prediction.probs, strict=True)
+    )
+    return f"{display_path(prediction.path)}\t{top}"

@@ -1,12 +1,32 @@
-"""Batch prediction: a generator of results the CLI and the GUI both consume. (OWNER: lead)"""
+"""Batch prediction: a generator of results that the CLI and the GUI both consume.
+
+Decoding runs in a thread pool that works a few batches ahead of the network, so on a
+GPU the model never waits for images and on a CPU both stages keep every core busy
+(Pillow and torch release the GIL in their heavy loops). Each file is decoded inside
+its own error boundary: a broken image becomes one error row, never a failed batch.
+"""
 
 from __future__ import annotations
 
+import os
+import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from resnet_desktop.core import imaging
+from resnet_desktop.core.device import Normalizer, autocast, resolve_device, resolve_precision
 from resnet_desktop.core.model_loader import LoadedModel
+from resnet_desktop.core.zoo import Preprocess
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+PREFETCH_BATCHES = 2
 
 
 @dataclass(frozen=True)
@@ -41,10 +61,33 @@ class BatchResult:
         return (self.total - self.done) / rate if rate > 0 else None
 
 
+def default_batch_size(device: torch.device, preprocess: Preprocess) -> int:
+    small = preprocess.crop <= 64
+    if device.type == "cpu":
+        return 256 if small else 32
+    return 512 if small else 64
+
+
+def decode_or_reason(path: Path, preprocess: Preprocess) -> np.ndarray | str:
+    """The network input for ``path``, or a one-line reason why there is none."""
+    try:
+        return imaging.load_input(path, preprocess)
+    except imaging.DecodeError as error:
+        return str(error)
+    except Exception as error:  # one bad file must never end the run
+        return f"cannot read image: {type(error).__name__}: {error}"
+
+
 class Predictor:
     """Runs one loaded model over lists of image paths.
 
-    ``device``: auto|cpu|cuda|mps; ``precision``: auto|fp32|bf16|fp16.
+    Args:
+        model: the network and its class names and preprocessing.
+        device: ``auto|cpu|cuda|mps``.
+        precision: ``auto|fp32|bf16|fp16`` (see :mod:`resnet_desktop.core.device`).
+        batch_size: images per forward pass; by default chosen from device and input size.
+        top_k: how many classes to report per image.
+        decode_workers: decoding threads; by default one per CPU core.
     """
 
     def __init__(
@@ -55,10 +98,100 @@ class Predictor:
         precision: str = "auto",
         batch_size: int | None = None,
         top_k: int = 5,
+        decode_workers: int | None = None,
     ) -> None:
-        raise NotImplementedError
+        import torch
+
+        self.model = model
+        self.device = resolve_device(device)
+        self.precision = resolve_precision(self.device, precision)
+        self.batch_size = batch_size or default_batch_size(self.device, model.preprocess)
+        if self.batch_size < 1:
+            raise ValueError("batch size must be at least 1")
+        self.top_k = max(1, min(top_k, len(model.class_names)))
+        self.decode_workers = decode_workers or max(1, min(16, os.cpu_count() or 1))
+        self.network = model.network.to(self.device, memory_format=torch.channels_last).eval()
+        self._normalize = Normalizer(model.preprocess.mean, model.preprocess.std, self.device)
 
     def predict_iter(
         self, paths: Sequence[Path], should_stop: Callable[[], bool] | None = None
     ) -> Iterator[BatchResult]:
-        raise NotImplementedError
+        """Yield one BatchResult per batch, in the order of ``paths``, until done or stopped."""
+        paths = [Path(p) for p in paths]
+        stop = should_stop or (lambda: False)
+        start = time.perf_counter()
+        done = 0
+        with ThreadPoolExecutor(self.decode_workers, thread_name_prefix="decode") as pool:
+            try:
+                for chunk, decoded in self._decoded_batches(pool, paths, stop):
+                    predictions = self._predict_chunk(chunk, decoded)
+                    done += len(chunk)
+                    yield BatchResult(predictions, done, len(paths), time.perf_counter() - start)
+                    if stop():
+                        break
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    def predict_inputs(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Top-k probabilities and indices (on the CPU) for a uint8 NHWC batch."""
+        import torch
+
+        try:
+            with torch.inference_mode(), autocast(self.device, self.precision):
+                logits = self.network(self._normalize(inputs))
+                probs = logits.float().softmax(dim=1)
+                top_p, top_i = probs.topk(self.top_k, dim=1)
+            return top_p.cpu(), top_i.cpu()
+        except torch.OutOfMemoryError:
+            if len(inputs) == 1:
+                raise
+            torch.cuda.empty_cache()
+            self.batch_size = max(1, len(inputs) // 2)
+            halves = [self.predict_inputs(part) for part in inputs.split(self.batch_size)]
+            return torch.cat([h[0] for h in halves]), torch.cat([h[1] for h in halves])
+
+    def _decoded_batches(
+        self, pool: ThreadPoolExecutor, paths: list[Path], stop: Callable[[], bool]
+    ) -> Iterator[tuple[list[Path], list[np.ndarray | str]]]:
+        """Batches of decoded images, keeping PREFETCH_BATCHES batches in flight."""
+        preprocess = self.model.preprocess
+        pending: deque[Future[np.ndarray | str]] = deque()
+        ahead = self.batch_size * (PREFETCH_BATCHES + 1)
+        next_index = 0
+        for begin in range(0, len(paths), self.batch_size):
+            while next_index < min(len(paths), begin + ahead):
+                pending.append(pool.submit(decode_or_reason, paths[next_index], preprocess))
+                next_index += 1
+            chunk = paths[begin : begin + self.batch_size]
+            decoded = [pending.popleft().result() for _ in chunk]
+            if stop():
+                return
+            yield chunk, decoded
+
+    def _predict_chunk(
+        self, chunk: list[Path], decoded: list[np.ndarray | str]
+    ) -> list[Prediction]:
+        import numpy as np
+        import torch
+
+        results = [
+            Prediction(path, error=item if isinstance(item, str) else None)
+            for path, item in zip(chunk, decoded, strict=True)
+        ]
+        good = [i for i, item in enumerate(decoded) if not isinstance(item, str)]
+        if not good:
+            return results
+        batch = torch.from_numpy(np.stack([decoded[i] for i in good]))
+        if self.device.type == "cuda":
+            batch = batch.pin_memory()
+        top_p, top_i = self.predict_inputs(batch)
+        names = self.model.class_names
+        for row, i in enumerate(good):
+            indices = tuple(int(k) for k in top_i[row])
+            results[i] = Prediction(
+                chunk[i],
+                labels=tuple(names[k] for k in indices),
+                probs=tuple(float(p) for p in top_p[row]),
+                indices=indices,
+            )
+        return results

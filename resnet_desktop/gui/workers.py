@@ -74,7 +74,7 @@ class GeneratorWorker(QThread):
                     break
             else:
                 completed = not self._stop.is_set()
-        except Exception as error:  # noqa: BLE001 - reported to the user, never swallowed
+        except Exception as error:  # reported to the user, never swallowed
             if not isinstance(error, USER_ERRORS):
                 log.exception("worker job failed")
             self.failed.emit(user_message(error))
@@ -98,7 +98,8 @@ class WorkerSet(QObject):
     ) -> GeneratorWorker:
         """Create a worker, connect the given slots, then start it (so nothing is missed)."""
         worker = GeneratorWorker(job)
-        for signal, slot in ((worker.yielded, yielded), (worker.failed, failed), (worker.done, done)):
+        slots = ((worker.yielded, yielded), (worker.failed, failed), (worker.done, done))
+        for signal, slot in slots:
             if slot is not None:
                 signal.connect(slot)
         self._workers.add(worker)

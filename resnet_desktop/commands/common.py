@@ -1,0 +1,63 @@
+"""What the sub-commands share: runtime options and turning user errors into exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from collections.abc import Callable
+
+from resnet_desktop.core.device import DEVICES, PRECISIONS
+
+EXIT_OK = 0
+EXIT_ERROR = 1  # could not run: bad model, missing file ...
+EXIT_PARTIAL = 3  # ran, but some files failed
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_model_args(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    parser.add_argument("--model", required=required, help="zoo architecture or library model")
+    parser.add_argument(
+        "--weights", help="state-dict file (.pth/.pt/.th/.safetensors), or 'random'"
+    )
+
+
+def add_runtime_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--batch-size", type=positive_int, help="images per batch (default: auto)")
+    parser.add_argument("--device", choices=DEVICES, default="auto")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto")
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions whose message is meant for the user (printed without a traceback)."""
+    from resnet_desktop.core.library import LibraryError
+    from resnet_desktop.core.model_loader import ModelLoadError
+    from resnet_desktop.core.weights import WeightsError
+
+    return (ModelLoadError, WeightsError, LibraryError, OSError, ValueError, KeyError)
+
+
+def reports_errors(command: Command) -> Command:
+    """Run ``command``; a user error prints ``error: ...`` and exits 1, Ctrl+C exits 130."""
+
+    @functools.wraps(command)
+    def wrapper(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except KeyboardInterrupt:
+            print("\ninterrupted", file=sys.stderr)
+            return 130
+        except user_errors() as error:
+            message = error.args[0] if isinstance(error, KeyError) and error.args else error
+            print(f"error: {message}", file=sys.stderr)
+            return EXIT_ERROR
+
+    return wrapper

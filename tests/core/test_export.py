@@ -1,0 +1,76 @@
+"""The CSV writer: columns, spreadsheet safety, exact paths, atomic replacement."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+
+import pytest
+
+from resnet_desktop.core.export import csv_header, csv_text, write_csv
+from resnet_desktop.core.predictor import Prediction
+
+
+def _read(path: Path) -> list[list[str]]:
+    with open(path, encoding="utf-8", newline="") as handle:
+        return list(csv.reader(handle))
+
+
+def test_header_names_every_rank():
+    assert csv_header(2) == ["path", "label_1", "prob_1", "label_2", "prob_2", "error"]
+
+
+def test_rows_hold_probabilities_and_errors(tmp_path: Path):
+    good = Prediction(tmp_path / "a.jpg", ("cat", "dog"), (0.75, 0.25), (3, 5))
+    bad = Prediction(tmp_path / "b.jpg", error="truncated image\nsecond line")
+    out = tmp_path / "out.csv"
+    assert write_csv(out, [good, bad], top_k=2) == 2
+    rows = _read(out)
+    assert rows[1] == [str(tmp_path / "a.jpg"), "cat", "0.750000", "dog", "0.250000", ""]
+    assert rows[2] == [str(tmp_path / "b.jpg"), "", "", "", "", "truncated image second line"]
+
+
+def test_fewer_classes_than_k_leave_cells_empty(tmp_path: Path):
+    row = csv_text([Prediction(tmp_path / "a.png", ("x",), (1.0,), (0,))], top_k=3)
+    assert list(csv.reader(io.StringIO(row, newline="")))[1][3:] == ["", "", "", "", ""]
+
+
+@pytest.mark.parametrize("label", ["=1+1", "+SUM(A1)", "-2", "@cmd", "\tx", "\rx"])
+def test_formula_cells_are_neutralised(tmp_path: Path, label: str):
+    text = csv_text([Prediction(tmp_path / "a.png", (label,), (0.5,), (0,))], top_k=1)
+    assert list(csv.reader(io.StringIO(text, newline="")))[1][1] == "'" + label
+
+
+def test_utf8_names_round_trip_exactly(tmp_path: Path):
+    name = tmp_path / 'été, "quoted"\nline 日本.jpg'
+    text = csv_text([Prediction(name, ("a",), (0.5,), (0,))], top_k=1)
+    assert list(csv.reader(io.StringIO(text, newline="")))[1][0] == str(name)
+
+
+def test_undecodable_bytes_become_visible_escapes(tmp_path: Path):
+    name = Path(os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9.jpg"))
+    out = tmp_path / "out.csv"
+    write_csv(out, [Prediction(name, error="x")], top_k=1)
+    assert _read(out)[1][0].endswith("caf\\xe9.jpg")
+
+
+def test_relative_paths_are_written_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(tmp_path)
+    text = csv_text([Prediction(Path("img.png"), error="x")], top_k=1)
+    assert list(csv.reader(io.StringIO(text, newline="")))[1][0] == str(tmp_path / "img.png")
+
+
+def test_failed_export_keeps_the_old_file(tmp_path: Path):
+    out = tmp_path / "out.csv"
+    out.write_text("old contents", encoding="utf-8")
+
+    def predictions():
+        yield Prediction(tmp_path / "a.png", ("a",), (1.0,), (0,))
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        write_csv(out, predictions(), top_k=1)
+    assert out.read_text(encoding="utf-8") == "old contents"
+    assert os.listdir(tmp_path) == ["out.csv"]

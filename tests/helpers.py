@@ -1,0 +1,42 @@
+"""Small builders the tests share: solid-colour images and a model that names colours."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+COLOURS = {"red": (230, 20, 20), "green": (20, 230, 20), "blue": (20, 20, 230)}
+
+
+def write_colour_images(folder: Path, per_colour: int, size=(40, 30), fmt="PNG") -> list[Path]:
+    """``per_colour`` images of each colour in COLOURS, named ``<colour>_<n>.<ext>``."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, rgb in COLOURS.items():
+        for index in range(per_colour):
+            path = folder / f"{name}_{index:03d}.{fmt.lower()}"
+            Image.new("RGB", size, rgb).save(path, fmt)
+            paths.append(path)
+    return sorted(paths)
+
+
+def colour_model():
+    """A LoadedModel whose class is the image's dominant channel: red, green or blue."""
+    import torch
+    from torch import nn
+
+    from resnet_desktop.core.model_loader import LoadedModel
+    from resnet_desktop.core.zoo import Preprocess, get_spec
+
+    class DominantChannel(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return 10 * x.mean(dim=(2, 3))
+
+    return LoadedModel(
+        name="colours",
+        spec=get_spec("cifar_resnet20"),
+        network=DominantChannel(),
+        class_names=list(COLOURS),
+        preprocess=Preprocess(crop=32, resize=None),
+    )
