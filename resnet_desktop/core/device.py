@@ -9,6 +9,7 @@ normalised on the device, which moves 4x fewer bytes than float tensors.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -47,13 +48,19 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
+@functools.cache
 def cpu_has_native_bf16() -> bool:
-    """Whether the CPU computes bf16 in hardware (AVX512-BF16 or AMX), so autocast pays."""
-    import torch
+    """Whether the CPU computes bf16 in hardware (AVX512-BF16 or AMX), so autocast pays.
 
-    cpu = getattr(torch._C, "_cpu", None)  # torch exposes no public query
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return bool(cpu) and any(getattr(cpu, name, lambda: False)() for name in checks)
+    torch offers no public query (oneDNN's own check also accepts plain AVX-512, where
+    bf16 is emulated and slower than fp32), so read the flags the kernel reports.
+    """
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
+            flags = next((line.split() for line in handle if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return bool({"avx512_bf16", "amx_bf16"} & set(flags))
 
 
 def resolve_precision(device: torch.device, precision: str = "auto") -> str:

@@ -105,7 +105,9 @@ class Predictor:
         self.model = model
         self.device = resolve_device(device)
         self.precision = resolve_precision(self.device, precision)
-        self.batch_size = batch_size or default_batch_size(self.device, model.preprocess)
+        if batch_size is None:
+            batch_size = default_batch_size(self.device, model.preprocess)
+        self.batch_size = batch_size
         if self.batch_size < 1:
             raise ValueError("batch size must be at least 1")
         self.top_k = max(1, min(top_k, len(model.class_names)))
