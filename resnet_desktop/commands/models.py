@@ -1,14 +1,123 @@
-"""`resnet-desktop models`. (placeholder until implemented)"""
+"""``resnet-desktop models``: import, list and remove the models of the user's library."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
+
+from resnet_desktop.commands.common import EXIT_OK, reports_errors
+from resnet_desktop.core import zoo
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("models", help="(not implemented yet)")
+    parser = subparsers.add_parser(
+        "models",
+        prog="resnet-desktop models",
+        help="import, list and remove library models",
+        description="Manage the model library: state-dict files imported with their class "
+        "names, and fine-tuned models.",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    _register_import(actions)
+    _register_list(actions)
+    _register_remove(actions)
     parser.set_defaults(func=run)
 
 
+@reports_errors
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    return _ACTIONS[args.action](args)
+
+
+def _register_import(actions: argparse._SubParsersAction) -> None:
+    parser = actions.add_parser(
+        "import",
+        help="add a state-dict file to the library",
+        description="Check that FILE's weights fit ARCH with one output per class, then save "
+        "them in the library as NAME (safetensors, so the copy can never run code).",
+    )
+    parser.add_argument("file", metavar="FILE", help=".pth/.pt/.th/.bin/.safetensors file")
+    parser.add_argument(
+        "--model", required=True, choices=list(zoo.SPECS), metavar="ARCH", help="architecture"
+    )
+    parser.add_argument(
+        "--classes", required=True, metavar="FILE", help="class names: .txt or .json"
+    )
+    parser.add_argument("--name", required=True, help="library name for the model")
+    parser.add_argument("--overwrite", action="store_true", help="replace a model of that name")
+
+
+def _register_list(actions: argparse._SubParsersAction) -> None:
+    parser = actions.add_parser("list", help="list the library's models")
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="also list the built-in architectures and whether their weights are cached",
+    )
+
+
+def _register_remove(actions: argparse._SubParsersAction) -> None:
+    parser = actions.add_parser("remove", help="delete a model from the library")
+    parser.add_argument("name", metavar="NAME")
+
+
+def _import(args: argparse.Namespace) -> int:
+    from resnet_desktop.core.library import ModelLibrary
+    from resnet_desktop.core.weights import read_class_names
+
+    class_names = read_class_names(args.classes)
+    library = ModelLibrary()
+    model = library.import_file(
+        args.file, args.model, class_names, args.name, overwrite=args.overwrite
+    )
+    print(
+        f"imported {model.name!r} ({model.architecture}, {len(model.class_names)} classes) "
+        f"into {library.root}"
+    )
+    return EXIT_OK
+
+
+def _list(args: argparse.Namespace) -> int:
+    from resnet_desktop.core.library import ModelLibrary
+
+    library = ModelLibrary()
+    models = library.list()
+    if models:
+        rows = [(m.name, m.architecture, str(len(m.class_names)), m.created) for m in models]
+        print(format_table(("NAME", "ARCHITECTURE", "CLASSES", "CREATED"), rows))
+    else:
+        print(f"no models in the library ({library.root})")
+    if args.all:
+        print()
+        print(format_table(("BUILT-IN", "CLASSES", "IMAGENET WEIGHTS"), _zoo_rows()))
+    return EXIT_OK
+
+
+def _zoo_rows() -> list[tuple[str, ...]]:
+    from resnet_desktop.core.weights import imagenet_weights_cached
+
+    def weights_state(spec: zoo.ModelSpec) -> str:
+        if not spec.has_builtin_weights:
+            return "none (import a checkpoint)"
+        return "cached" if imagenet_weights_cached(spec) else "not cached (downloaded on use)"
+
+    return [(s.name, str(s.num_classes), weights_state(s)) for s in zoo.SPECS.values()]
+
+
+def _remove(args: argparse.Namespace) -> int:
+    from resnet_desktop.core.library import ModelLibrary
+
+    ModelLibrary().remove(args.name)
+    print(f"removed {args.name!r}")
+    return EXIT_OK
+
+
+_ACTIONS = {"import": _import, "list": _list, "remove": _remove}
+
+
+def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Left-aligned columns two spaces apart, so names with spaces stay readable."""
+    table = [header, *rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    lines = ("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in table)
+    return "\n".join(line.rstrip() for line in lines)
