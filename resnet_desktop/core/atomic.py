@@ -15,6 +15,18 @@ from pathlib import Path
 from typing import IO, Any
 
 
+def _read_umask() -> int:
+    """The process umask; read once at import, since reading it means setting it."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates files readable by the owner only; saved files should get the
+# permissions any other new file gets (an exported CSV is often shared).
+_FILE_MODE = 0o666 & ~_read_umask()
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) -> Iterator[IO[Any]]:
     """Open a temporary file that replaces ``path`` only if the block finishes without error."""
@@ -22,6 +34,7 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) ->
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        os.chmod(tmp_name, _FILE_MODE)
         with os.fdopen(fd, mode, **kwargs) as handle:
             yield handle
             handle.flush()

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
-PREFETCH_BATCHES = 2
 
 
 @dataclass(frozen=True)
@@ -88,6 +87,10 @@ class Predictor:
         batch_size: images per forward pass; by default chosen from device and input size.
         top_k: how many classes to report per image.
         decode_workers: decoding threads; by default one per CPU core.
+        prefetch_batches: batches decoded ahead while the network runs. By default 2
+            on a GPU; 0 on the CPU, where decoding and the network share the cores:
+            overlapping them only makes torch's threads wait for preempted peers, while
+            decoding each batch with every core and then running it reaches the bound.
     """
 
     def __init__(
@@ -99,6 +102,7 @@ class Predictor:
         batch_size: int | None = None,
         top_k: int = 5,
         decode_workers: int | None = None,
+        prefetch_batches: int | None = None,
     ) -> None:
         import torch
 
@@ -112,6 +116,9 @@ class Predictor:
             raise ValueError("batch size must be at least 1")
         self.top_k = max(1, min(top_k, len(model.class_names)))
         self.decode_workers = decode_workers or max(1, min(16, os.cpu_count() or 1))
+        if prefetch_batches is None:
+            prefetch_batches = 0 if self.device.type == "cpu" else 2
+        self.prefetch_batches = prefetch_batches
         self.network = model.network.to(self.device, memory_format=torch.channels_last).eval()
         self._normalize = Normalizer(model.preprocess.mean, model.preprocess.std, self.device)
 
@@ -155,10 +162,10 @@ class Predictor:
     def _decoded_batches(
         self, pool: ThreadPoolExecutor, paths: list[Path], stop: Callable[[], bool]
     ) -> Iterator[tuple[list[Path], list[np.ndarray | str]]]:
-        """Batches of decoded images, keeping PREFETCH_BATCHES batches in flight."""
+        """Batches of decoded images, with ``prefetch_batches`` more in flight."""
         preprocess = self.model.preprocess
         pending: deque[Future[np.ndarray | str]] = deque()
-        ahead = self.batch_size * (PREFETCH_BATCHES + 1)
+        ahead = self.batch_size * (self.prefetch_batches + 1)
         next_index = 0
         for begin in range(0, len(paths), self.batch_size):
             while next_index < min(len(paths), begin + ahead):
