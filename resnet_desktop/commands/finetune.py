@@ -1,14 +1,229 @@
-"""`resnet-desktop finetune`. (placeholder until implemented)"""
+"""``resnet-desktop finetune``: train a zoo or library model on a folder-per-class dataset."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from resnet_desktop.commands.common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    add_model_args,
+    add_runtime_args,
+    positive_int,
+    reports_errors,
+)
+from resnet_desktop.commands.evaluate import class_table
+from resnet_desktop.commands.progress import ProgressBar, format_duration
+
+if TYPE_CHECKING:
+    from resnet_desktop.core.dataset import DatasetScan, DatasetSplit, ScanProgress
+    from resnet_desktop.core.model_loader import LoadedModel
+    from resnet_desktop.core.trainer import BatchProgress, EpochReport, FitResult, StageProgress
+
+EXIT_INTERRUPTED = 130
+MAX_LISTED_FILES = 20
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("finetune", help="(not implemented yet)")
+    parser = subparsers.add_parser(
+        "finetune",
+        help="fine-tune a model on your own classes",
+        description="Fine-tune --model on DATASET (one sub-folder of images per class) and save "
+        "the result in the model library as --name. Ctrl+C stops after the current batch and "
+        "saves the best epoch so far. Exit status: 0 saved, 1 could not train, 130 interrupted.",
+    )
+    parser.add_argument("dataset", metavar="DATASET", help="one sub-folder of images per class")
+    add_model_args(parser)
+    parser.add_argument("--name", required=True, help="library name of the fine-tuned model")
+    parser.add_argument("--strategy", choices=("head", "last", "full"), default="head")
+    parser.add_argument("--epochs", type=positive_int, help="default: depends on the strategy")
+    parser.add_argument("--lr", type=float, help="peak learning rate (default: per strategy)")
+    parser.add_argument("--val-split", type=float, default=0.2, help="default: 0.2")
+    parser.add_argument("--val", metavar="DIR", help="separate validation folder")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--overwrite", action="store_true", help="replace a model of that name")
+    add_runtime_args(parser)
     parser.set_defaults(func=run)
 
 
+@reports_errors
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    from resnet_desktop.core.dataset import split_dataset
+    from resnet_desktop.core.library import ModelLibrary, check_name
+    from resnet_desktop.core.model_loader import load_model
+    from resnet_desktop.core.trainer import TrainConfig, fit, save_model
+
+    check_name(args.name)
+    library = ModelLibrary()
+    if args.name in library and not args.overwrite:
+        raise ValueError(f"a model named {args.name!r} already exists (use --overwrite)")
+    scan = _scan(args)
+    split = split_dataset(scan, args.val_split, args.seed)
+    print("\n".join(preflight_lines(scan, split)))
+    base = load_model(args.model, args.weights)
+    config = TrainConfig(
+        strategy=args.strategy,
+        epochs=args.epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        device=args.device,
+        precision=args.precision,
+        seed=args.seed,
+    )
+    with _stop_on_interrupt() as stopped:
+        result = _train(fit(base, split, config, stopped, base_weights=_describe_base(base, args)))
+    print("\n".join(result_lines(result)))
+    if result.error:
+        raise ValueError(result.error)
+    if not result.savable:
+        print("stopped before the first epoch finished; nothing saved", file=sys.stderr)
+        return EXIT_INTERRUPTED if result.cancelled else EXIT_ERROR
+    saved = save_model(result, args.name, library, overwrite=args.overwrite)
+    print(f"saved as {saved.name!r} ({saved.weights_path})")
+    return EXIT_INTERRUPTED if result.cancelled else EXIT_OK
+
+
+def _scan(args: argparse.Namespace) -> DatasetScan:
+    from resnet_desktop.core.dataset import load_scan
+
+    bar: list[ProgressBar] = []
+    started = time.monotonic()
+
+    def progress(item: ScanProgress) -> None:
+        if item.stage != "checking":
+            return
+        if not bar:
+            bar.append(ProgressBar(item.total, unit="files"))
+        rate = item.done / max(time.monotonic() - started, 1e-9)
+        bar[0].update(item.done, rate, (item.total - item.done) / rate if rate else None)
+
+    scan = load_scan(args.dataset, args.val, progress=progress)
+    if bar:
+        bar[0].close()
+    return scan
+
+
+def _describe_base(base: LoadedModel, args: argparse.Namespace) -> str:
+    """Where the starting weights came from, for the library's metadata."""
+    if args.weights is None:
+        return f"library:{base.name}" if base.name != base.spec.name else str(base.spec.weights)
+    if args.weights == "random":
+        return "random"
+    return f"file:{Path(args.weights).name}"
+
+
+@contextlib.contextmanager
+def _stop_on_interrupt() -> Iterator[Callable[[], bool]]:
+    """A should_stop callable that turns true on Ctrl+C (the first one; a second kills)."""
+    flag = [False]
+
+    def handler(signum: int, frame: object) -> None:
+        flag[0] = True
+        signal.signal(signal.SIGINT, previous)
+        print("\nstopping after this batch (Ctrl+C again to abort)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: flag[0]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _train(events: Iterator[object]) -> FitResult:
+    """Draw progress bars and print one line per epoch; returns the final result."""
+    from resnet_desktop.core.trainer import BatchProgress, EpochReport, FitResult, StageProgress
+
+    bar: ProgressBar | None = None
+    key: tuple[object, ...] = ()
+    for event in events:
+        if isinstance(event, FitResult):
+            if bar is not None:
+                bar.close()
+            return event
+        if isinstance(event, EpochReport):
+            if bar is not None:
+                bar.close()
+                bar, key = None, ()
+            print(epoch_line(event))
+        elif isinstance(event, StageProgress | BatchProgress):
+            new_key = (event.stage,) if isinstance(event, StageProgress) else (event.epoch,)
+            if new_key != key:
+                if bar is not None:
+                    bar.close()
+                bar, key = ProgressBar(event.total), new_key
+            _update(bar, event)
+    raise AssertionError("fit() always yields a FitResult last")
+
+
+def _update(bar: ProgressBar, event: StageProgress | BatchProgress) -> None:
+    from resnet_desktop.core.trainer import StageProgress
+
+    if isinstance(event, StageProgress):
+        bar.update(event.done, 0.0, None, event.stage)
+        return
+    rate = event.images_per_second
+    remaining = (event.total - event.done) / rate if rate > 0 else None
+    bar.total = event.total
+    note = f"epoch {event.epoch}/{event.epochs} {event.phase} loss {event.loss:.3f}"
+    bar.update(event.done, rate, remaining, note)
+
+
+def preflight_lines(scan: DatasetScan, split: DatasetSplit) -> list[str]:
+    """Images per class and split, then every warning and the unreadable files."""
+    width = max(len("class"), *(len(name) for name in split.class_names))
+    source = f"validation: {scan.val_root}" if scan.val_root else f"{split.val_fraction:.0%} split"
+    lines = [f"dataset {scan.root} ({source}, seed {split.seed})", ""]
+    lines.append(f"{'class':<{width}}  train  val")
+    for name, train, val in zip(
+        split.class_names, split.train_counts, split.val_counts, strict=True
+    ):
+        lines.append(f"{name:<{width}}  {train:>5}  {val:>3}")
+    lines.append(f"{'total':<{width}}  {len(split.train):>5}  {len(split.val):>3}")
+    lines += [f"warning: {warning}" for warning in scan.warnings()]
+    if split.leaked_duplicates:
+        lines.append(
+            f"warning: {split.leaked_duplicates} image(s) of the validation folder are also "
+            "in the training folder"
+        )
+    for problem in scan.unreadable[:MAX_LISTED_FILES]:
+        lines.append(f"  skipped {problem.path}: {problem.reason}")
+    if len(scan.unreadable) > MAX_LISTED_FILES:
+        lines.append(f"  ... and {len(scan.unreadable) - MAX_LISTED_FILES} more")
+    return lines
+
+
+def epoch_line(report: EpochReport) -> str:
+    return (
+        f"epoch {report.epoch:>3}/{report.epochs}  "
+        f"train loss {report.train_loss:.4f} acc {report.train_accuracy:6.1%}  "
+        f"val loss {report.val_loss:.4f} acc {report.val_accuracy:6.1%}  "
+        f"lr {report.lr:.2e}  {report.seconds:.1f} s  {report.images_per_second:.0f} img/s"
+        + ("  *" if report.is_best else "")
+    )
+
+
+def result_lines(result: FitResult) -> list[str]:
+    """How training ended, the best epoch and its per-class validation metrics."""
+    lines = [""]
+    if result.cancelled:
+        lines.append("training interrupted")
+    elif result.stopped_early:
+        lines.append("stopped early: the validation loss stopped improving")
+    if result.skipped:
+        lines.append(f"{len(result.skipped)} file(s) could not be decoded and were skipped:")
+        lines += [f"  {p.path}: {p.reason}" for p in result.skipped[:MAX_LISTED_FILES]]
+    if result.best_epoch is None or result.report is None:
+        return lines
+    total = sum(report.seconds for report in result.history)
+    lines.append(
+        f"best epoch {result.best_epoch} of {len(result.history)}: validation accuracy "
+        f"{result.report.accuracy:.2%} ({format_duration(total)} of training)"
+    )
+    return [*lines, "", *class_table(result.report)]

@@ -1,0 +1,495 @@
+"""Folder-per-class datasets: the pre-flight scan and a stratified, duplicate-aware split.
+
+One class list, ``sorted()`` folder names, is used for training and validation alike and
+is stored with the model, so class indices never shift between folders. Every file is
+read once during the scan (content hash and a cheap header check); files that still fail
+to decode later are skipped by the trainer and reported, never a crash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import random
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+MIN_IMAGES_PER_CLASS = 5
+IMBALANCE_RATIO = 10.0
+PROGRESS_INTERVAL = 0.2  # seconds between progress items
+
+StopCheck = Callable[[], bool]
+
+
+class DatasetError(ValueError):
+    """The folder cannot be used for training; the message is for the user."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: Path
+    label: int  # index into the class names
+    sha256: str  # of the file's bytes, to find identical copies
+
+
+@dataclass(frozen=True)
+class FileProblem:
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True)
+class DuplicateGroup:
+    sha256: str
+    paths: tuple[Path, ...]
+    classes: tuple[str, ...]  # distinct class names of the copies, sorted
+
+    @property
+    def conflicting(self) -> bool:
+        """The same image is filed under more than one class."""
+        return len(self.classes) > 1
+
+
+@dataclass(frozen=True)
+class ScanProgress:
+    stage: str  # "listing" (total 0: unknown) | "checking"
+    done: int
+    total: int
+
+
+@dataclass
+class DatasetScan:
+    root: Path
+    val_root: Path | None
+    class_names: list[str]
+    samples: list[Sample]
+    val_samples: list[Sample] | None
+    unreadable: list[FileProblem]
+    empty_classes: list[str]
+    missing_in_val: list[str]
+    loose_files: int
+    duplicates: list[DuplicateGroup]
+    cancelled: bool = False
+
+    def counts(self) -> dict[str, int]:
+        """Readable images per class, both folders together."""
+        counts = dict.fromkeys(self.class_names, 0)
+        for sample in self.samples + (self.val_samples or []):
+            counts[self.class_names[sample.label]] += 1
+        return counts
+
+    @property
+    def small_classes(self) -> list[str]:
+        return [name for name, n in self.counts().items() if n < MIN_IMAGES_PER_CLASS]
+
+    @property
+    def imbalance_ratio(self) -> float:
+        counts = [n for n in self.counts().values() if n]
+        return max(counts) / min(counts) if counts else 1.0
+
+    def warnings(self) -> list[str]:
+        """Everything the user should look at before training, one sentence each."""
+        counts = self.counts()
+        lines = []
+        if self.unreadable:
+            lines.append(f"{len(self.unreadable)} unreadable file(s) will be skipped")
+        if self.empty_classes:
+            lines.append(f"class folders without images are ignored: {_join(self.empty_classes)}")
+        if self.small_classes:
+            small = [f"{name} ({counts[name]})" for name in self.small_classes]
+            lines.append(f"classes with fewer than {MIN_IMAGES_PER_CLASS} images: {_join(small)}")
+        if self.imbalance_ratio > IMBALANCE_RATIO:
+            largest = max(counts, key=counts.__getitem__)
+            smallest = min(counts, key=counts.__getitem__)
+            lines.append(
+                f"strong class imbalance: {largest} has {counts[largest]} images, "
+                f"{smallest} only {counts[smallest]} ({self.imbalance_ratio:.0f}x)"
+            )
+        if self.missing_in_val:
+            lines.append(f"classes without validation images: {_join(self.missing_in_val)}")
+        if self.loose_files:
+            lines.append(
+                f"{self.loose_files} image(s) directly in {self.root} are not in a class "
+                "folder and are ignored"
+            )
+        lines.extend(self._duplicate_warnings())
+        return lines
+
+    def _duplicate_warnings(self) -> list[str]:
+        if not self.duplicates:
+            return []
+        copies = sum(len(group.paths) for group in self.duplicates)
+        lines = [
+            f"{len(self.duplicates)} group(s) of identical files ({copies} files); "
+            "identical files are kept on the same side of the split"
+        ]
+        conflicts = [group for group in self.duplicates if group.conflicting]
+        if conflicts:
+            example = conflicts[0]
+            lines.append(
+                f"{len(conflicts)} identical image(s) are filed under different classes, "
+                f"e.g. {example.paths[0]} ({_join(example.classes)})"
+            )
+        return lines
+
+
+@dataclass
+class DatasetSplit:
+    class_names: list[str]
+    train: list[Sample]
+    val: list[Sample]
+    scan: DatasetScan
+    seed: int
+    val_fraction: float | None  # None: the scan has a separate validation folder
+    leaked_duplicates: int  # identical-file groups with copies on both sides
+
+    @property
+    def train_counts(self) -> list[int]:
+        return _label_counts(self.train, len(self.class_names))
+
+    @property
+    def val_counts(self) -> list[int]:
+        return _label_counts(self.val, len(self.class_names))
+
+
+def _label_counts(samples: Iterable[Sample], num_classes: int) -> list[int]:
+    counts = [0] * num_classes
+    for sample in samples:
+        counts[sample.label] += 1
+    return counts
+
+
+def _join(names: Iterable[str], limit: int = 8) -> str:
+    names = list(names)
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def class_folders(root: Path) -> list[Path]:
+    """The non-hidden sub-folders of ``root``, in plain ``sorted()`` order of their names."""
+    if not root.is_dir():
+        raise DatasetError(f"not a folder: {root}")
+    return sorted(
+        (entry for entry in root.iterdir() if entry.is_dir() and not entry.name.startswith(".")),
+        key=lambda entry: entry.name,
+    )
+
+
+def _loose_images(root: Path) -> int:
+    from resnet_desktop.core.imaging import IMAGE_EXTENSIONS
+
+    return sum(
+        1
+        for entry in root.iterdir()
+        if entry.is_file() and entry.suffix.lower() in IMAGE_EXTENSIONS
+    )
+
+
+def _check_file(path: Path) -> tuple[str, str | None]:
+    """(sha256, None) for a file whose header Pillow accepts, else ("", reason)."""
+    from PIL import Image
+
+    try:
+        data = path.read_bytes()
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+    except Exception as error:  # any failure makes the file unusable
+        return "", _reason(error)
+    return hashlib.sha256(data).hexdigest(), None
+
+
+def _reason(error: BaseException) -> str:
+    from PIL import UnidentifiedImageError
+
+    if isinstance(error, UnidentifiedImageError):
+        return "not an image Pillow can read (unknown format or corrupt header)"
+    text = str(error).splitlines()[0] if str(error) else ""
+    return text or type(error).__name__
+
+
+class _Throttle:
+    """True at most every PROGRESS_INTERVAL seconds (and on the first call)."""
+
+    def __init__(self) -> None:
+        self._last = 0.0
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if now - self._last < PROGRESS_INTERVAL:
+            return False
+        self._last = now
+        return True
+
+
+def _list_classes(
+    root: Path, should_stop: StopCheck, listed: list[int]
+) -> Iterator[ScanProgress | tuple[str, list[Path]]]:
+    """(class name, image paths) per class folder, with listing progress in between."""
+    from resnet_desktop.core.imaging import scan_images
+
+    throttle = _Throttle()
+    for folder in class_folders(root):
+        paths = []
+        for path in scan_images([folder], should_stop=should_stop):
+            paths.append(path)
+            listed[0] += 1
+            if throttle():
+                yield ScanProgress("listing", listed[0], 0)
+        if should_stop():
+            return
+        yield folder.name, paths
+
+
+def _check_all(
+    paths: list[Path], should_stop: StopCheck, workers: int
+) -> Iterator[ScanProgress | dict[Path, tuple[str, str | None]]]:
+    """Hash and header-check every file in a thread pool; yields progress, then the results."""
+    results: dict[Path, tuple[str, str | None]] = {}
+    throttle = _Throttle()
+    executor = ThreadPoolExecutor(max_workers=workers)
+    try:
+        for path, result in zip(paths, executor.map(_check_file, paths), strict=True):
+            results[path] = result
+            if should_stop():
+                return
+            if throttle():
+                yield ScanProgress("checking", len(results), len(paths))
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+    yield ScanProgress("checking", len(results), len(paths))
+    yield results
+
+
+def scan_dataset(
+    root: str | os.PathLike[str],
+    val_root: str | os.PathLike[str] | None = None,
+    *,
+    should_stop: StopCheck | None = None,
+    workers: int | None = None,
+) -> Iterator[ScanProgress | DatasetScan]:
+    """Pre-flight check of a folder-per-class dataset; yields progress, then one DatasetScan.
+
+    Raises DatasetError when fewer than two classes have readable images, or when the
+    validation folder has a class the training folder lacks. Cancelled: the DatasetScan
+    has ``cancelled=True`` and must not be trained on.
+    """
+    stop = should_stop or (lambda: False)
+    roots = [Path(root)] + ([Path(val_root)] if val_root is not None else [])
+    listed = [0]
+    per_root: list[dict[str, list[Path]]] = []
+    for folder in roots:
+        classes: dict[str, list[Path]] = {}
+        for item in _list_classes(folder, stop, listed):
+            if isinstance(item, ScanProgress):
+                yield item
+            else:
+                classes[item[0]] = item[1]
+        per_root.append(classes)
+        if stop():
+            yield _cancelled_scan(roots)
+            return
+    all_paths = [path for classes in per_root for paths in classes.values() for path in paths]
+    checked: dict[Path, tuple[str, str | None]] = {}
+    for item in _check_all(all_paths, stop, workers or min(8, os.cpu_count() or 1)):
+        if isinstance(item, ScanProgress):
+            yield item
+        else:
+            checked = item
+    if stop():
+        yield _cancelled_scan(roots)
+        return
+    yield _build_scan(roots, per_root, checked)
+
+
+def _cancelled_scan(roots: list[Path]) -> DatasetScan:
+    return DatasetScan(
+        root=roots[0],
+        val_root=roots[1] if len(roots) > 1 else None,
+        class_names=[],
+        samples=[],
+        val_samples=None,
+        unreadable=[],
+        empty_classes=[],
+        missing_in_val=[],
+        loose_files=0,
+        duplicates=[],
+        cancelled=True,
+    )
+
+
+def _build_scan(
+    roots: list[Path],
+    per_root: list[dict[str, list[Path]]],
+    checked: dict[Path, tuple[str, str | None]],
+) -> DatasetScan:
+    unreadable = [
+        FileProblem(path, reason) for path, (_, reason) in checked.items() if reason is not None
+    ]
+    readable = [
+        {name: [p for p in paths if checked[p][1] is None] for name, paths in classes.items()}
+        for classes in per_root
+    ]
+    train, val = readable[0], readable[1] if len(readable) > 1 else None
+    class_names = sorted(name for name, paths in train.items() if paths)
+    empty = sorted(name for name, paths in train.items() if not paths)
+    _check_classes(roots[0], class_names, val)
+
+    def samples_of(classes: dict[str, list[Path]]) -> list[Sample]:
+        index = {name: i for i, name in enumerate(class_names)}
+        return [
+            Sample(path, index[name], checked[path][0])
+            for name in sorted(classes)
+            for path in classes[name]
+        ]
+
+    samples = samples_of(train)
+    val_samples = samples_of(val) if val is not None else None
+    return DatasetScan(
+        root=roots[0],
+        val_root=roots[1] if len(roots) > 1 else None,
+        class_names=class_names,
+        samples=samples,
+        val_samples=val_samples,
+        unreadable=unreadable,
+        empty_classes=empty,
+        missing_in_val=[n for n in class_names if not (val or {}).get(n)]
+        if val is not None
+        else [],
+        loose_files=sum(_loose_images(folder) for folder in roots),
+        duplicates=_duplicates(samples + (val_samples or []), class_names),
+    )
+
+
+def _missing(class_names: list[str], val: dict[str, list[Path]] | None) -> list[str]:
+    return [] if val is None else [name for name in class_names if not val.get(name)]
+
+
+def _check_classes(root: Path, class_names: list[str], val: dict[str, list[Path]] | None) -> None:
+    if len(class_names) < 2:
+        found = f"only {class_names[0]!r}" if class_names else "none"
+        raise DatasetError(
+            f"{root} needs at least 2 class sub-folders with images (found {found}); "
+            "put each class's images in a folder named after the class"
+        )
+    if val is not None:
+        extra = sorted(name for name, paths in val.items() if paths and name not in class_names)
+        if extra:
+            raise DatasetError(
+                f"validation classes without training images: {_join(extra)} "
+                "(every validation class needs a training folder with images)"
+            )
+
+
+def _duplicates(samples: list[Sample], class_names: list[str]) -> list[DuplicateGroup]:
+    groups: dict[str, list[Sample]] = defaultdict(list)
+    for sample in samples:
+        groups[sample.sha256].append(sample)
+    return [
+        DuplicateGroup(
+            sha256=digest,
+            paths=tuple(sample.path for sample in members),
+            classes=tuple(sorted({class_names[sample.label] for sample in members})),
+        )
+        for digest, members in sorted(groups.items())
+        if len(members) > 1
+    ]
+
+
+def load_scan(
+    root: str | os.PathLike[str],
+    val_root: str | os.PathLike[str] | None = None,
+    *,
+    should_stop: StopCheck | None = None,
+    progress: Callable[[ScanProgress], None] | None = None,
+) -> DatasetScan:
+    """Run :func:`scan_dataset` to the end (command line, tests)."""
+    for item in scan_dataset(root, val_root, should_stop=should_stop):
+        if isinstance(item, DatasetScan):
+            return item
+        if progress is not None:
+            progress(item)
+    raise AssertionError("scan_dataset always yields a DatasetScan last")
+
+
+def split_dataset(scan: DatasetScan, val_fraction: float = 0.2, seed: int = 0) -> DatasetSplit:
+    """Training and validation samples: the scan's own folders, or a stratified random split.
+
+    The random split works on groups of identical files so no image sits on both sides;
+    each class with at least two images gets at least one validation image and keeps at
+    least one training image.
+    """
+    if scan.cancelled:
+        raise DatasetError("the dataset scan was cancelled; scan the folder again")
+    if scan.val_samples is not None:
+        return DatasetSplit(
+            class_names=list(scan.class_names),
+            train=list(scan.samples),
+            val=list(scan.val_samples),
+            scan=scan,
+            seed=seed,
+            val_fraction=None,
+            leaked_duplicates=_leaked(scan.samples, scan.val_samples),
+        )
+    if not 0.0 < val_fraction < 1.0:
+        raise DatasetError(f"the validation fraction must be between 0 and 1, not {val_fraction}")
+    rng = random.Random(seed)
+    train: list[Sample] = []
+    val: list[Sample] = []
+    for groups in _groups_per_class(scan.samples, len(scan.class_names)):
+        rng.shuffle(groups)
+        chosen = _pick_val_groups(groups, val_fraction)
+        for index, group in enumerate(groups):
+            (val if index in chosen else train).extend(group)
+    return DatasetSplit(
+        class_names=list(scan.class_names),
+        train=sorted(train, key=_sample_key),
+        val=sorted(val, key=_sample_key),
+        scan=scan,
+        seed=seed,
+        val_fraction=val_fraction,
+        leaked_duplicates=0,
+    )
+
+
+def _sample_key(sample: Sample) -> tuple[int, str]:
+    return sample.label, str(sample.path)
+
+
+def _groups_per_class(samples: list[Sample], num_classes: int) -> list[list[list[Sample]]]:
+    """Identical files grouped by hash; each group belongs to its first sample's class."""
+    by_hash: dict[str, list[Sample]] = defaultdict(list)
+    for sample in sorted(samples, key=_sample_key):
+        by_hash[sample.sha256].append(sample)
+    per_class: list[list[list[Sample]]] = [[] for _ in range(num_classes)]
+    for digest in sorted(by_hash):
+        group = by_hash[digest]
+        per_class[group[0].label].append(group)
+    return per_class
+
+
+def _pick_val_groups(groups: list[list[Sample]], val_fraction: float) -> set[int]:
+    """Indices of the groups that go to validation: about ``val_fraction`` of the images."""
+    total = sum(map(len, groups))
+    if total < 2:
+        return set()
+    target = min(total - 1, max(1, round(total * val_fraction)))
+    chosen: set[int] = set()
+    taken = 0
+    for index, group in enumerate(groups):
+        if taken + len(group) <= target:
+            chosen.add(index)
+            taken += len(group)
+    if not chosen:
+        smallest = min(range(len(groups)), key=lambda i: len(groups[i]))
+        if len(groups[smallest]) < total:
+            chosen.add(smallest)
+    return chosen
+
+
+def _leaked(train: list[Sample], val: list[Sample]) -> int:
+    return len({s.sha256 for s in train} & {s.sha256 for s in val})
