@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 COLOURS = {"red": (230, 20, 20), "green": (20, 230, 20), "blue": (20, 20, 230)}
+CLASS_COLOURS = {"red": (200, 30, 30), "green": (30, 180, 40), "blue": (30, 40, 200)}
 
 
 def write_colour_images(folder: Path, per_colour: int, size=(40, 30), fmt="PNG") -> list[Path]:
@@ -40,3 +41,23 @@ def colour_model():
         class_names=list(COLOURS),
         preprocess=Preprocess(crop=32, resize=None),
     )
+
+
+def write_class_folders(
+    root: Path, per_class: int | dict[str, int] = 30, colours: dict | None = None, seed: int = 0
+) -> Path:
+    """One folder per colour of noisy 32x32 PNGs (the noise makes every file distinct)."""
+    import numpy as np
+    from PIL import Image
+
+    colours = colours or CLASS_COLOURS
+    rng = np.random.default_rng(seed)
+    for name, rgb in colours.items():
+        count = per_class[name] if isinstance(per_class, dict) else per_class
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for index in range(count):
+            noise = rng.normal(0, 25, (32, 32, 3))
+            pixels = np.clip(np.array(rgb)[None, None] + noise, 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(folder / f"{index:03d}.png")
+    return root

@@ -57,14 +57,6 @@ CLASS_WEIGHT_RATIO = 2.0  # auto class weighting from this max/min count ratio o
 RRC_SCALE = (0.25, 1.0)  # RandomResizedCrop area range: milder than 0.08 for fine-tuning
 RRC_RATIO = (3 / 4, 4 / 3)
 
-# The trainable "last stage" of each architecture family, tried in order; the first whose
-# modules all exist wins (DenseNet; torchvision ResNet; CIFAR ResNet, which ends at layer3).
-LAST_STAGES: tuple[tuple[str, ...], ...] = (
-    ("features.denseblock4", "features.norm5"),
-    ("layer4",),
-    ("layer3",),
-)
-
 StopCheck = Callable[[], bool]
 
 
@@ -435,22 +427,13 @@ def pad_crop_flip(images: torch.Tensor, generator: torch.Generator) -> torch.Ten
 # ------------------------------------------------------------------------- network parts
 
 
-def last_stage(model: nn.Module) -> tuple[str, ...]:
-    """Names of the modules that form ``model``'s last stage (see LAST_STAGES)."""
-    names = {name for name, _ in model.named_modules()}
-    for stage in LAST_STAGES:
-        if all(name in names for name in stage):
-            return stage
-    raise TrainingError(f"no known last stage in {type(model).__name__}; use 'head' or 'full'")
-
-
 def _set_trainable(model: nn.Module, spec: ModelSpec, strategy: str) -> None:
     """requires_grad on the parts the strategy trains (the head always)."""
     if strategy == "full":
         model.requires_grad_(True)
         return
     model.requires_grad_(False)
-    trainable = [spec.head] + (list(last_stage(model)) if strategy == "last" else [])
+    trainable = [spec.head] + (list(spec.last_stage) if strategy == "last" else [])
     for name in trainable:
         model.get_submodule(name).requires_grad_(True)
 

@@ -58,6 +58,8 @@ class ModelSpec:
         title: what the model selector shows.
         builder: ``module:function`` that builds the network given ``num_classes``.
         head: attribute of the built network that holds the final ``nn.Linear``.
+        last_stage: the modules (dotted names) that fine-tuning's ``last`` strategy
+            trains together with the head.
         num_classes: classes of the pretrained head.
         preprocess: input preprocessing of the pretrained weights.
         weights: torchvision weights enum member (``"ResNet50_Weights.IMAGENET1K_V2"``),
@@ -70,6 +72,7 @@ class ModelSpec:
     title: str
     builder: str
     head: str
+    last_stage: tuple[str, ...]
     num_classes: int
     preprocess: Preprocess
     weights: str | None = None
@@ -85,6 +88,10 @@ _IMAGENET_V2 = Preprocess(crop=224, resize=232)
 _CIFAR = Preprocess(crop=32, resize=None)
 
 
+_RESNET_LAST = ("layer4",)
+_DENSENET_LAST = ("features.denseblock4", "features.norm5")
+
+
 def _torchvision(
     name: str, title: str, head: str, weights: str, weights_file: str, preprocess: Preprocess
 ) -> ModelSpec:
@@ -93,6 +100,7 @@ def _torchvision(
         title=title,
         builder=f"torchvision.models:{name}",
         head=head,
+        last_stage=_RESNET_LAST if head == "fc" else _DENSENET_LAST,
         num_classes=1000,
         preprocess=preprocess,
         weights=weights,
@@ -106,6 +114,7 @@ def _cifar(depth: int) -> ModelSpec:
         title=f"CIFAR ResNet-{depth} (32x32)",
         builder=f"resnet_desktop.core.cifar_resnet:cifar_resnet{depth}",
         head="linear",
+        last_stage=("layer3",),
         num_classes=10,
         preprocess=_CIFAR,
     )

@@ -15,28 +15,7 @@ from resnet_desktop.core.dataset import (
     scan_dataset,
     split_dataset,
 )
-
-COLOURS = {"red": (200, 30, 30), "green": (30, 180, 40), "blue": (30, 40, 200)}
-
-
-def write_class_folders(
-    root: Path, per_class: int | dict[str, int] = 30, colours: dict | None = None, seed: int = 0
-) -> Path:
-    """One folder per colour of noisy 32x32 PNGs (the noise makes every file distinct)."""
-    import numpy as np
-    from PIL import Image
-
-    colours = colours or COLOURS
-    rng = np.random.default_rng(seed)
-    for name, rgb in colours.items():
-        count = per_class[name] if isinstance(per_class, dict) else per_class
-        folder = root / name
-        folder.mkdir(parents=True, exist_ok=True)
-        for index in range(count):
-            noise = rng.normal(0, 25, (32, 32, 3))
-            pixels = np.clip(np.array(rgb)[None, None] + noise, 0, 255).astype(np.uint8)
-            Image.fromarray(pixels).save(folder / f"{index:03d}.png")
-    return root
+from tests.helpers import CLASS_COLOURS, write_class_folders
 
 
 def _colour(name: str, rgb: tuple[int, int, int]) -> dict:
@@ -178,7 +157,7 @@ def test_separate_validation_folder(tmp_path: Path):
 
 def test_validation_class_missing_from_training_is_an_error(tmp_path: Path):
     train = write_class_folders(tmp_path / "train", 5)
-    val = write_class_folders(tmp_path / "val", 2, {**COLOURS, "cyan": (0, 200, 200)})
+    val = write_class_folders(tmp_path / "val", 2, {**CLASS_COLOURS, "cyan": (0, 200, 200)})
     with pytest.raises(DatasetError, match="cyan"):
         load_scan(train, val)
 

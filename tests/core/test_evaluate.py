@@ -20,8 +20,7 @@ from resnet_desktop.core.evaluate import (
     evaluate,
     labelled_images,
 )
-from tests.core.test_dataset import write_class_folders
-from tests.helpers import colour_model
+from tests.helpers import colour_model, write_class_folders
 
 # colour_model's classes are red, green, blue: not the sorted folder order, on purpose.
 

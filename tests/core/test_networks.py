@@ -26,6 +26,8 @@ def test_every_spec_builds_and_classifies_into_the_requested_classes(name):
     assert logits.shape == (2, 7)
     assert torch.isfinite(logits).all()
     assert head_of(network, spec).out_features == 7
+    modules = dict(network.named_modules())
+    assert all(name in modules for name in spec.last_stage)
 
 
 @pytest.mark.parametrize("name", ["resnet18", "densenet121", "cifar_resnet20"])

@@ -25,14 +25,13 @@ from resnet_desktop.core.trainer import (
     TrainingError,
     default_config,
     fit,
-    last_stage,
     learning_rate,
     pad_crop_flip,
     resolve_config,
     save_model,
 )
 from resnet_desktop.core.zoo import Preprocess, get_spec
-from tests.core.test_dataset import write_class_folders
+from tests.helpers import write_class_folders
 
 CIFAR = Preprocess(crop=32, resize=None)
 FULL = TrainConfig(strategy="full", epochs=6, batch_size=16, lr=0.05, workers=1)
@@ -127,15 +126,6 @@ def test_pad_crop_flip_gives_shifted_or_mirrored_crops():
         assert plain or mirror
         flipped += mirror and not plain
     assert 0 < flipped < 6
-
-
-def test_last_stage_of_each_family():
-    assert last_stage(build_network(get_spec("cifar_resnet20"))) == ("layer3",)
-    assert last_stage(build_network(get_spec("resnet18"))) == ("layer4",)
-    densenet = build_network(get_spec("densenet121"))
-    assert last_stage(densenet) == ("features.denseblock4", "features.norm5")
-    with pytest.raises(TrainingError, match="no known last stage"):
-        last_stage(nn.Sequential(nn.Linear(2, 2)))
 
 
 # ----------------------------------------------------------------- training
