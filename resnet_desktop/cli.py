@@ -26,7 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
         "opens the desktop window with PATHs (images or folders) loaded.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    subparsers = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, prog="resnet-desktop"
+    )
     for module_name in COMMAND_MODULES:
         importlib.import_module(f"resnet_desktop.commands.{module_name}").register(subparsers)
     return parser
