@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 
 from resnet_desktop.core.device import DEVICES, PRECISIONS
+from resnet_desktop.core.errors import user_error_types, user_message
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # could not run: bad model, missing file ...
@@ -36,15 +37,6 @@ def add_runtime_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=PRECISIONS, default="auto")
 
 
-def user_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions whose message is meant for the user (printed without a traceback)."""
-    from resnet_desktop.core.library import LibraryError
-    from resnet_desktop.core.model_loader import ModelLoadError
-    from resnet_desktop.core.weights import WeightsError
-
-    return (ModelLoadError, WeightsError, LibraryError, OSError, ValueError, KeyError)
-
-
 def reports_errors(command: Command) -> Command:
     """Run ``command``; a user error prints ``error: ...`` and exits 1, Ctrl+C exits 130."""
 
@@ -55,9 +47,8 @@ def reports_errors(command: Command) -> Command:
         except KeyboardInterrupt:
             print("\ninterrupted", file=sys.stderr)
             return 130
-        except user_errors() as error:
-            message = error.args[0] if isinstance(error, KeyError) and error.args else error
-            print(f"error: {message}", file=sys.stderr)
+        except user_error_types() as error:
+            print(f"error: {user_message(error)}", file=sys.stderr)
             return EXIT_ERROR
 
     return wrapper

@@ -16,27 +16,19 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal
 
+from resnet_desktop.core.errors import user_error_types, user_message
+
 log = logging.getLogger(__name__)
 
 # A job receives ``should_stop`` and returns an iterable of progress items/results.
 Job = Callable[[Callable[[], bool]], Iterable[Any]]
 
-# Exceptions whose message is meant for the user; anything else is a bug and is logged.
-USER_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, KeyError)
 
-
-def user_message(error: BaseException) -> str:
-    """The text to show for ``error``: its message, or a short line for unexpected bugs."""
-    from resnet_desktop.core.library import LibraryError
-    from resnet_desktop.core.model_loader import ModelLoadError
-    from resnet_desktop.core.weights import WeightsError
-
-    if isinstance(error, (ModelLoadError, WeightsError, LibraryError)):
-        return str(error)
-    if isinstance(error, KeyError) and error.args:
-        return str(error.args[0])
-    if isinstance(error, USER_ERRORS):
-        return str(error) or type(error).__name__
+def failure_message(error: Exception) -> str:
+    """What to show for a job that raised; unexpected errors are logged with a traceback."""
+    if isinstance(error, user_error_types()):
+        return user_message(error)
+    log.error("worker job failed", exc_info=error)
     return f"Unexpected error ({type(error).__name__}: {error}). See the log for details."
 
 
@@ -59,7 +51,12 @@ class GeneratorWorker(QThread):
         self._stop = threading.Event()
 
     def stop(self) -> None:
-        """Ask the job to stop at its next check (within a batch for the core's jobs)."""
+        """Ask the job to stop at its next ``should_stop`` check.
+
+        The job is still drained rather than abandoned: the core's generators answer a
+        stop by yielding a last item (the best epoch so far, a partial report), which
+        must reach the receiver.
+        """
         self._stop.set()
 
     def should_stop(self) -> bool:
@@ -70,14 +67,9 @@ class GeneratorWorker(QThread):
         try:
             for item in self._job(self.should_stop):
                 self.yielded.emit(item)
-                if self._stop.is_set():
-                    break
-            else:
-                completed = not self._stop.is_set()
+            completed = not self._stop.is_set()
         except Exception as error:  # reported to the user, never swallowed
-            if not isinstance(error, USER_ERRORS):
-                log.exception("worker job failed")
-            self.failed.emit(user_message(error))
+            self.failed.emit(failure_message(error))
         self.done.emit(completed)
 
 
