@@ -1,0 +1,543 @@
+"""The main window: images in, a model over them, a sortable table of results out.
+
+A thin layer over the core. Scanning, loading the model, classifying, decoding thumbnails
+and previews all run off the GUI thread (workers and a thread pool); the window only moves
+their results into the table model. Nothing imported here imports torch: it is loaded in
+the background once the window is on screen.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QMimeData, Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QShowEvent
+from PySide6.QtWidgets import (
+    QApplication,
+    QDialog,
+    QFileDialog,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QWidget,
+)
+
+from resnet_desktop.core.settings import load_settings, save_settings
+from resnet_desktop.gui import about
+from resnet_desktop.gui.actions import create_actions
+from resnet_desktop.gui.detail_panel import PREVIEW_SIZE, DetailPanel
+from resnet_desktop.gui.image_loader import ImageLoader
+from resnet_desktop.gui.jobs import (
+    ModelReady,
+    RunKey,
+    RunPlan,
+    RunRequest,
+    RuntimeInfo,
+    classify_job,
+    scan_job,
+    warm_up_job,
+)
+from resnet_desktop.gui.messages import show_message
+from resnet_desktop.gui.model_selector import ModelSelector, WeightsState, list_model_choices
+from resnet_desktop.gui.results_model import ResultsModel
+from resnet_desktop.gui.results_view import THUMBNAIL_SIZE, ResultsPane
+from resnet_desktop.gui.run_options import RunOptions
+from resnet_desktop.gui.status_panel import StatusPanel
+from resnet_desktop.gui.weights_flow import WeightsFlow
+from resnet_desktop.gui.workers import GeneratorWorker, WorkerSet
+from resnet_desktop.resources import APP_NAME
+
+log = logging.getLogger(__name__)
+
+WARM_UP_DELAY_MS = 150  # let the window paint before torch's import competes for the GIL
+STATUS_TIMEOUT_MS = 8000
+
+
+def optional_module(name: str) -> ModuleType | None:
+    """``name`` imported, or None if that module (not one it imports) does not exist."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        if error.name == name:
+            return None
+        raise
+
+
+def local_paths(mime: QMimeData) -> list[str]:
+    """The local files and folders among dragged URLs."""
+    if not mime.hasUrls():
+        return []
+    return [url.toLocalFile() for url in mime.urls() if url.isLocalFile()]
+
+
+class MainWindow(QMainWindow):
+    """The application window.
+
+    Signals (for tests and scripting):
+        scanFinished(): a scan of added paths ended and none is queued.
+        batchClassified(object): a BatchResult was stored in the table.
+        runFinished(bool): a classify run ended; True when it ran to the end.
+    """
+
+    scanFinished = Signal()
+    batchClassified = Signal(object)
+    runFinished = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.settings = load_settings()
+        self.workers = WorkerSet(self)
+        self.results = ResultsModel(self)
+        self.runtime: RuntimeInfo | None = None
+        self._init_state()
+        self._build_central()
+        self.named_actions = create_actions(self)
+        self._build_menus_and_toolbar()
+        self.status = StatusPanel(self.statusBar())
+        self._connect_parts()
+        self._restore_settings()
+        self._update_state()
+
+    def _init_state(self) -> None:
+        self._run: GeneratorWorker | None = None
+        self._run_key: RunKey | None = None
+        self._run_signatures: dict[Path, Any] = {}
+        self._scan: GeneratorWorker | None = None
+        self._scan_queue: list[list[str]] = []
+        self._classify_when_ready = False
+        self._warmed_up = False
+        self._closing = False
+        self.setWindowTitle(APP_NAME)
+        self.setAcceptDrops(True)
+
+    # --- building ---------------------------------------------------------------------
+
+    def _build_central(self) -> None:
+        self.thumbnails = ImageLoader(THUMBNAIL_SIZE, threads=2, parent=self)
+        self.previews = ImageLoader(PREVIEW_SIZE, threads=1, max_pending=1, parent=self)
+        self.pane = ResultsPane(self.results, self)
+        self.detail = DetailPanel(self)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.splitter.setObjectName("mainSplitter")
+        self.splitter.addWidget(self.pane)
+        self.splitter.addWidget(self.detail)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 1)
+        self.setCentralWidget(self.splitter)
+        self.selector = ModelSelector(self)
+        self.options = RunOptions(self)
+        self.weights = WeightsFlow(self.workers, self)
+
+    def _build_menus_and_toolbar(self) -> None:
+        menus = {
+            "&File": ["actionOpenFolder", "actionAddImages", None, "actionExportCsv",
+                      "actionExportFilteredCsv", None, "actionQuit"],
+            "&Edit": ["actionCopy", "actionClearList"],
+            "&Model": ["actionClassify", "actionStop", None, "actionImportWeights",
+                       "actionFineTune", "actionEvaluate"],
+            "&Help": ["actionAbout"],
+        }  # fmt: skip
+        for title, names in menus.items():
+            menu = self.menuBar().addMenu(title)
+            for name in names:
+                if name:
+                    menu.addAction(self.named_actions[name])
+                else:
+                    menu.addSeparator()
+        toolbar = self.addToolBar("Main")
+        toolbar.setObjectName("mainToolBar")
+        toolbar.setMovable(False)
+        toolbar.addAction(self.named_actions["actionOpenFolder"])
+        toolbar.addSeparator()
+        toolbar.addWidget(self.selector)
+        toolbar.addWidget(self.options)
+        toolbar.addSeparator()
+        toolbar.addAction(self.named_actions["actionClassify"])
+        toolbar.addAction(self.named_actions["actionStop"])
+
+    def _connect_parts(self) -> None:
+        self.results.thumbnailNeeded.connect(self.thumbnails.request)
+        self.thumbnails.loaded.connect(self.results.set_thumbnail)
+        self.thumbnails.dropped.connect(self.results.forget_thumbnail)
+        self.detail.previewNeeded.connect(self.previews.request)
+        self.previews.loaded.connect(self.detail.set_preview)
+        self.pane.currentRowChanged.connect(self._show_detail)
+        self.selector.currentIndexChanged.connect(self._model_changed)
+        self.selector.activated.connect(self._model_activated)
+        self.options.device_box.currentIndexChanged.connect(self._show_device)
+        self.weights.ready.connect(self._weights_ready)
+        self.weights.message.connect(self._status)
+
+    def _restore_settings(self) -> None:
+        settings = self.settings
+        self.options.apply(settings)
+        self.selector.select_model(settings.model)
+        if not settings.window_geometry or not self.restoreGeometry(
+            QByteArray.fromBase64(settings.window_geometry.encode("ascii"))
+        ):
+            self.resize(1280, 800)
+        if settings.splitter_state:
+            self.splitter.restoreState(QByteArray.fromBase64(settings.splitter_state.encode()))
+        self._model_changed()
+        self._show_device()
+
+    def _store_settings(self) -> None:
+        settings = self.settings
+        self.options.store(settings)
+        settings.model = self.selector.wanted_model() or settings.model
+        settings.window_geometry = _base64(self.saveGeometry())
+        settings.splitter_state = _base64(self.splitter.saveState())
+        try:
+            save_settings(settings)
+        except OSError as error:
+            log.warning("cannot save the settings: %s", error)
+
+    # --- window events ------------------------------------------------------------------
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._warmed_up:
+            self._warmed_up = True
+            QTimer.singleShot(WARM_UP_DELAY_MS, self, self._start_background_loading)
+
+    def _start_background_loading(self) -> None:
+        """Load torch (for the device list) and read the model list, while the user browses."""
+        if self._closing:
+            return
+        self.refresh_models()
+        self.workers.start(warm_up_job, yielded=self._runtime_ready, failed=self._warm_up_failed)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if local_paths(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        if local_paths(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = local_paths(event.mimeData())
+        if paths:
+            event.acceptProposedAction()
+            self.add_paths(paths)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Stop and join every worker before the window goes: no thread outlives it."""
+        self._closing = True
+        self._store_settings()
+        for dialog in self.findChildren(QDialog):
+            dialog.close()
+        self.weights.shutdown()
+        self.thumbnails.shutdown()
+        self.previews.shutdown()
+        if not self.workers.stop_all():
+            log.warning("some background work did not stop in time")
+        super().closeEvent(event)
+
+    # --- adding images ------------------------------------------------------------------
+
+    def open_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open Folder", self.settings.last_folder)
+        if folder:
+            self.settings.last_folder = folder
+            self.add_paths([folder])
+
+    def add_images(self) -> None:
+        from resnet_desktop.core.imaging import IMAGE_EXTENSIONS
+
+        patterns = " ".join(f"*{e} *{e.upper()}" for e in sorted(IMAGE_EXTENSIONS))
+        files, _ = QFileDialog.getOpenFileNames(
+            self, "Add Images", self.settings.last_folder, f"Images ({patterns});;All files (*)"
+        )
+        if files:
+            self.settings.last_folder = str(Path(files[0]).parent)
+            self.add_paths(files)
+
+    def add_paths(self, paths: Sequence[str | Path]) -> None:
+        """Add images and folders (searched recursively); scans run one after another."""
+        paths = [str(path) for path in paths]
+        if not paths:
+            return
+        if self._scan is not None:
+            self._scan_queue.append(paths)
+            return
+        if self._run is None:
+            self.status.busy("Scanning…")
+        self._scan = self.workers.start(
+            scan_job(paths),
+            yielded=self._scanned,
+            failed=self._scan_failed,
+            done=self._scan_done,
+        )
+        self._update_state()
+
+    def _scanned(self, chunk: list[Path]) -> None:
+        self.results.add_paths(chunk)
+        self._update_counts()
+        if self._run is None:
+            self.status.busy(f"Scanning… {len(self.results)} images")
+
+    def _scan_failed(self, message: str) -> None:
+        if not self._closing:
+            show_message(self, "Cannot add images", message, QMessageBox.Icon.Warning)
+
+    def _scan_done(self, _completed: bool) -> None:
+        self._scan = None
+        if self._closing:
+            return
+        if self._scan_queue:
+            self.add_paths(self._scan_queue.pop(0))
+            return
+        self._update_state()
+        self.status.idle(f"{len(self.results)} images")
+        self.scanFinished.emit()
+
+    def clear_list(self) -> None:
+        self.results.clear()
+        self.detail.show_row(None)
+        self._update_counts()
+
+    # --- models -------------------------------------------------------------------------
+
+    def refresh_models(self, select: str | None = None) -> None:
+        """Re-read the zoo's weights states and the library in a worker; select ``select``."""
+        if select:
+            self.selector.select_model(select)
+        self.workers.start(
+            lambda _stop: [list_model_choices()],
+            yielded=self.selector.set_choices,
+            failed=self._status,
+        )
+
+    def select_model(self, name: str) -> None:
+        """Select ``name`` now, or as soon as the model list shows it."""
+        self.selector.select_model(name)
+
+    def _model_changed(self) -> None:
+        choice = self.selector.current_choice()
+        self.status.show_model(choice.name if choice else None)
+
+    def _model_activated(self) -> None:
+        """The user picked a model: fetch ImageNet weights that are not cached yet."""
+        self._classify_when_ready = False
+        choice = self.selector.current_choice()
+        if choice is not None and choice.state == WeightsState.DOWNLOAD:
+            self.weights.download(choice.spec)
+
+    def _weights_ready(self, name: str) -> None:
+        self.refresh_models(select=name)
+        if self._classify_when_ready and self._run is None:
+            self._classify_when_ready = False
+            self._start_run(name)
+
+    def import_weights(self) -> None:
+        choice = self.selector.current_choice()
+        if choice is None or choice.state == WeightsState.LIBRARY:
+            self._status("Select an architecture of the zoo to import weights for it")
+            return
+        self.weights.import_file(choice.spec)
+
+    def _runtime_ready(self, info: RuntimeInfo) -> None:
+        self.runtime = info
+        self.options.set_available_devices(info.devices)
+        self._show_device()
+
+    def _show_device(self) -> None:
+        if self._run is not None:  # a run shows the device it really uses
+            return
+        best = self.runtime.devices[0] if self.runtime else None
+        self.status.show_device(self.options.device(), best)
+
+    def _warm_up_failed(self, message: str) -> None:
+        if not self._closing:
+            show_message(self, "PyTorch could not be loaded", message, QMessageBox.Icon.Critical)
+
+    # --- classifying --------------------------------------------------------------------
+
+    def classify(self) -> None:
+        """Classify every image without an up-to-date result (F5)."""
+        choice = self.selector.current_choice()
+        if self._run is not None or self.weights.busy or choice is None:
+            return
+        if not len(self.results):
+            self._status("Add images first: Open Folder (Ctrl+O), or drop files on the window")
+            return
+        if choice.state == WeightsState.NEEDS_FILE:
+            self._classify_when_ready = True
+            self.weights.offer_import(
+                choice.spec,
+                f"{choice.spec.title} has no built-in weights. Import a weights file trained "
+                "for it; it becomes a model of your library.",
+            )
+        elif not choice.ready:
+            self._classify_when_ready = True
+            self.weights.download(choice.spec)
+        else:
+            self._start_run(choice.name)
+
+    def _start_run(self, model: str) -> None:
+        key = RunKey(model, self.options.top_k())
+        request = RunRequest(
+            key,
+            self.options.device(),
+            self.options.precision(),
+            self.options.batch_size(),
+            self.results.candidates(key),
+        )
+        self._run_key = key
+        self._run = self.workers.start(
+            classify_job(request),
+            yielded=self._run_item,
+            failed=self._run_failed,
+            done=self._run_done,
+        )
+        self.status.busy("Checking files…")
+        self._update_state()
+
+    def _run_item(self, item: Any) -> None:
+        if isinstance(item, RunPlan):
+            self._planned(item)
+        elif isinstance(item, ModelReady):
+            self.status.show_run_device(item.device, item.precision, item.batch_size)
+        else:
+            self._batch_done(item)
+
+    def _planned(self, plan: RunPlan) -> None:
+        self._run_signatures = plan.signatures
+        if plan.todo:
+            self.status.start(len(plan.todo), "Loading the model…")
+        else:
+            self._status(f"All {plan.skipped} images are up to date")
+
+    def _batch_done(self, batch: Any) -> None:
+        """Store one BatchResult and show the run's progress."""
+        assert self._run_key is not None  # set before the run starts
+        self.results.apply_predictions(batch.predictions, self._run_key, self._run_signatures)
+        self.status.show_batch(batch)
+        self._update_counts()
+        self._show_detail(self.pane.current_source_row())
+        self.batchClassified.emit(batch)
+
+    def _run_failed(self, message: str) -> None:
+        if not self._closing:
+            show_message(self, "Classification failed", message, QMessageBox.Icon.Warning)
+
+    def _run_done(self, completed: bool) -> None:
+        self._run = None
+        if self._closing:
+            return
+        self.status.finish(completed)
+        self._update_state()
+        self.runFinished.emit(completed)
+
+    def stop(self) -> None:
+        """Stop classifying and scanning (Esc); takes effect within a batch."""
+        if self._run is not None:
+            self._run.stop()
+        if self._scan is not None:
+            self._scan_queue.clear()
+            self._scan.stop()
+        self._status("Stopping…")
+
+    # --- results ------------------------------------------------------------------------
+
+    def export_csv(self) -> None:
+        """Save the results of every row as CSV (rows in the order added: the CLI's order)."""
+        self._export(range(len(self.results)))
+
+    def export_filtered_csv(self) -> None:
+        """Save the results of the rows the filters show."""
+        self._export(self.pane.filtered_source_rows())
+
+    def _export(self, rows: Sequence[int]) -> None:
+        from resnet_desktop.core.export import write_csv
+
+        predictions = self.results.predictions(rows)
+        if not predictions:
+            self._status("Nothing to export yet: classify the images first (F5)")
+            return
+        default = str(Path(self.settings.last_folder or Path.home()) / "predictions.csv")
+        path, _ = QFileDialog.getSaveFileName(self, "Export CSV", default, "CSV files (*.csv)")
+        if not path:
+            return
+        try:
+            count = write_csv(path, predictions, self._top_k_of(predictions))
+        except OSError as error:
+            show_message(
+                self, "Export failed", f"Cannot write {path}: {error}", QMessageBox.Icon.Warning
+            )
+            return
+        self._status(f"Exported {count} rows to {path}")
+
+    def copy_selection(self) -> None:
+        """Copy the selected rows' results as CSV text (Ctrl+C)."""
+        from resnet_desktop.core.export import csv_text
+
+        predictions = self.results.predictions(self.pane.selected_source_rows())
+        if not predictions:
+            self._status("Select classified rows to copy")
+            return
+        QApplication.clipboard().setText(csv_text(predictions, self._top_k_of(predictions)))
+        self._status(f"Copied {len(predictions)} rows")
+
+    def _top_k_of(self, predictions: Sequence[Any]) -> int:
+        return max((len(p.labels) for p in predictions), default=0) or self.options.top_k()
+
+    def _show_detail(self, row: int) -> None:
+        self.detail.show_row(self.results.row_at(row) if 0 <= row < len(self.results) else None)
+
+    # --- dialogs ------------------------------------------------------------------------
+
+    def open_fine_tune(self) -> None:
+        module = optional_module("resnet_desktop.gui.wizard")
+        if module is None:
+            self._not_available("Fine-tuning")
+            return
+        wizard = module.FineTuneWizard(parent=self)
+        wizard.modelSaved.connect(self._model_saved)
+        self._open_dialog(wizard)
+
+    def _model_saved(self, name: str, use_now: bool) -> None:
+        self.refresh_models(select=name if use_now else None)
+
+    def open_evaluate(self) -> None:
+        module = optional_module("resnet_desktop.gui.evaluate_dialog")
+        if module is None:
+            self._not_available("Evaluation")
+            return
+        self._open_dialog(module.EvaluateDialog(self.selector.current_model(), parent=self))
+
+    def _open_dialog(self, dialog: QDialog) -> None:
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+
+    def _not_available(self, feature: str) -> None:
+        show_message(self, APP_NAME, f"{feature} is not available in this version.")
+
+    def show_about(self) -> None:
+        about.show_about(self, self.runtime)
+
+    # --- state ----------------------------------------------------------------------------
+
+    def _update_state(self) -> None:
+        running = self._run is not None
+        self.named_actions["actionClassify"].setEnabled(not running)
+        self.named_actions["actionStop"].setEnabled(running or self._scan is not None)
+        self.selector.setEnabled(not running)
+        self.options.setEnabled(not running)
+
+    def _update_counts(self) -> None:
+        total, done, failed = self.results.counts()
+        self.status.show_counts(total, done, failed)
+
+    def _status(self, text: str) -> None:
+        self.statusBar().showMessage(text, STATUS_TIMEOUT_MS)
+
+
+def _base64(data: QByteArray) -> str:
+    return bytes(data.toBase64().data()).decode("ascii")
