@@ -1,0 +1,457 @@
+"""The fine-tuning wizard: dataset → base model → options → training → review and save.
+
+The set-up pages live in :mod:`resnet_desktop.gui.wizard_pages`; this module has the
+two pages that run work (training, saving) and the wizard that owns them all. Every
+long step runs in a :class:`~resnet_desktop.gui.evaluation_view.JobRunner`; closing or
+cancelling the wizard stops and joins them, so no thread outlives it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+    QWizard,
+    QWizardPage,
+)
+
+from resnet_desktop.gui.charts import TRAIN_COLOR, VAL_COLOR, LineChart
+from resnet_desktop.gui.evaluation_view import (
+    EvalReportView,
+    InlineError,
+    JobRunner,
+    duration,
+    percent,
+)
+from resnet_desktop.gui.wizard_pages import DatasetPage, FineTuneState, ModelPage, OptionsPage
+from resnet_desktop.gui.workers import Job
+
+if TYPE_CHECKING:
+    from resnet_desktop.core.dataset import DatasetSplit
+    from resnet_desktop.core.library import LibraryModel
+    from resnet_desktop.core.trainer import (
+        BatchProgress,
+        EpochReport,
+        FitResult,
+        StageProgress,
+        TrainConfig,
+    )
+
+PROGRESS_STEPS = 1000
+
+
+def training_job(model: str, weights: str | None, split: DatasetSplit, config: TrainConfig) -> Job:
+    """Load the base model, then fine-tune it; yields a status line, then fit()'s items."""
+
+    def job(should_stop: Any) -> Iterator[Any]:
+        yield "Loading the base model…"
+        from resnet_desktop.core.model_loader import load_model
+        from resnet_desktop.core.trainer import fit
+
+        base = load_model(model, weights, should_stop=should_stop)
+        described = None if weights is None else str(weights)
+        yield from fit(base, split, config, should_stop, base_weights=described)
+
+    return job
+
+
+class _Progress:
+    """Overall progress and time left, from images done at the speed seen so far.
+
+    Images of both phases count as one unit; the speed is measured from the first batch
+    report on, so the one-off loading before the epochs does not distort it.
+    """
+
+    def __init__(self, epochs: int, train: int, val: int) -> None:
+        self.epochs, self.train, self.val = epochs, max(1, train), val
+        self._start: tuple[float, int] | None = None  # (elapsed, units) at the first report
+
+    def fraction_and_eta(self, item: BatchProgress) -> tuple[float, float | None]:
+        per_epoch = self.train + self.val
+        done = (
+            (item.epoch - 1) * per_epoch + item.done + (self.train if item.phase != "train" else 0)
+        )
+        total = self.epochs * per_epoch
+        if self._start is None:
+            self._start = (item.elapsed, done)
+        seconds, units = item.elapsed - self._start[0], done - self._start[1]
+        eta = max(0, total - done) * seconds / units if units > 0 and seconds > 0 else None
+        return min(1.0, done / total), eta
+
+
+def epoch_line(report: EpochReport) -> str:
+    best = "  ★ best" if report.is_best else ""
+    return (
+        f"Epoch {report.epoch}/{report.epochs}: "
+        f"train loss {report.train_loss:.4f}, accuracy {percent(report.train_accuracy)} · "
+        f"validation loss {report.val_loss:.4f}, accuracy {percent(report.val_accuracy)} · "
+        f"lr {report.lr:.3g} · {report.seconds:.1f} s{best}"
+    )
+
+
+def result_text(result: FitResult) -> str:
+    """One or two sentences on how the run ended and what will be saved."""
+    if not result.savable:
+        ending = result.error or "training stopped before an epoch finished"
+        return f"Nothing to save: {ending}. Go Back to change the settings, or Train again."
+    best = result.history[result.best_epoch - 1] if result.best_epoch else None
+    kept = (
+        f"the best epoch ({best.epoch}, validation accuracy {percent(best.val_accuracy)}) is kept"
+        if best
+        else "the trained weights are kept"
+    )
+    if result.error:
+        text = f"Training ended early: {result.error}. {kept.capitalize()}."
+    elif result.cancelled:
+        text = f"Stopped after {len(result.history)} epoch(s); {kept}."
+    elif result.stopped_early:
+        text = f"Stopped early at epoch {len(result.history)}: no more progress; {kept}."
+    else:
+        text = f"Done: {kept}."
+    if result.skipped:
+        text += f" {len(result.skipped)} file(s) could not be decoded and were skipped."
+    return text
+
+
+# ------------------------------------------------------------------------------ 4. train
+
+
+class TrainPage(QWizardPage):
+    """Runs fit() with live curves, progress, a log and Stop; Next once there is a model."""
+
+    def __init__(self, state: FineTuneState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.setTitle("Training")
+        self.setSubTitle("Stop keeps the best epoch so far. Back stops and discards the run.")
+        self.runner = JobRunner(self)
+        self.runner.item.connect(self._on_item)
+        self.runner.failed.connect(self._on_failed)
+        self.runner.finished.connect(self._on_finished)
+        self._progress: _Progress | None = None
+        self._build()
+
+    def _build(self) -> None:
+        self.loss_chart = LineChart("Loss")
+        self.accuracy_chart = LineChart("Accuracy", y_format=lambda v: f"{v:.0%}", y_range=(0, 1))
+        for chart in (self.loss_chart, self.accuracy_chart):
+            chart.add_series("train", "training", TRAIN_COLOR)
+            chart.add_series("val", "validation", VAL_COLOR)
+        charts = QSplitter(Qt.Orientation.Horizontal)
+        charts.addWidget(self.loss_chart)
+        charts.addWidget(self.accuracy_chart)
+        self.progress = QProgressBar(maximum=PROGRESS_STEPS)
+        self.status = QLabel()
+        self.result_label = QLabel(wordWrap=True)
+        self.result_label.setObjectName("trainResult")
+        self.error = InlineError()
+        self.log = QPlainTextEdit(readOnly=True)
+        self.log.setMaximumBlockCount(10_000)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.clicked.connect(self.stop)
+        self.restart_button = QPushButton("Train again")
+        self.restart_button.clicked.connect(self.start)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.progress, 1)
+        buttons.addWidget(self.stop_button)
+        buttons.addWidget(self.restart_button)
+        vertical = QSplitter(Qt.Orientation.Vertical)
+        vertical.addWidget(charts)
+        vertical.addWidget(self.log)
+        vertical.setSizes([320, 140])
+        layout = QVBoxLayout(self)
+        layout.addWidget(vertical, 1)
+        layout.addLayout(buttons)
+        for widget in (self.status, self.result_label, self.error):
+            layout.addWidget(widget)
+
+    def initializePage(self) -> None:
+        self.start()
+
+    def start(self) -> None:
+        """(Re)start training with the state's settings."""
+        config = self.state.config
+        self._reset(config.epochs if config and config.epochs else 1)
+        try:
+            split = self.state.split()
+        except ValueError as error:  # DatasetError: a bad split
+            self._on_failed(str(error))
+            return
+        if config is None or self.state.model_name is None:
+            self._on_failed("choose a model and the training options first")
+            return
+        self._progress = _Progress(config.epochs or 1, len(split.train), len(split.val))
+        self.runner.start(training_job(self.state.model_name, self.state.weights, split, config))
+        self._set_running(True)
+
+    def _reset(self, epochs: int) -> None:
+        self.state.result = None
+        for chart in (self.loss_chart, self.accuracy_chart):
+            chart.clear()
+            chart.set_x_max(epochs)
+        self.log.clear()
+        self.progress.setValue(0)
+        for label in (self.status, self.result_label, self.error):
+            label.clear()
+
+    def stop(self) -> None:
+        """Finish within a batch; the best epoch so far is kept."""
+        self.runner.request_stop()
+        self.stop_button.setEnabled(False)
+        self.status.setText("Stopping…")
+
+    def _set_running(self, running: bool) -> None:
+        self.stop_button.setEnabled(running)
+        self.restart_button.setEnabled(not running)
+        self.completeChanged.emit()
+
+    def _on_item(self, item: Any) -> None:
+        from resnet_desktop.core.trainer import BatchProgress, EpochReport, FitResult
+
+        if isinstance(item, str):
+            self.status.setText(item)
+            self.progress.setRange(0, 0)
+        elif isinstance(item, BatchProgress):
+            self._on_batch(item)
+        elif isinstance(item, EpochReport):
+            self._on_epoch(item)
+        elif isinstance(item, FitResult):
+            self._on_result(item)
+        else:
+            self._on_stage(item)
+
+    def _on_stage(self, item: StageProgress) -> None:
+        self.progress.setRange(0, max(0, item.total))
+        self.progress.setValue(item.done)
+        counts = f": {item.done} / {item.total}" if item.total else "…"
+        self.status.setText(f"{item.stage.capitalize()}{counts}")
+
+    def _on_batch(self, item: BatchProgress) -> None:
+        if self._progress is None:
+            return
+        fraction, eta = self._progress.fraction_and_eta(item)
+        self.progress.setRange(0, PROGRESS_STEPS)
+        self.progress.setValue(round(fraction * PROGRESS_STEPS))
+        phase = "training" if item.phase == "train" else "validating"
+        self.status.setText(
+            f"Epoch {item.epoch}/{item.epochs} · {phase} {item.done}/{item.total} · "
+            f"loss {item.loss:.4f} · {item.images_per_second:.0f} images/s · "
+            f"about {duration(eta)} left"
+        )
+
+    def _on_epoch(self, report: EpochReport) -> None:
+        self.loss_chart.append("train", report.epoch, report.train_loss)
+        self.loss_chart.append("val", report.epoch, report.val_loss)
+        self.accuracy_chart.append("train", report.epoch, report.train_accuracy)
+        self.accuracy_chart.append("val", report.epoch, report.val_accuracy)
+        self.log.appendPlainText(epoch_line(report))
+
+    def _on_result(self, result: FitResult) -> None:
+        self.state.result = result
+        text = result_text(result)
+        target = self.error if result.error or not result.savable else self.result_label
+        target.setText(text)
+        self.log.appendPlainText(text)
+
+    def _on_failed(self, message: str) -> None:
+        self.error.setText(f"Training failed: {message}")
+        self.log.appendPlainText(f"Error: {message}")
+
+    def _on_finished(self, _completed: bool) -> None:
+        self.progress.setRange(0, PROGRESS_STEPS)
+        self.progress.setValue(PROGRESS_STEPS if self.state.result else 0)
+        self.status.clear()
+        self._set_running(False)
+
+    def isComplete(self) -> bool:
+        result = self.state.result
+        return not self.runner.running and result is not None and result.savable
+
+    def cleanupPage(self) -> None:
+        """Back: stop the run and forget it (the settings are about to change)."""
+        self.runner.shutdown()
+        self.state.result = None
+        self._set_running(False)
+
+    def shutdown(self) -> None:
+        self.runner.shutdown()
+
+
+# ------------------------------------------------------------------------------ 5. review
+
+
+_UNSAFE_NAME_CHARACTERS = re.compile(r"[^A-Za-z0-9 _.\-]+")
+
+
+def suggest_name(dataset: str, architecture: str, taken: set[str]) -> str:
+    """A valid, unused library name such as ``flowers-resnet50`` (``-2``, ``-3`` ... if taken)."""
+    stem = _UNSAFE_NAME_CHARACTERS.sub("-", f"{dataset}-{architecture}").strip(" .-")[:56]
+    stem = stem or "fine-tuned"
+    folded = {name.casefold() for name in taken}
+    candidates = (stem if n == 1 else f"{stem}-{n}" for n in range(1, len(folded) + 2))
+    return next(name for name in candidates if name.casefold() not in folded)
+
+
+def name_problem(name: str) -> str:
+    """Why ``name`` cannot be used for a new library model ('' if it can)."""
+    from resnet_desktop.core.library import LibraryError, ModelLibrary, check_name
+
+    try:
+        check_name(name)
+    except LibraryError as error:
+        return str(error)
+    if name in ModelLibrary():
+        return f"a model named {name!r} already exists; choose another name"
+    return ""
+
+
+class ReviewPage(QWizardPage):
+    """Validation metrics of the best epoch, and the name to save the model under.
+
+    Signals:
+        saved(str, bool): the model was saved under this name; whether to use it now.
+    """
+
+    saved = Signal(str, bool)
+
+    def __init__(self, state: FineTuneState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.setTitle("Review and save")
+        self.setSubTitle("How the best epoch does on the validation images.")
+        self.runner = JobRunner(self)
+        self.runner.item.connect(self._on_saved)
+        self.runner.failed.connect(self._on_failed)
+        self.runner.finished.connect(self._on_finished)
+        self._saved_name: str | None = None
+        self.summary = QLabel(wordWrap=True)
+        self.report_view = EvalReportView()
+        self.name_edit = QLineEdit(placeholderText="A name for the model library")
+        self.name_edit.textChanged.connect(self._check_name)
+        self.name_error = InlineError()
+        self.use_now = QCheckBox("Use this model now", checked=True)
+        form = QFormLayout()
+        form.addRow("Model name:", self.name_edit)
+        form.addRow("", self.name_error)
+        form.addRow("", self.use_now)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.report_view, 1)
+        layout.addLayout(form)
+
+    def initializePage(self) -> None:
+        result = self.state.result
+        self.summary.setText(result_text(result) if result else "")
+        self.report_view.set_report(result.report if result else None)
+        if not self.name_edit.text() and result is not None:
+            self.name_edit.setText(self._suggestion(result))
+        self._check_name()
+        self.wizard().setButtonText(QWizard.WizardButton.FinishButton, "Save")
+
+    def _suggestion(self, result: FitResult) -> str:
+        from resnet_desktop.core.library import ModelLibrary
+
+        dataset = self.state.scan.root.name if self.state.scan else "dataset"
+        taken = {model.name for model in ModelLibrary().list()}
+        return suggest_name(dataset, result.architecture, taken)
+
+    def _check_name(self) -> None:
+        self.name_error.setText(name_problem(self.name_edit.text()))
+        self.completeChanged.emit()
+
+    def isComplete(self) -> bool:
+        return (
+            self.state.result is not None and not self.runner.running and not self.name_error.text()
+        )
+
+    def validatePage(self) -> bool:
+        """Finish: save in the background; the wizard closes once the model is written."""
+        if self._saved_name is not None:
+            return True
+        result, name = self.state.result, self.name_edit.text()
+        if result is None or self.runner.running:
+            return False
+        from resnet_desktop.core.trainer import save_model
+
+        self.name_error.setText("")
+        self.runner.start(lambda _stop: [save_model(result, name)])
+        self.completeChanged.emit()
+        return False
+
+    def _on_saved(self, model: LibraryModel) -> None:
+        self._saved_name = model.name
+        self.saved.emit(model.name, self.use_now.isChecked())
+
+    def _on_failed(self, message: str) -> None:
+        self.name_error.setText(message)
+
+    def _on_finished(self, _completed: bool) -> None:
+        self.completeChanged.emit()
+
+    def shutdown(self) -> None:
+        self.runner.shutdown()
+        self.report_view.shutdown()
+
+
+# ------------------------------------------------------------------------------ the wizard
+
+
+class FineTuneWizard(QWizard):
+    """Fine-tune a zoo or library model on a folder-per-class dataset and save it.
+
+    Signals:
+        modelSaved(str, bool): the library name of the new model, and whether the user
+            wants to classify with it now.
+    """
+
+    modelSaved = Signal(str, bool)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Fine-tune a model")
+        self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
+        self.setOption(QWizard.WizardOption.NoBackButtonOnStartPage)
+        self.state = FineTuneState()
+        self.dataset_page = DatasetPage(self.state)
+        self.model_page = ModelPage(self.state)
+        self.options_page = OptionsPage(self.state)
+        self.train_page = TrainPage(self.state)
+        self.review_page = ReviewPage(self.state)
+        for page in self._pages():
+            self.addPage(page)
+        self.review_page.saved.connect(self._on_saved)
+        self.finished.connect(self._shutdown)
+        self.resize(960, 720)
+
+    def _pages(self) -> tuple[Any, ...]:
+        return (
+            self.dataset_page,
+            self.model_page,
+            self.options_page,
+            self.train_page,
+            self.review_page,
+        )
+
+    def _on_saved(self, name: str, use_now: bool) -> None:
+        self.modelSaved.emit(name, use_now)
+        self.accept()
+
+    def _shutdown(self) -> None:
+        """Closed, cancelled or finished: stop and join every worker, drop the weights."""
+        for page in self._pages():
+            page.shutdown()
+        self.state.result = None

@@ -1,0 +1,221 @@
+"""The Evaluate dialog, the shared report widgets and the JobRunner's soft stop."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before anything imports Qt
+
+import threading
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+from resnet_desktop.gui.evaluate_dialog import EvaluateDialog
+from resnet_desktop.gui.evaluation_view import (
+    ConfusionModel,
+    EvalReportView,
+    JobRunner,
+    PerClassModel,
+    Thumb,
+    ThumbnailModel,
+    duration,
+    percent,
+)
+from tests.gui.test_wizard import CLASSES, write_colour_dataset
+
+MODEL = "colour net"
+
+
+@pytest.fixture
+def dataset(tmp_path: Path) -> Path:
+    return write_colour_dataset(tmp_path / "colours")
+
+
+@pytest.fixture
+def colour_model() -> str:
+    """An untrained cifar_resnet20 for the three colours, in this test's library."""
+    import torch
+
+    from resnet_desktop.core.library import ModelLibrary
+    from resnet_desktop.core.networks import build_network
+    from resnet_desktop.core.zoo import get_spec
+
+    torch.manual_seed(0)
+    spec = get_spec("cifar_resnet20")
+    state = build_network(spec, len(CLASSES)).state_dict()
+    ModelLibrary().add(MODEL, spec.name, state, CLASSES, spec.preprocess)
+    return MODEL
+
+
+@pytest.fixture
+def dialog(qtbot, colour_model):
+    dialog = EvaluateDialog(colour_model)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    yield dialog
+    dialog.close()
+
+
+def run(qtbot, dialog: EvaluateDialog, folder: Path) -> None:
+    dialog.set_folder(folder)
+    dialog.start_button.click()
+    assert dialog.runner.running and not dialog.start_button.isEnabled()
+    qtbot.waitUntil(lambda: not dialog.runner.running, timeout=60_000)
+
+
+def test_evaluates_a_labelled_folder(qtbot, dialog, dataset, tmp_path):
+    run(qtbot, dialog, dataset)
+    report = dialog.report
+    assert report is not None and not report.cancelled
+    assert report.total == 36 and not dialog.error.text()
+    view = dialog.report_view
+    assert percent(report.accuracy) in view.summary.text()
+    assert view.confusion.rowCount() == 3 and view.confusion.columnCount() == 3
+    cells = [int(view.confusion.index(r, c).data()) for r in range(3) for c in range(3)]
+    assert sum(cells) == 36
+    row_totals = [view.per_class.index(r, 3).data() for r in range(3)]
+    assert row_totals == ["12", "12", "12"]
+    assert view.gallery.thumbnails.rowCount() == len(report.misclassified)
+    assert dialog.start_button.isEnabled() and not dialog.stop_button.isEnabled()
+    dialog.report_view.tabs.setCurrentIndex(1)
+    assert dialog.grab().save(str(tmp_path / "evaluate.png"))
+
+
+def test_folder_names_outside_the_model_are_an_inline_error(qtbot, dialog, tmp_path):
+    folder = write_colour_dataset(tmp_path / "other", per_class=2, classes={"purple": (90, 0, 90)})
+    run(qtbot, dialog, folder)
+    assert "purple" in dialog.error.text()
+    assert dialog.error.isVisible()
+    assert dialog.report is None
+
+
+def test_not_a_folder_and_no_model(qtbot, dialog, tmp_path):
+    dialog.set_folder(tmp_path / "missing")
+    dialog.start()
+    assert "not a folder" in dialog.error.text() and not dialog.runner.running
+    no_model = EvaluateDialog(None)
+    qtbot.addWidget(no_model)
+    no_model.set_folder(tmp_path)
+    no_model.start()
+    assert "Choose a model" in no_model.error.text() and not no_model.runner.running
+
+
+def test_closing_mid_evaluation_joins_the_worker(qtbot, dialog, dataset):
+    dialog.set_folder(dataset)
+    dialog.start()
+    worker = dialog.runner.worker
+    dialog.close()
+    assert worker is not None and worker.isFinished()
+
+
+# ------------------------------------------------------------------------------ JobRunner
+
+
+def counting_job(gate: threading.Event):
+    """Yields numbers until stopped, then a final 'report' (as the core generators do)."""
+
+    def job(should_stop):
+        count = 0
+        while not should_stop():
+            gate.wait(0.01)
+            count += 1
+            yield count
+        yield f"final after {count}"
+
+    return job
+
+
+def test_runner_soft_stop_delivers_the_final_item(qtbot):
+    runner = JobRunner()
+    items: list[object] = []
+    runner.item.connect(items.append)
+    runner.start(counting_job(threading.Event()))
+    qtbot.waitUntil(lambda: len(items) >= 3, timeout=5_000)
+    with qtbot.waitSignal(runner.finished, timeout=5_000) as done:
+        runner.request_stop()
+    assert done.args == [True]
+    assert isinstance(items[-1], str) and items[-1].startswith("final")
+    assert not runner.running
+
+
+def test_runner_restart_drops_the_old_runs_items(qtbot):
+    runner = JobRunner()
+    items: list[object] = []
+    runner.item.connect(items.append)
+    runner.start(counting_job(threading.Event()))
+    qtbot.waitUntil(lambda: len(items) >= 1, timeout=5_000)
+    runner.start(lambda _stop: iter(["second"]))
+    qtbot.waitUntil(lambda: not runner.running, timeout=5_000)
+    assert runner.shutdown(5_000)
+    qtbot.wait(50)  # let anything the first run queued arrive
+    assert items[-1] == "second"
+    assert all(not (isinstance(item, str) and item.startswith("final")) for item in items)
+
+
+def test_runner_reports_failures(qtbot):
+    def failing(_stop):
+        yield 1
+        raise ValueError("bad input")
+
+    runner = JobRunner()
+    events: list[tuple[str, object]] = []
+    runner.failed.connect(lambda message: events.append(("failed", message)))
+    runner.finished.connect(lambda completed: events.append(("finished", completed)))
+    with qtbot.waitSignal(runner.finished, timeout=5_000):
+        runner.start(failing)
+    assert events == [("failed", "bad input"), ("finished", False)]
+
+
+# ------------------------------------------------------------------------------ models, view
+
+
+def sample_report():
+    from resnet_desktop.core.dataset import FileProblem
+    from resnet_desktop.core.evaluate import build_report
+
+    true = [0, 0, 1, 1, 2, 2]
+    predicted = [0, 1, 1, 1, 2, 0]
+    paths = [Path(f"/nowhere/{i}.png") for i in range(6)]
+    errors = [FileProblem(Path("/nowhere/bad.jpg"), "cannot identify image file")]
+    return build_report(CLASSES, true, predicted, [0.9] * 6, paths, errors)
+
+
+def test_models_pass_the_model_tester(qtbot, qtmodeltester):
+    report = sample_report()
+    per_class = PerClassModel()
+    per_class.set_metrics(report.per_class)
+    confusion = ConfusionModel()
+    confusion.set_matrix(report.class_names, report.confusion)
+    view = EvalReportView()
+    qtbot.addWidget(view)
+    thumbnails = ThumbnailModel(view.gallery.loader)
+    thumbnails.set_items([Thumb(Path(f"/nowhere/{i}.png"), f"image {i}") for i in range(3)])
+    for model in (per_class, confusion, thumbnails):
+        qtmodeltester.check(model, force_py=True)
+    view.shutdown()
+
+
+def test_report_view_shows_the_report(qtbot):
+    report = sample_report()
+    view = EvalReportView()
+    qtbot.addWidget(view)
+    view.set_report(report)
+    assert "66.7%" in view.summary.text() and "1 unreadable" in view.summary.text()
+    assert view.tabs.tabText(2) == "Misclassified (2)"
+    assert view.tabs.isTabVisible(3) and "bad.jpg" in view.errors.toPlainText()
+    diagonal = view.confusion.index(0, 0).data(Qt.ItemDataRole.BackgroundRole)
+    wrong = view.confusion.index(0, 1).data(Qt.ItemDataRole.BackgroundRole)
+    assert diagonal.green() > diagonal.red() and wrong.red() > wrong.green()
+    assert view.confusion.index(0, 2).data(Qt.ItemDataRole.BackgroundRole) is None  # zero
+    assert view.per_class.index(1, 1).data() == "66.7%"  # green: 2 of 3 predicted are right
+    view.set_report(None)
+    assert view.confusion.rowCount() == 0 and not view.tabs.isTabVisible(3)
+    view.shutdown()
+
+
+def test_durations():
+    assert duration(5) == "0:05"
+    assert duration(3725) == "1:02:05"
+    assert duration(None) == "—" and duration(float("nan")) == "—"

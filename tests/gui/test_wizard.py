@@ -1,0 +1,352 @@
+"""The fine-tuning wizard, driven like a user: a tiny colour dataset and a CIFAR ResNet-20."""
+
+from __future__ import annotations
+
+import math
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before anything imports Qt
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QApplication, QMessageBox, QWizard
+
+from resnet_desktop.gui.charts import LineChart, nice_ticks
+from resnet_desktop.gui.wizard import (
+    FineTuneWizard,
+    _Progress,
+    name_problem,
+    result_text,
+    suggest_name,
+)
+from resnet_desktop.gui.wizard_pages import FineTuneState, OptionsPage
+
+COLOURS = {"red": (200, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 200)}
+CLASSES = sorted(COLOURS)
+TRAIN_TIMEOUT_MS = 120_000
+
+
+def write_colour_dataset(root: Path, per_class: int = 12, classes: dict | None = None) -> Path:
+    """One folder per colour of 32x32 PNGs: the colour plus seeded noise."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name, rgb in (classes or COLOURS).items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for index in range(per_class):
+            noisy = np.array(rgb) + rng.normal(0, 25, (32, 32, 3))
+            pixels = np.clip(noisy, 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(root / name / f"{index:02d}.png")
+    return root
+
+
+@pytest.fixture
+def dataset(tmp_path: Path) -> Path:
+    return write_colour_dataset(tmp_path / "colours")
+
+
+@pytest.fixture
+def wizard(qtbot):
+    wizard = FineTuneWizard()
+    qtbot.addWidget(wizard)
+    wizard.show()
+    yield wizard
+    wizard.close()
+
+
+def next_enabled(wizard: FineTuneWizard) -> bool:
+    return wizard.button(QWizard.WizardButton.NextButton).isEnabled()
+
+
+def scan(qtbot, wizard: FineTuneWizard, folder: Path) -> None:
+    wizard.dataset_page.set_folders(folder)
+    qtbot.waitUntil(lambda: not wizard.dataset_page.runner.running, timeout=30_000)
+
+
+def start_training(qtbot, wizard: FineTuneWizard, dataset: Path, epochs: int) -> None:
+    """Dataset → cifar_resnet20 from random weights, full training → options → train page."""
+    scan(qtbot, wizard, dataset)
+    wizard.next()
+    wizard.model_page.set_model("cifar_resnet20", "random", "full")
+    wizard.next()
+    wizard.options_page.set_value("epochs", epochs)
+    wizard.options_page.set_value("device", "cpu")
+    wizard.next()
+    assert wizard.currentPage() is wizard.train_page
+    assert wizard.train_page.runner.running
+
+
+def save_page(wizard: FineTuneWizard, tmp_path: Path, name: str) -> None:
+    image = wizard.grab()
+    assert not image.isNull() and image.width() > 400
+    assert image.save(str(tmp_path / f"wizard_{name}.png"))
+
+
+def test_walk_through_trains_and_saves(qtbot, wizard, dataset, tmp_path):
+    from resnet_desktop.core.library import ModelLibrary
+
+    scan(qtbot, wizard, dataset)
+    page = wizard.dataset_page
+    assert page.counts.rowCount() == 3
+    assert [page.counts.item(row, 1).text() for row in range(3)] == ["12", "12", "12"]
+    assert page.gallery.thumbnails.rowCount() == 3 * 4
+    qtbot.waitUntil(lambda: page.gallery.thumbnails.loaded_count() == 12, timeout=10_000)
+    assert next_enabled(wizard)
+    save_page(wizard, tmp_path, "1_dataset")
+
+    wizard.next()
+    wizard.model_page.set_model("cifar_resnet20", "random", "full")
+    assert not wizard.model_page.weights_group.button(0).isEnabled()  # no built-in weights
+    save_page(wizard, tmp_path, "2_model")
+    wizard.next()
+    wizard.options_page.set_value("epochs", 3)
+    wizard.options_page.set_value("device", "cpu")
+    assert "training and" in wizard.options_page.split_label.text()
+    save_page(wizard, tmp_path, "3_options")
+    wizard.next()
+
+    train = wizard.train_page
+    qtbot.waitUntil(lambda: not train.runner.running, timeout=TRAIN_TIMEOUT_MS)
+    assert not train.error.text()
+    result = wizard.state.result
+    assert result is not None and result.savable and not result.cancelled
+    for chart in (train.loss_chart, train.accuracy_chart):
+        assert [x for x, _ in chart.points("train")] == [1.0, 2.0, 3.0]
+        assert [x for x, _ in chart.points("val")] == [1.0, 2.0, 3.0]
+    assert train.log.toPlainText().count("Epoch ") == 3
+    assert next_enabled(wizard)
+    save_page(wizard, tmp_path, "4_train")
+
+    wizard.next()
+    review = wizard.review_page
+    assert review.report_view.confusion.rowCount() == 3
+    assert review.report_view.confusion.columnCount() == 3
+    assert review.name_edit.text() == "colours-cifar_resnet20"  # the suggestion
+    review.name_edit.setText("resnet50")
+    assert "built-in" in review.name_error.text()
+    assert not wizard.button(QWizard.WizardButton.FinishButton).isEnabled()
+    review.name_edit.setText("my colours")
+    assert not review.name_error.text()
+    save_page(wizard, tmp_path, "5_review")
+
+    with qtbot.waitSignal(wizard.modelSaved, timeout=30_000) as saved:
+        wizard.button(QWizard.WizardButton.FinishButton).click()
+    assert saved.args == ["my colours", True]
+    assert not wizard.isVisible()
+    model = ModelLibrary().get("my colours")
+    assert model.class_names == tuple(CLASSES)
+    assert model.architecture == "cifar_resnet20"
+    assert len(model.training["history"]) == 3
+
+
+def test_one_class_folder_is_an_inline_error(qtbot, wizard, tmp_path):
+    write_colour_dataset(tmp_path / "one", classes={"red": COLOURS["red"]})
+    scan(qtbot, wizard, tmp_path / "one")
+    page = wizard.dataset_page
+    assert page.error.isVisible()
+    assert "class" in page.error.text()
+    assert wizard.state.scan is None
+    assert not page.isComplete()
+    assert not next_enabled(wizard)
+    assert not [w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox)]
+
+
+def test_missing_folder_is_an_inline_error(qtbot, wizard, tmp_path):
+    wizard.dataset_page.set_folders(tmp_path / "nowhere")
+    assert "does not exist" in wizard.dataset_page.error.text()
+    assert not wizard.dataset_page.runner.running
+    assert not next_enabled(wizard)
+
+
+def test_warnings_unreadable_files_and_a_validation_folder(qtbot, wizard, dataset, tmp_path):
+    (dataset / "red" / "broken.png").write_text("not a PNG", encoding="utf-8")
+    val = write_colour_dataset(tmp_path / "val", per_class=2)
+    wizard.dataset_page.set_folders(dataset, val)
+    qtbot.waitUntil(lambda: wizard.state.scan is not None, timeout=30_000)
+    page = wizard.dataset_page
+    assert page.warnings.isVisible() and "unreadable" in page.warnings.text()
+    assert "broken.png" in page.unreadable.toPlainText()
+    assert page.tabs.tabText(1) == "Unreadable files (1)"
+    wizard.next()
+    wizard.model_page.set_model("cifar_resnet20", "random", "head")
+    wizard.next()
+    options = wizard.options_page
+    assert not options.val_percent.isEnabled()
+    assert options.split_label.text().startswith("36 training and 6 validation images")
+
+
+def test_a_new_folder_replaces_the_previous_scan(qtbot, wizard, dataset, tmp_path):
+    scan(qtbot, wizard, dataset)
+    assert wizard.state.scan is not None
+    write_colour_dataset(tmp_path / "two", per_class=6, classes=dict(list(COLOURS.items())[:2]))
+    wizard.dataset_page.folder_edit.setText(str(tmp_path / "two"))
+    assert wizard.state.scan is None and not next_enabled(wizard)  # until the new scan is in
+    qtbot.waitUntil(lambda: wizard.state.scan is not None, timeout=30_000)
+    assert wizard.state.scan.class_names == ["green", "red"]
+
+
+def test_stop_keeps_the_best_epoch(qtbot, wizard, dataset):
+    start_training(qtbot, wizard, dataset, epochs=500)
+    train = wizard.train_page
+    qtbot.waitUntil(lambda: len(train.loss_chart.points("val")) >= 1, timeout=TRAIN_TIMEOUT_MS)
+    train.stop_button.click()
+    qtbot.waitUntil(lambda: not train.runner.running, timeout=TRAIN_TIMEOUT_MS)
+    result = wizard.state.result
+    assert result is not None and result.cancelled
+    assert 1 <= len(result.history) < 500
+    assert result.savable
+    assert "Stopped after" in train.result_label.text()
+    assert next_enabled(wizard)
+    assert train.restart_button.isEnabled() and not train.stop_button.isEnabled()
+
+
+def test_closing_mid_training_joins_the_worker(qtbot, wizard, dataset):
+    start_training(qtbot, wizard, dataset, epochs=500)
+    worker = wizard.train_page.runner.worker
+    assert worker is not None
+    qtbot.waitUntil(lambda: bool(wizard.train_page.status.text()), timeout=30_000)
+    wizard.close()
+    assert worker.isFinished()
+    assert wizard.state.result is None  # the weights are not kept alive by a closed wizard
+
+
+def test_a_bad_weights_file_is_shown_on_the_train_page(qtbot, wizard, dataset, tmp_path):
+    scan(qtbot, wizard, dataset)
+    wizard.next()
+    bogus = tmp_path / "bogus.pth"
+    bogus.write_text("not a checkpoint", encoding="utf-8")
+    wizard.model_page.set_model("cifar_resnet20", "file", "head")
+    wizard.model_page.weights_file.setText(str(bogus))
+    wizard.next()
+    wizard.next()
+    train = wizard.train_page
+    qtbot.waitUntil(lambda: not train.runner.running, timeout=30_000)
+    assert train.error.isVisible() and "bogus.pth" in train.error.text()
+    assert wizard.state.result is None and not next_enabled(wizard)
+    assert train.restart_button.isEnabled()
+
+
+def test_result_text_says_what_is_kept():
+    from resnet_desktop.core.trainer import EpochReport, FitResult, TrainConfig
+    from resnet_desktop.core.zoo import SPECS
+
+    epoch = EpochReport(1, 5, 1.0, 0.5, 0.9, 0.75, 0.01, 1.0, 10.0, 8, True)
+    result = FitResult(
+        "cifar_resnet20",
+        "random",
+        CLASSES,
+        SPECS["cifar_resnet20"].preprocess,
+        TrainConfig(),
+        history=[epoch],
+        best_epoch=1,
+        state_dict={},
+    )
+    assert result_text(result) == "Done: the best epoch (1, validation accuracy 75.0%) is kept."
+    result.error = "the loss became NaN in epoch 2; lower the learning rate"
+    assert result_text(result).startswith("Training ended early: the loss became NaN")
+    result.state_dict, result.best_epoch = None, None
+    assert result_text(result).startswith("Nothing to save: the loss became NaN")
+
+
+def test_back_from_training_stops_the_run(qtbot, wizard, dataset):
+    start_training(qtbot, wizard, dataset, epochs=500)
+    worker = wizard.train_page.runner.worker
+    wizard.back()
+    assert worker.isFinished()
+    assert wizard.currentPage() is wizard.options_page
+    assert wizard.state.result is None and not wizard.train_page.runner.running
+
+
+def test_model_page_weights_choices(qtbot, wizard, tmp_path):
+    page = wizard.model_page
+    page.initializePage()
+    page.set_model("resnet18")
+    assert page.weights_group.button(0).isEnabled()
+    assert "ImageNet" in page.weights_group.button(0).text()
+    page.set_model("cifar_resnet20", "file")
+    assert not page.isComplete()  # no file chosen
+    weights = tmp_path / "w.pth"
+    weights.write_bytes(b"x")
+    page.weights_file.setText(str(weights))
+    assert page.isComplete()
+    assert page.validatePage()
+    assert wizard.state.weights == str(weights)
+    assert wizard.state.preprocess.crop == 32
+
+
+def test_options_restore_defaults(qtbot):
+    from resnet_desktop.core.trainer import default_config
+    from resnet_desktop.core.zoo import SPECS
+
+    preprocess = SPECS["cifar_resnet20"].preprocess
+    state = FineTuneState(strategy="full", preprocess=preprocess)
+    page = OptionsPage(state)
+    qtbot.addWidget(page)
+    page.initializePage()
+    defaults = default_config("full", preprocess)
+    assert page.config() == defaults
+    page.set_value("epochs", 7)
+    page.set_value("lr", 0.0005)
+    page.set_value("optimizer", "adamw")
+    assert (page.config().epochs, page.config().lr, page.config().optimizer) == (7, 0.0005, "adamw")
+    assert page.fields["lr"].widget.text() == "0.0005"
+    page.restore_defaults()
+    assert page.config() == defaults
+    assert page.validatePage()
+    assert state.config == defaults
+    assert "no dataset" in page.split_label.text()
+
+
+def test_name_rules():
+    from resnet_desktop.core.library import ModelLibrary
+    from resnet_desktop.core.networks import build_network
+    from resnet_desktop.core.zoo import get_spec
+
+    assert name_problem("ok name") == ""
+    assert "built-in" in name_problem("ResNet50")
+    assert name_problem("a/b")
+    assert name_problem("")
+    spec = get_spec("cifar_resnet20")
+    network = build_network(spec, 2)
+    ModelLibrary().add("taken", spec.name, network.state_dict(), ["a", "b"], spec.preprocess)
+    assert "already exists" in name_problem("taken")
+    assert suggest_name("taken", "x", set()) == "taken-x"
+    assert suggest_name("my/data", "resnet50", {"my-data-resnet50"}) == "my-data-resnet50-2"
+    assert suggest_name("...", "", set()) == "fine-tuned"
+
+
+def test_progress_fraction_and_eta():
+    from resnet_desktop.core.trainer import BatchProgress
+
+    progress = _Progress(epochs=2, train=80, val=20)
+    fraction, eta = progress.fraction_and_eta(BatchProgress(1, 2, "train", 0, 80, 0.0, 0.0, 5.0))
+    assert fraction == 0 and eta is None  # no speed measured yet
+    fraction, eta = progress.fraction_and_eta(BatchProgress(1, 2, "validate", 20, 20, 0.5, 99, 15))
+    assert fraction == pytest.approx(100 / 200)
+    assert eta == pytest.approx(10.0)  # 100 units in 10 s, 100 to go
+    fraction, _ = progress.fraction_and_eta(BatchProgress(2, 2, "train", 40, 80, 0.5, 99, 17))
+    assert fraction == pytest.approx(140 / 200)
+
+
+def test_nice_ticks():
+    assert nice_ticks(0, 1) == [0.0, 0.5, 1.0]
+    assert nice_ticks(0, 1, max_ticks=6) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert nice_ticks(0.13, 2.71) == [1.0, 2.0]
+    assert nice_ticks(1, 300, max_ticks=8) == [50.0 * i for i in range(7)][1:]
+    assert nice_ticks(1, 1)  # a flat range still gets ticks
+    assert nice_ticks(0, math.nan) == []
+
+
+def test_chart_skips_non_finite_values(qtbot):
+    chart = LineChart("Loss")
+    qtbot.addWidget(chart)
+    chart.add_series("train", "training", chart.palette().text().color())
+    for x, y in ((1, 1.0), (2, math.nan), (3, math.inf), (4, 0.5)):
+        chart.append("train", x, y)
+    chart.resize(400, 250)
+    assert not chart.grab().isNull()  # paints without raising
+    assert len(chart.points("train")) == 4
+    chart.clear()
+    assert chart.points("train") == []
