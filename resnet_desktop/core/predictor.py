@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     import torch
 
 
-
 @dataclass(frozen=True)
 class Prediction:
     """The top-k of one image, or why it has none (``error``)."""
