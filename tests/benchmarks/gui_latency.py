@@ -1,0 +1,108 @@
+"""How long the main window's event loop stalls while it classifies a folder.
+
+A QTimer fires every PERIOD_MS; how late each tick arrives is the latency a user feels
+(clicks, scrolling, repaints). Prints the percentiles for the whole classification run.
+Not a test (timings on shared machines are noise); run it by hand:
+
+    python tests/benchmarks/gui_latency.py FOLDER --model resnet50 --random-imagenet-weights
+
+``--random-imagenet-weights`` writes an untrained state dict where torchvision caches the
+model's ImageNet weights (in a temporary TORCH_HOME), for machines without network: the
+compute is the same as with the real weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PERIOD_MS = 10
+
+
+def _fake_imagenet_weights(model: str) -> None:
+    import torch
+
+    from resnet_desktop.core.networks import build_network
+    from resnet_desktop.core.weights import imagenet_weights_path
+    from resnet_desktop.core.zoo import get_spec
+
+    spec = get_spec(model)
+    path = imagenet_weights_path(spec)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(build_network(spec).state_dict(), path)
+
+
+def measure(folder: Path, model: str) -> dict[str, float]:
+    from PySide6.QtCore import QEventLoop, Qt, QTimer
+
+    from resnet_desktop.gui.app import create_application
+    from resnet_desktop.gui.main_window import MainWindow
+
+    app = create_application()
+    window = MainWindow()
+    window.show()
+    loop = QEventLoop()
+    window.scanFinished.connect(loop.quit)
+    window.add_paths([folder])
+    loop.exec()
+    window.select_model(model)
+
+    late: list[float] = []
+    last = time.perf_counter()
+
+    def tick() -> None:
+        nonlocal last
+        now = time.perf_counter()
+        late.append(max(0.0, (now - last) * 1000 - PERIOD_MS))
+        last = now
+
+    probe = QTimer()
+    probe.setTimerType(Qt.TimerType.PreciseTimer)
+    probe.setInterval(PERIOD_MS)
+    probe.timeout.connect(tick)
+    window.runFinished.connect(loop.quit)
+    start = time.perf_counter()
+    probe.start()
+    window.classify()
+    loop.exec()
+    probe.stop()
+    seconds = time.perf_counter() - start
+    images = len(window.results)
+    window.close()
+    app.processEvents()
+    quantiles = statistics.quantiles(late, n=100)
+    return {
+        "images": images,
+        "images_per_second": images / seconds,
+        "ticks": len(late),
+        "p50_ms": quantiles[49],
+        "p95_ms": quantiles[94],
+        "p99_ms": quantiles[98],
+        "max_ms": max(late),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--model", default="resnet50")
+    parser.add_argument("--random-imagenet-weights", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        os.environ["RESNET_DESKTOP_DATA_DIR"] = os.path.join(scratch, "data")
+        if args.random_imagenet_weights:
+            os.environ["TORCH_HOME"] = os.path.join(scratch, "torch")
+            _fake_imagenet_weights(args.model)
+        result = measure(args.folder, args.model)
+    platform = os.environ.get("QT_QPA_PLATFORM", "default")
+    print(f"platform {platform}: " + ", ".join(f"{k} {v:.1f}" for k, v in result.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
