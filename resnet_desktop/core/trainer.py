@@ -24,404 +24,67 @@ import copy
 import functools
 import math
 import os
-import random
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from resnet_desktop.core import imaging
-from resnet_desktop.core.dataset import DatasetSplit, FileProblem, Sample
+from resnet_desktop.core.dataset import DatasetSplit, FileProblem
 from resnet_desktop.core.device import Normalizer, autocast, resolve_device, resolve_precision
-from resnet_desktop.core.evaluate import EvalReport, build_report
+from resnet_desktop.core.evaluate import build_report
 from resnet_desktop.core.library import LibraryModel, ModelLibrary
 from resnet_desktop.core.model_loader import LoadedModel
 from resnet_desktop.core.networks import head_of, replace_head
-from resnet_desktop.core.predictor import decode_or_reason
-from resnet_desktop.core.zoo import ModelSpec, Preprocess
+from resnet_desktop.core.train_config import (
+    OPTIMIZERS,
+    STRATEGIES,
+    BatchProgress,
+    EpochReport,
+    FitResult,
+    StageProgress,
+    TrainConfig,
+    TrainingError,
+    default_config,
+    is_small_input,
+    resolve_config,
+)
+from resnet_desktop.core.training_data import (
+    FeatureFeeder,
+    Feeder,
+    ImageFeeder,
+    ImageSource,
+    pad_crop_flip,
+)
+from resnet_desktop.core.zoo import ModelSpec
 
-STRATEGIES = ("head", "last", "full")
-OPTIMIZERS = ("adamw", "sgd")
+# The public names of fine-tuning, importable from here whichever module defines them.
+__all__ = [
+    "OPTIMIZERS",
+    "STRATEGIES",
+    "BatchProgress",
+    "EpochReport",
+    "FitResult",
+    "StageProgress",
+    "TrainConfig",
+    "TrainingError",
+    "default_config",
+    "fit",
+    "learning_rate",
+    "pad_crop_flip",
+    "resolve_config",
+    "save_model",
+]
+
 PROGRESS_INTERVAL = 0.2  # seconds between BatchProgress items
 MEMORY_BUDGET = 1 << 30  # bytes of decoded uint8 images kept in memory at most
-PREFETCH_BATCHES = 2  # batches decoded ahead of the network when streaming
 CLASS_WEIGHT_RATIO = 2.0  # auto class weighting from this max/min count ratio on
-RRC_SCALE = (0.25, 1.0)  # RandomResizedCrop area range: milder than 0.08 for fine-tuning
-RRC_RATIO = (3 / 4, 4 / 3)
 
 StopCheck = Callable[[], bool]
-
-
-class TrainingError(ValueError):
-    """Training cannot run as asked; the message is for the user."""
-
-
-# ------------------------------------------------------------------------- configuration
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Training settings; ``None`` means the default for the strategy and input size."""
-
-    strategy: str = "head"
-    epochs: int | None = None
-    lr: float | None = None
-    batch_size: int | None = None
-    optimizer: str | None = None
-    weight_decay: float | None = None
-    label_smoothing: float | None = None
-    warmup_epochs: float | None = None
-    augment: bool = True
-    class_weighted: bool | None = None
-    patience: int | None = None
-    device: str = "auto"
-    precision: str = "auto"
-    seed: int = 0
-    workers: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-# The head trains on fixed features: a convex problem where epochs cost milliseconds, so
-# many epochs of AdamW without label smoothing. Deeper strategies follow the usual
-# fine-tuning recipes: a short warm-up, cosine decay, label smoothing 0.1.
-_DEFAULTS: dict[str, dict[str, Any]] = {
-    "head": dict(epochs=100, lr=3e-3, batch_size=64, optimizer="adamw", weight_decay=1e-4,
-                 label_smoothing=0.0, warmup_epochs=0.0, patience=0),
-    "last": dict(epochs=15, lr=1e-3, batch_size=64, optimizer="adamw", weight_decay=0.05,
-                 label_smoothing=0.1, warmup_epochs=1.0, patience=5),
-    "full": dict(epochs=20, lr=1e-3, batch_size=64, optimizer="adamw", weight_decay=0.05,
-                 label_smoothing=0.1, warmup_epochs=1.0, patience=5),
-}  # fmt: skip
-_SMALL_INPUT_DEFAULTS: dict[str, dict[str, Any]] = {
-    "head": {},
-    "last": dict(epochs=30, batch_size=128),
-    "full": dict(epochs=30, batch_size=128, optimizer="sgd", lr=0.05, weight_decay=5e-4),
-}  # fmt: skip
-
-
-def _is_small(preprocess: Preprocess) -> bool:
-    """Whole-image inputs such as CIFAR's 32x32: pad-and-crop augmentation, kept in memory."""
-    return preprocess.resize is None and preprocess.crop <= 64
-
-
-def default_config(strategy: str, preprocess: Preprocess) -> TrainConfig:
-    """Every setting filled in for ``strategy`` at ``preprocess``'s input size."""
-    return resolve_config(TrainConfig(strategy=strategy), preprocess)
-
-
-def resolve_config(config: TrainConfig, preprocess: Preprocess) -> TrainConfig:
-    """``config`` with every ``None`` replaced by its default; checks the values."""
-    if config.strategy not in STRATEGIES:
-        raise TrainingError(f"unknown strategy {config.strategy!r}; choose {', '.join(STRATEGIES)}")
-    defaults = dict(_DEFAULTS[config.strategy])
-    if _is_small(preprocess):
-        defaults.update(_SMALL_INPUT_DEFAULTS[config.strategy])
-    values = {
-        f.name: defaults[f.name]
-        for f in fields(config)
-        if getattr(config, f.name) is None and f.name in defaults
-    }
-    resolved = replace(config, **values)
-    _check_config(resolved)
-    return resolved
-
-
-def _check_config(config: TrainConfig) -> None:
-    problems = []
-    if config.optimizer not in OPTIMIZERS:
-        problems.append(f"optimizer must be one of {', '.join(OPTIMIZERS)}")
-    for name in ("epochs", "batch_size"):
-        if getattr(config, name) < 1:
-            problems.append(f"{name.replace('_', ' ')} must be at least 1")
-    if not (config.lr > 0 and math.isfinite(config.lr)):
-        problems.append("the learning rate must be a positive number")
-    if not 0.0 <= config.label_smoothing < 1.0:
-        problems.append("label smoothing must be in [0, 1)")
-    if config.weight_decay < 0 or config.warmup_epochs < 0 or config.patience < 0:
-        problems.append("weight decay, warm-up and patience cannot be negative")
-    if problems:
-        raise TrainingError("; ".join(problems))
-
-
-# ------------------------------------------------------------------------- reports
-
-
-@dataclass(frozen=True)
-class StageProgress:
-    stage: str  # "loading images" | "caching features"
-    done: int
-    total: int
-
-
-@dataclass(frozen=True)
-class BatchProgress:
-    epoch: int
-    epochs: int
-    phase: str  # "train" | "validate"
-    done: int
-    total: int
-    loss: float
-    images_per_second: float
-    elapsed: float
-
-
-@dataclass(frozen=True)
-class EpochReport:
-    epoch: int
-    epochs: int
-    train_loss: float
-    train_accuracy: float
-    val_loss: float
-    val_accuracy: float
-    lr: float
-    seconds: float
-    images_per_second: float
-    batch_size: int
-    is_best: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class FitResult:
-    architecture: str
-    base_weights: str
-    class_names: list[str]
-    preprocess: Preprocess
-    config: TrainConfig
-    history: list[EpochReport] = field(default_factory=list)
-    best_epoch: int | None = None
-    state_dict: dict[str, torch.Tensor] | None = None
-    report: EvalReport | None = None
-    skipped: list[FileProblem] = field(default_factory=list)
-    cancelled: bool = False
-    stopped_early: bool = False
-    error: str | None = None
-    dataset: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def savable(self) -> bool:
-        return self.state_dict is not None
-
-    def metadata(self) -> dict[str, Any]:
-        """Training settings and outcome, JSON-safe, for the model library."""
-        best = self.history[self.best_epoch - 1] if self.best_epoch else None
-        training = {
-            **self.config.to_dict(),
-            "dataset": self.dataset,
-            "history": [_json_safe(report.to_dict()) for report in self.history],
-            "best_epoch": self.best_epoch,
-            "cancelled": self.cancelled,
-            "stopped_early": self.stopped_early,
-            "skipped_files": len(self.skipped),
-        }
-        metrics = self.report.to_dict() if self.report else {}
-        if best is not None:
-            metrics["val_loss"] = _json_safe({"v": best.val_loss})["v"]
-        return {"training": training, "metrics": metrics}
-
-
-def _json_safe(values: dict[str, Any]) -> dict[str, Any]:
-    """NaN and infinity are not JSON: store them as None."""
-    return {
-        key: None if isinstance(value, float) and not math.isfinite(value) else value
-        for key, value in values.items()
-    }
-
-
-# ------------------------------------------------------------------------- image sources
-
-
-def _augmented_input(path: Path, crop: int, min_size: int, seed: int) -> np.ndarray | str:
-    """RandomResizedCrop + horizontal flip of one file, or why it cannot be decoded."""
-    from PIL import Image
-
-    try:
-        image = imaging.open_image(path, min_size=min_size)
-    except imaging.DecodeError as error:
-        return str(error)
-    except Exception as error:  # one bad file must never end the run
-        return f"cannot read image: {type(error).__name__}: {error}"
-    rng = random.Random(seed)
-    box = _random_crop_box(image.size, rng)
-    resized = image.resize((crop, crop), Image.Resampling.BILINEAR, box, reducing_gap=3.0)
-    array = np.asarray(resized, dtype=np.uint8)
-    return np.ascontiguousarray(array[:, ::-1]) if rng.random() < 0.5 else np.array(array)
-
-
-def _random_crop_box(size: tuple[int, int], rng: random.Random) -> tuple[float, ...]:
-    """torchvision's RandomResizedCrop box: random area and aspect ratio, else the centre."""
-    width, height = size
-    area = width * height
-    log_ratio = (math.log(RRC_RATIO[0]), math.log(RRC_RATIO[1]))
-    for _ in range(10):
-        target = area * rng.uniform(*RRC_SCALE)
-        ratio = math.exp(rng.uniform(*log_ratio))
-        w = round(math.sqrt(target * ratio))
-        h = round(math.sqrt(target / ratio))
-        if 0 < w <= width and 0 < h <= height:
-            left = rng.randint(0, width - w)
-            top = rng.randint(0, height - h)
-            return (left, top, left + w, top + h)
-    side = min(width, height)
-    left, top = (width - side) // 2, (height - side) // 2
-    return (left, top, left + side, top + side)
-
-
-@dataclass
-class _Batch:
-    images: torch.Tensor  # uint8 NHWC on the CPU
-    labels: torch.Tensor
-    indices: torch.Tensor  # positions in the source's sample list
-    requested: int  # samples this batch covers, failed ones included (progress)
-
-
-class _ImageSource:
-    """Decoded network inputs for a list of samples; decode failures are recorded once."""
-
-    def __init__(
-        self,
-        samples: Sequence[Sample],
-        preprocess: Preprocess,
-        workers: int,
-        skipped: dict[Path, str],
-    ) -> None:
-        self.samples = list(samples)
-        self.preprocess = preprocess
-        self.workers = workers
-        self.skipped = skipped
-        self.memory: tuple[torch.Tensor, torch.Tensor] | None = None  # (images, indices)
-
-    @property
-    def usable(self) -> int:
-        if self.memory is not None:
-            return len(self.memory[1])
-        return sum(1 for sample in self.samples if sample.path not in self.skipped)
-
-    def load(self, stop: StopCheck) -> Iterator[StageProgress]:
-        """Decode every sample once into memory (small inputs); progress per batch."""
-        images: list[np.ndarray] = []
-        kept: list[int] = []
-        done, total = 0, len(self.samples)
-        for batch in self.batches(list(range(total)), 256, stop):
-            images.extend(batch.images.numpy())
-            kept.extend(batch.indices.tolist())
-            done += batch.requested
-            yield StageProgress("loading images", done, total)
-        if not stop():
-            crop = self.preprocess.crop
-            stacked = np.stack(images) if images else np.zeros((0, crop, crop, 3), np.uint8)
-            self.memory = (torch.from_numpy(stacked), torch.tensor(kept, dtype=torch.long))
-
-    def batches(
-        self,
-        order: Sequence[int],
-        batch_size: int,
-        stop: StopCheck,
-        augment_seeds: Sequence[int] | None = None,
-    ) -> Iterator[_Batch]:
-        """uint8 batches in ``order``; per-file seeds turn on RandomResizedCrop + flip."""
-        if self.memory is not None:
-            yield from self._memory_batches(order, batch_size)
-            return
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="train-decode") as pool:
-            try:
-                yield from self._decoded_batches(pool, order, batch_size, stop, augment_seeds)
-            finally:
-                pool.shutdown(wait=True, cancel_futures=True)
-
-    def _memory_batches(self, order: Sequence[int], batch_size: int) -> Iterator[_Batch]:
-        assert self.memory is not None
-        images, indices = self.memory
-        position = {int(index): row for row, index in enumerate(indices)}
-        rows = torch.tensor([position[i] for i in order if i in position], dtype=torch.long)
-        labels = torch.tensor([s.label for s in self.samples], dtype=torch.long)
-        for chunk in rows.split(batch_size):
-            chosen = indices[chunk]
-            yield _Batch(images[chunk], labels[chosen], chosen, len(chunk))
-
-    def _decoded_batches(
-        self,
-        pool: ThreadPoolExecutor,
-        order: Sequence[int],
-        batch_size: int,
-        stop: StopCheck,
-        seeds: Sequence[int] | None,
-    ) -> Iterator[_Batch]:
-        pending: deque[Future[np.ndarray | str]] = deque()
-        ahead = batch_size * (PREFETCH_BATCHES + 1)
-        submitted = carried = 0
-        for begin in range(0, len(order), batch_size):
-            while submitted < min(len(order), begin + ahead):
-                pending.append(self._submit(pool, order[submitted], seeds, submitted))
-                submitted += 1
-            chunk = order[begin : begin + batch_size]
-            decoded = [pending.popleft().result() for _ in chunk]
-            if stop():
-                return
-            carried += len(chunk)
-            batch = self._assemble(chunk, decoded, carried)
-            if batch is not None:
-                carried = 0
-                yield batch
-
-    def _submit(
-        self, pool: ThreadPoolExecutor, index: int, seeds: Sequence[int] | None, position: int
-    ) -> Future[np.ndarray | str]:
-        path = self.samples[index].path
-        if seeds is None:
-            return pool.submit(decode_or_reason, path, self.preprocess)
-        min_size = self.preprocess.resize or self.preprocess.crop
-        return pool.submit(_augmented_input, path, self.preprocess.crop, min_size, seeds[position])
-
-    def _assemble(
-        self, chunk: Sequence[int], decoded: list[np.ndarray | str], requested: int
-    ) -> _Batch | None:
-        good: list[int] = []
-        arrays: list[np.ndarray] = []
-        for index, item in zip(chunk, decoded, strict=True):
-            if isinstance(item, str):
-                self.skipped.setdefault(self.samples[index].path, item)
-            else:
-                good.append(index)
-                arrays.append(item)
-        if not good:
-            return None
-        labels = [self.samples[i].label for i in good]
-        return _Batch(
-            torch.from_numpy(np.stack(arrays)),
-            torch.tensor(labels, dtype=torch.long),
-            torch.tensor(good, dtype=torch.long),
-            requested,
-        )
-
-
-def pad_crop_flip(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """CIFAR augmentation on a uint8 NHWC batch: zero-pad by crop/8, random crop, flip.
-
-    One gather does the crop and the flip of the whole batch, without a per-image loop.
-    """
-    n, height, width, _ = images.shape
-    pad = max(1, height // 8)
-    padded = F.pad(images, (0, 0, pad, pad, pad, pad))
-    dy = torch.randint(0, 2 * pad + 1, (n, 1), generator=generator)
-    dx = torch.randint(0, 2 * pad + 1, (n, 1), generator=generator)
-    flip = torch.rand(n, 1, generator=generator) < 0.5
-    cols = torch.arange(width).expand(n, width)
-    cols = torch.where(flip, width - 1 - cols, cols) + dx
-    rows = torch.arange(height).expand(n, height) + dy
-    return padded[torch.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
 
 
 # ------------------------------------------------------------------------- network parts
@@ -484,79 +147,6 @@ def _class_weights(counts: Sequence[int], enabled: bool | None) -> torch.Tensor 
         return None
     total = sum(counts)
     return torch.tensor([total / (len(counts) * max(c, 1)) for c in counts], dtype=torch.float32)
-
-
-# ------------------------------------------------------------------------- feeders
-
-
-class _Feeder:
-    """Batches of (network input, labels, sample indices) on the device."""
-
-    def __len__(self) -> int:
-        raise NotImplementedError
-
-    def batches(
-        self, batch_size: int, train: bool, stop: StopCheck
-    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        raise NotImplementedError
-
-
-class _ImageFeeder(_Feeder):
-    def __init__(
-        self, source: _ImageSource, normalize: Normalizer, augment: bool, seed: int
-    ) -> None:
-        self.source = source
-        self.normalize = normalize
-        self.augment = augment
-        self.generator = torch.Generator().manual_seed(seed)
-        self.rng = random.Random(seed)
-        self.small = _is_small(source.preprocess)
-
-    def __len__(self) -> int:
-        return self.source.usable
-
-    def batches(
-        self, batch_size: int, train: bool, stop: StopCheck
-    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        count = len(self.source.samples)
-        order = torch.randperm(count, generator=self.generator).tolist() if train else range(count)
-        augment = train and self.augment
-        seeds = [self.rng.getrandbits(32) for _ in order] if augment and not self.small else None
-        device = self.normalize.device
-        for batch in self.source.batches(list(order), batch_size, stop, seeds):
-            images = (
-                pad_crop_flip(batch.images, self.generator)
-                if augment and self.small
-                else batch.images
-            )
-            if device.type == "cuda":
-                images = images.pin_memory()
-            yield self.normalize(images), batch.labels.to(device), batch.indices
-
-
-class _FeatureFeeder(_Feeder):
-    def __init__(
-        self, features: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor, seed: int
-    ) -> None:
-        self.features, self.labels, self.indices = features, labels, indices
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def batches(
-        self, batch_size: int, train: bool, stop: StopCheck
-    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        order = (
-            torch.randperm(len(self), generator=self.generator)
-            if train
-            else torch.arange(len(self))
-        )
-        for rows in order.split(batch_size):
-            if stop():
-                return
-            on_device = rows.to(self.features.device)
-            yield self.features[on_device], self.labels[on_device], self.indices[rows]
 
 
 # ------------------------------------------------------------------------- the run
@@ -677,7 +267,7 @@ class _Run:
         self.workers = config.workers or min(8, os.cpu_count() or 1)
         self.epochs = int(config.epochs or 1)
         self.train_size = _BatchSize(int(config.batch_size or 1))
-        self.infer_size = _BatchSize(256 if _is_small(base.preprocess) else 64)
+        self.infer_size = _BatchSize(256 if is_small_input(base.preprocess) else 64)
         self.normalize = Normalizer(base.preprocess.mean, base.preprocess.std, self.device)
         self.best_state: dict[str, torch.Tensor] | None = None
         self.best_val: _ValStats | None = None
@@ -730,14 +320,14 @@ class _Run:
         _set_trainable(model, self.spec, self.config.strategy)
         return model.to(self.device, memory_format=torch.channels_last)
 
-    def _sources(self) -> tuple[_ImageSource, _ImageSource]:
+    def _sources(self) -> tuple[ImageSource, ImageSource]:
         pre = self.base.preprocess
         return (
-            _ImageSource(self.data.train, pre, self.workers, self.skipped),
-            _ImageSource(self.data.val, pre, self.workers, self.skipped),
+            ImageSource(self.data.train, pre, self.workers, self.skipped),
+            ImageSource(self.data.val, pre, self.workers, self.skipped),
         )
 
-    def _prepare_feeders(self) -> Iterator[StageProgress | tuple[_Feeder, _Feeder] | None]:
+    def _prepare_feeders(self) -> Iterator[StageProgress | tuple[Feeder, Feeder] | None]:
         train, val = self._sources()
         if self.config.strategy == "head":
             return (yield from self._feature_feeders(train, val))
@@ -750,21 +340,21 @@ class _Run:
             raise TrainingError("none of the training images could be decoded")
         seed = self.config.seed
         return (
-            _ImageFeeder(train, self.normalize, self.config.augment, seed),
-            _ImageFeeder(val, self.normalize, False, seed + 1),
+            ImageFeeder(train, self.normalize, self.config.augment, seed),
+            ImageFeeder(val, self.normalize, False, seed + 1),
         )
 
-    def _fits_in_memory(self, source: _ImageSource, augmented: bool) -> bool:
+    def _fits_in_memory(self, source: ImageSource, augmented: bool) -> bool:
         """Small inputs always (augmented on tensors); large ones only when not augmented."""
         crop = source.preprocess.crop
         fits = len(source.samples) * crop * crop * 3 <= MEMORY_BUDGET
-        return fits and (_is_small(source.preprocess) or not augmented)
+        return fits and (is_small_input(source.preprocess) or not augmented)
 
     # -- the head strategy's feature cache
 
     def _feature_feeders(
-        self, train: _ImageSource, val: _ImageSource
-    ) -> Iterator[StageProgress | tuple[_Feeder, _Feeder] | None]:
+        self, train: ImageSource, val: ImageSource
+    ) -> Iterator[StageProgress | tuple[Feeder, Feeder] | None]:
         total = len(train.samples) + len(val.samples)
         cached = []
         for source, done in ((train, 0), (val, len(train.samples))):
@@ -776,10 +366,10 @@ class _Run:
         if not len(cached[0][2]):
             raise TrainingError("none of the training images could be decoded")
         seed = self.config.seed
-        return _FeatureFeeder(*cached[0], seed), _FeatureFeeder(*cached[1], seed + 1)
+        return FeatureFeeder(*cached[0], seed), FeatureFeeder(*cached[1], seed + 1)
 
     def _features(
-        self, source: _ImageSource, done: int, total: int
+        self, source: ImageSource, done: int, total: int
     ) -> Iterator[StageProgress | tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None]:
         """Backbone outputs (the head's inputs) of every decodable sample, no augmentation."""
         head = _swap_head(self.model, self.spec, nn.Identity())

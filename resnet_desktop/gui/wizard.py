@@ -43,7 +43,7 @@ from resnet_desktop.gui.workers import Job
 if TYPE_CHECKING:
     from resnet_desktop.core.dataset import DatasetSplit
     from resnet_desktop.core.library import LibraryModel
-    from resnet_desktop.core.trainer import (
+    from resnet_desktop.core.train_config import (
         BatchProgress,
         EpochReport,
         FitResult,
@@ -220,7 +220,7 @@ class TrainPage(QWizardPage):
         self.completeChanged.emit()
 
     def _on_item(self, item: Any) -> None:
-        from resnet_desktop.core.trainer import BatchProgress, EpochReport, FitResult
+        from resnet_desktop.core.train_config import BatchProgress, EpochReport, FitResult
 
         if isinstance(item, str):
             self.status.setText(item)

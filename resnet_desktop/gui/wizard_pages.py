@@ -57,7 +57,7 @@ from resnet_desktop.gui.model_selector import (
 
 if TYPE_CHECKING:
     from resnet_desktop.core.dataset import DatasetScan, DatasetSplit, ScanProgress
-    from resnet_desktop.core.trainer import FitResult, TrainConfig
+    from resnet_desktop.core.train_config import FitResult, TrainConfig
     from resnet_desktop.core.zoo import Preprocess
 
 THUMBNAILS_PER_CLASS = 4
@@ -519,7 +519,7 @@ class OptionsPage(QWizardPage):
         layout.addStretch(1)
 
     def initializePage(self) -> None:
-        from resnet_desktop.core.trainer import default_config
+        from resnet_desktop.core.train_config import default_config
 
         defaults = default_config(self.state.strategy, self._preprocess())
         if defaults != self._defaults:  # a new strategy or input size: its own defaults
@@ -546,7 +546,7 @@ class OptionsPage(QWizardPage):
 
     def config(self) -> TrainConfig:
         """The form's settings over the defaults (which fill what the form does not show)."""
-        from resnet_desktop.core.trainer import TrainConfig
+        from resnet_desktop.core.train_config import TrainConfig
 
         base = self._defaults or TrainConfig(strategy=self.state.strategy)
         values = {name: field.get() for name, field in self.fields.items()}
@@ -569,7 +569,7 @@ class OptionsPage(QWizardPage):
         self.split_label.setText(text + ".")
 
     def validatePage(self) -> bool:
-        from resnet_desktop.core.trainer import TrainingError, resolve_config
+        from resnet_desktop.core.train_config import TrainingError, resolve_config
 
         try:
             self.state.config = resolve_config(self.config(), self._preprocess())

@@ -45,3 +45,12 @@ def test_command_line_parsing_does_not_import_torch():
     modules = _modules_after("from resnet_desktop.cli import build_parser; build_parser()")
     assert "torch" not in modules
     assert not any(m.startswith("PySide6") for m in modules)
+
+
+def test_the_modules_the_window_needs_before_torch_do_not_import_it():
+    modules = _modules_after(
+        "import resnet_desktop.core.train_config, resnet_desktop.core.dataset, "
+        "resnet_desktop.core.evaluate, resnet_desktop.core.settings, "
+        "resnet_desktop.core.library, resnet_desktop.core.weights, resnet_desktop.core.imaging"
+    )
+    assert "torch" not in modules
