@@ -18,21 +18,32 @@ def format_duration(seconds: float | None) -> str:
 
 
 class ProgressBar:
-    """Redraws at most every ``interval`` seconds; draws a plain line per update off a tty."""
+    """A bar redrawn in place on a terminal, at most every ``interval`` seconds.
+
+    When stderr is a file or a pipe (CI logs), a plain line is written at most every
+    ``log_interval`` seconds instead, so long runs show signs of life without flooding
+    the log; the commands print their own summary at the end.
+    """
 
     def __init__(
-        self, total: int, unit: str = "img", stream: TextIO | None = None, interval: float = 0.2
+        self,
+        total: int,
+        unit: str = "img",
+        stream: TextIO | None = None,
+        interval: float = 0.2,
+        log_interval: float = 10.0,
     ) -> None:
         self.total = total
         self.unit = unit
         self.stream = stream if stream is not None else sys.stderr
-        self.interval = interval
-        self._last_draw = 0.0
         self._tty = self.stream.isatty()
+        self.interval = interval if self._tty else log_interval
+        self._last_draw = time.monotonic() if not self._tty else 0.0
 
     def update(self, done: int, rate: float, eta: float | None, note: str = "") -> None:
         now = time.monotonic()
-        if done < self.total and now - self._last_draw < self.interval:
+        finished = done >= self.total and self._tty
+        if not finished and now - self._last_draw < self.interval:
             return
         self._last_draw = now
         width = 30
@@ -42,11 +53,7 @@ class ProgressBar:
             f"[{bar}] {done}/{self.total} {rate:.1f} {self.unit}/s "
             f"ETA {format_duration(eta)}{'  ' + note if note else ''}"
         )
-        if self._tty:
-            self.stream.write("\r" + line + "\x1b[K")
-        elif done >= self.total or now - getattr(self, "_last_line", 0.0) > 5:
-            self._last_line = now
-            self.stream.write(line + "\n")
+        self.stream.write("\r" + line + "\x1b[K" if self._tty else line + "\n")
         self.stream.flush()
 
     def close(self) -> None:
