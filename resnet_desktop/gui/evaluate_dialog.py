@@ -22,11 +22,10 @@ from PySide6.QtWidgets import (
 from resnet_desktop.gui.evaluation_view import (
     EvalReportView,
     InlineError,
-    JobRunner,
     duration,
     folder_row,
 )
-from resnet_desktop.gui.workers import Job
+from resnet_desktop.gui.workers import Job, JobRunner
 
 if TYPE_CHECKING:
     from resnet_desktop.core.evaluate import EvalProgress, EvalReport

@@ -7,9 +7,7 @@ page and of the misclassified images.
 
 from __future__ import annotations
 
-import functools
 import math
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +22,6 @@ from PySide6.QtCore import (
     QSize,
     QSortFilterProxyModel,
     Qt,
-    Signal,
 )
 from PySide6.QtGui import QColor, QImage, QPixmap
 from PySide6.QtWidgets import (
@@ -44,7 +41,6 @@ from PySide6.QtWidgets import (
 )
 
 from resnet_desktop.gui.image_loader import ImageLoader
-from resnet_desktop.gui.workers import GeneratorWorker, Job, WorkerSet
 
 if TYPE_CHECKING:
     from resnet_desktop.core.evaluate import ClassMetrics, EvalReport, Misclassified
@@ -104,88 +100,6 @@ def folder_row(edit: QLineEdit, caption: str, parent: QWidget) -> QHBoxLayout:
 
 
 # ------------------------------------------------------------------------------ running
-
-
-class JobRunner(QObject):
-    """Runs one core generator at a time, with a soft stop that keeps its final report.
-
-    ``GeneratorWorker.stop()`` ends its loop right after the next item, so the cancelled
-    report a core generator yields last may never arrive. :meth:`request_stop` instead
-    makes the job's own ``should_stop`` true: the generator winds down and yields its
-    final object (a cancelled FitResult keeps its best epoch). Items still queued from an
-    abandoned run are dropped, so a restarted run never sees the previous one's output.
-
-    Signals:
-        item(object): each item the current job yields.
-        failed(str): the current job raised; a message for the user.
-        finished(bool): the current job ended (True: it ran to its end).
-    """
-
-    item = Signal(object)
-    failed = Signal(str)
-    finished = Signal(bool)
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._workers = WorkerSet(self)
-        self._run = 0
-        self._worker: GeneratorWorker | None = None
-        self._soft_stop = threading.Event()
-
-    @property
-    def running(self) -> bool:
-        return self._worker is not None
-
-    @property
-    def worker(self) -> GeneratorWorker | None:
-        """The current run's thread (tests check that closing a window ends it)."""
-        return self._worker
-
-    def start(self, job: Job) -> None:
-        """Abandon any current run and start ``job``."""
-        self.abandon()
-        self._run += 1
-        run, soft_stop = self._run, threading.Event()
-        self._soft_stop = soft_stop
-
-        def soft_stoppable(should_stop: Any) -> Any:
-            return job(lambda: should_stop() or soft_stop.is_set())
-
-        self._worker = self._workers.start(
-            soft_stoppable,
-            yielded=functools.partial(self._relay_item, run),
-            failed=functools.partial(self._relay_failed, run),
-            done=functools.partial(self._relay_done, run),
-        )
-
-    def request_stop(self) -> None:
-        """Ask the job to finish early; its final item (e.g. a cancelled report) still comes."""
-        self._soft_stop.set()
-
-    def abandon(self) -> None:
-        """Stop the current run without waiting; nothing more is reported from it."""
-        if self._worker is not None:
-            self._worker.stop()
-        self._worker = None
-        self._run += 1
-
-    def shutdown(self, timeout_ms: int = 30_000) -> bool:
-        """Stop every run and wait for its thread (closing a window); True if all ended."""
-        self.abandon()
-        return self._workers.stop_all(timeout_ms)
-
-    def _relay_item(self, run: int, item: object) -> None:
-        if run == self._run:
-            self.item.emit(item)
-
-    def _relay_failed(self, run: int, message: str) -> None:
-        if run == self._run:
-            self.failed.emit(message)
-
-    def _relay_done(self, run: int, completed: bool) -> None:
-        if run == self._run:
-            self._worker = None
-            self.finished.emit(completed)
 
 
 # ------------------------------------------------------------------------------ thumbnails

@@ -2,7 +2,7 @@
 
 The set-up pages live in :mod:`resnet_desktop.gui.wizard_pages`; this module has the
 two pages that run work (training, saving) and the wizard that owns them all. Every
-long step runs in a :class:`~resnet_desktop.gui.evaluation_view.JobRunner`; closing or
+long step runs in a :class:`~resnet_desktop.gui.workers.JobRunner`; closing or
 cancelling the wizard stops and joins them, so no thread outlives it.
 """
 
@@ -33,12 +33,11 @@ from resnet_desktop.gui.charts import TRAIN_COLOR, VAL_COLOR, LineChart
 from resnet_desktop.gui.evaluation_view import (
     EvalReportView,
     InlineError,
-    JobRunner,
     duration,
     percent,
 )
 from resnet_desktop.gui.wizard_pages import DatasetPage, FineTuneState, ModelPage, OptionsPage
-from resnet_desktop.gui.workers import Job
+from resnet_desktop.gui.workers import Job, JobRunner
 
 if TYPE_CHECKING:
     from resnet_desktop.core.dataset import DatasetSplit

@@ -43,7 +43,6 @@ from PySide6.QtWidgets import (
 
 from resnet_desktop.gui.evaluation_view import (
     InlineError,
-    JobRunner,
     Thumb,
     ThumbnailGallery,
     folder_row,
@@ -54,6 +53,7 @@ from resnet_desktop.gui.model_selector import (
     WeightsState,
     list_model_choices,
 )
+from resnet_desktop.gui.workers import JobRunner
 
 if TYPE_CHECKING:
     from resnet_desktop.core.dataset import DatasetScan, DatasetSplit, ScanProgress

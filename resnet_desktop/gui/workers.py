@@ -4,11 +4,13 @@ The core does long work as plain generators that take a ``should_stop`` callable
 (``Predictor.predict_iter``, ``trainer.fit`` ...). A :class:`GeneratorWorker` runs such a
 generator off the GUI thread and emits every yielded item; Qt queues the signals to the
 receivers' (GUI) thread. :class:`WorkerSet` keeps running workers referenced until they
-finish and lets the window stop and join them all when it closes.
+finish and lets the window stop and join them all when it closes. :class:`JobRunner`
+runs one job at a time for a dialog whose runs can be stopped, restarted or abandoned.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -114,3 +116,78 @@ class WorkerSet(QObject):
         for worker in list(self._workers):
             finished = worker.wait(timeout_ms) and finished
         return finished
+
+
+class JobRunner(QObject):
+    """Runs one core generator at a time, for a dialog that can stop, restart or close.
+
+    :meth:`request_stop` lets the job wind down and still delivers its final item (a
+    cancelled FitResult keeps its best epoch). :meth:`abandon` stops it too but drops
+    whatever it still reports, so a restarted run never sees the previous one's output.
+
+    Signals:
+        item(object): each item the current job yields.
+        failed(str): the current job raised; a message for the user.
+        finished(bool): the current job ended (True: it ran to its end).
+    """
+
+    item = Signal(object)
+    failed = Signal(str)
+    finished = Signal(bool)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._workers = WorkerSet(self)
+        self._run = 0
+        self._worker: GeneratorWorker | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._worker is not None
+
+    @property
+    def worker(self) -> GeneratorWorker | None:
+        """The current run's thread (tests check that closing a window ends it)."""
+        return self._worker
+
+    def start(self, job: Job) -> None:
+        """Abandon any current run and start ``job``."""
+        self.abandon()
+        self._run += 1
+        run = self._run
+        self._worker = self._workers.start(
+            job,
+            yielded=functools.partial(self._relay_item, run),
+            failed=functools.partial(self._relay_failed, run),
+            done=functools.partial(self._relay_done, run),
+        )
+
+    def request_stop(self) -> None:
+        """Ask the job to finish early; its final item (e.g. a cancelled report) still comes."""
+        if self._worker is not None:
+            self._worker.stop()
+
+    def abandon(self) -> None:
+        """Stop the current run without waiting; nothing more is reported from it."""
+        if self._worker is not None:
+            self._worker.stop()
+        self._worker = None
+        self._run += 1
+
+    def shutdown(self, timeout_ms: int = 30_000) -> bool:
+        """Stop every run and wait for its thread (closing a window); True if all ended."""
+        self.abandon()
+        return self._workers.stop_all(timeout_ms)
+
+    def _relay_item(self, run: int, item: object) -> None:
+        if run == self._run:
+            self.item.emit(item)
+
+    def _relay_failed(self, run: int, message: str) -> None:
+        if run == self._run:
+            self.failed.emit(message)
+
+    def _relay_done(self, run: int, completed: bool) -> None:
+        if run == self._run:
+            self._worker = None
+            self.finished.emit(completed)
