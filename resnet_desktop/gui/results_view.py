@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDoubleSpinBox,
@@ -18,6 +19,29 @@ from PySide6.QtWidgets import (
 from resnet_desktop.gui.results_model import Column, ResultsFilter, ResultsModel
 
 THUMBNAIL_SIZE = 64
+EMPTY_HINT = "Drop photos or folders here, or use File → Open Folder… (Ctrl+O)"
+FILTERED_HINT = "No results match the filter"
+
+
+class ResultsTable(QTableView):
+    """The results table; when it shows no rows, it says why and what to do."""
+
+    def empty_hint(self) -> str | None:
+        shown = self.model()
+        if shown is None or shown.rowCount():
+            return None
+        source = getattr(shown, "sourceModel", lambda: None)()
+        return FILTERED_HINT if source is not None and source.rowCount() else EMPTY_HINT
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        hint = self.empty_hint()
+        if hint:
+            painter = QPainter(self.viewport())
+            painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
+            flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
+            painter.drawText(self.viewport().rect(), flags, hint)
+            painter.end()
 
 
 class ResultsPane(QWidget):
@@ -50,7 +74,7 @@ class ResultsPane(QWidget):
         )
 
     def _create_view(self) -> QTableView:
-        view = QTableView(self)
+        view = ResultsTable(self)
         view.setObjectName("resultsView")
         view.setModel(self.proxy)
         # Unsorted until the user clicks a header: rows stay in the order added, and

@@ -186,3 +186,18 @@ def test_clear_empties_the_model(model: ResultsModel):
     assert model.rowCount() == 0 and model.counts() == (0, 0, 0)
     assert model.rowCount(model.index(0, 0)) == 0
     assert model.rowCount(QModelIndex()) == 0
+
+
+def test_an_empty_table_says_what_to_do_and_a_filtered_one_why(qtbot, model: ResultsModel):
+    from resnet_desktop.gui.results_view import EMPTY_HINT, FILTERED_HINT, ResultsPane
+
+    empty = ResultsPane(ResultsModel())
+    qtbot.addWidget(empty)
+    assert empty.view.empty_hint() == EMPTY_HINT
+    pane = ResultsPane(model)
+    qtbot.addWidget(pane)
+    assert pane.view.empty_hint() is None
+    pane.label_filter.setText("no such label")
+    assert pane.view.empty_hint() == FILTERED_HINT
+    pane.show()
+    pane.view.viewport().grab()  # paints the hint without a Qt warning
