@@ -14,6 +14,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from resnet_desktop import __version__
+from resnet_desktop.gui.gui_gc import GuiThreadCollector
 from resnet_desktop.gui.main_window import MainWindow
 from resnet_desktop.resources import APP_ID, APP_NAME
 
@@ -53,10 +54,15 @@ def run_app(paths: Sequence[str], model: str | None = None) -> int:
     """Show the window with ``paths`` loaded and ``model`` selected; returns the exit status."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app = create_application()
+    collector = GuiThreadCollector(app)
+    collector.start()
     window = MainWindow()
     window.show()
     if model:
         window.select_model(model)
     if paths:
         window.add_paths(list(paths))
-    return app.exec()
+    try:
+        return app.exec()
+    finally:
+        collector.stop()
