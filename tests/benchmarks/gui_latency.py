@@ -41,9 +41,12 @@ def measure(folder: Path, model: str) -> dict[str, float]:
     from PySide6.QtCore import QEventLoop, Qt, QTimer
 
     from resnet_desktop.gui.app import create_application
+    from resnet_desktop.gui.gui_gc import GuiThreadCollector
     from resnet_desktop.gui.main_window import MainWindow
 
     app = create_application()
+    collector = GuiThreadCollector(app)  # as run_app does: collections land on this thread
+    collector.start()
     window = MainWindow()
     window.show()
     loop = QEventLoop()
@@ -75,6 +78,7 @@ def measure(folder: Path, model: str) -> dict[str, float]:
     images = len(window.results)
     window.close()
     app.processEvents()
+    collector.stop()
     quantiles = statistics.quantiles(late, n=100)
     return {
         "images": images,
