@@ -4,7 +4,10 @@ A QTimer fires every PERIOD_MS; how late each tick arrives is the latency a user
 (clicks, scrolling, repaints). Prints the percentiles for the whole classification run.
 Not a test (timings on shared machines are noise); run it by hand:
 
-    python tests/benchmarks/gui_latency.py FOLDER --model resnet50 --random-imagenet-weights
+    python tests/benchmarks/gui_latency.py --model resnet50 --random-imagenet-weights
+
+``--folder`` defaults to the 1,000 ImageNet sample photos of the shared data
+($RESNET_DESKTOP_SHARED, else ../shared).
 
 ``--random-imagenet-weights`` writes an untrained state dict where torchvision caches the
 model's ImageNet weights (in a temporary TORCH_HOME), for machines without network: the
@@ -20,8 +23,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # Qt and the window are imported once the environment is set up
+    from PySide6.QtCore import QEventLoop
+
+    from resnet_desktop.gui.main_window import MainWindow
 
 PERIOD_MS = 10
+DEFAULT_FOLDER = Path(os.environ.get("RESNET_DESKTOP_SHARED", "../shared"), "data/imagenet-samples")
 
 
 def _fake_imagenet_weights(model: str) -> None:
@@ -37,9 +47,26 @@ def _fake_imagenet_weights(model: str) -> None:
     torch.save(build_network(spec).state_dict(), path)
 
 
-def measure(folder: Path, model: str) -> dict[str, float]:
-    from PySide6.QtCore import QEventLoop, Qt, QTimer
+def wait_for(signal: Any, loop: QEventLoop) -> None:
+    """Run the event loop until ``signal`` fires."""
+    signal.connect(loop.quit)
+    loop.exec()
+    signal.disconnect(loop.quit)
 
+
+def select_ready_model(window: MainWindow, model: str, loop: QEventLoop) -> bool:
+    """Select ``model`` once the window has read which weights are on disk; False if none."""
+    from resnet_desktop.gui.model_selector import WeightsState
+
+    window.select_model(model)
+    choice = window.selector.current_choice()
+    while choice is None or choice.name != model or choice.state == WeightsState.UNCHECKED:
+        wait_for(window.selector.choicesChanged, loop)
+        choice = window.selector.current_choice()
+    return choice.ready
+
+
+def measure(folder: Path, model: str) -> dict[str, float]:
     from resnet_desktop.gui.app import create_application
     from resnet_desktop.gui.gui_gc import GuiThreadCollector
     from resnet_desktop.gui.main_window import MainWindow
@@ -49,12 +76,22 @@ def measure(folder: Path, model: str) -> dict[str, float]:
     collector.start()
     window = MainWindow()
     window.show()
-    loop = QEventLoop()
-    window.scanFinished.connect(loop.quit)
-    window.add_paths([folder])
-    loop.exec()
-    window.select_model(model)
+    try:
+        return classify_with_probe(window, folder, model)
+    finally:
+        window.close()  # joins the workers: no thread outlives the script
+        app.processEvents()
+        collector.stop()
 
+
+def classify_with_probe(window: MainWindow, folder: Path, model: str) -> dict[str, float]:
+    from PySide6.QtCore import QEventLoop, Qt, QTimer
+
+    loop = QEventLoop()
+    window.add_paths([folder])
+    wait_for(window.scanFinished, loop)
+    if not select_ready_model(window, model, loop):
+        raise SystemExit(f"{model} has no weights here: pass --random-imagenet-weights")
     late: list[float] = []
     last = time.perf_counter()
 
@@ -68,18 +105,14 @@ def measure(folder: Path, model: str) -> dict[str, float]:
     probe.setTimerType(Qt.TimerType.PreciseTimer)
     probe.setInterval(PERIOD_MS)
     probe.timeout.connect(tick)
-    window.runFinished.connect(loop.quit)
     start = time.perf_counter()
     probe.start()
     window.classify()
-    loop.exec()
+    wait_for(window.runFinished, loop)
     probe.stop()
     seconds = time.perf_counter() - start
     images = len(window.results)
-    window.close()
-    app.processEvents()
-    collector.stop()
-    quantiles = statistics.quantiles(late, n=100)
+    quantiles = statistics.quantiles(late, n=100, method="inclusive")
     return {
         "images": images,
         "images_per_second": images / seconds,
@@ -93,7 +126,7 @@ def measure(folder: Path, model: str) -> dict[str, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder", type=Path)
+    parser.add_argument("--folder", type=Path, default=DEFAULT_FOLDER)
     parser.add_argument("--model", default="resnet50")
     parser.add_argument("--random-imagenet-weights", action="store_true")
     args = parser.parse_args()
@@ -104,7 +137,7 @@ def main() -> int:
             _fake_imagenet_weights(args.model)
         result = measure(args.folder, args.model)
     platform = os.environ.get("QT_QPA_PLATFORM", "default")
-    print(f"platform {platform}: " + ", ".join(f"{k} {v:.1f}" for k, v in result.items()))
+    print(f"platform {platform}: " + ", ".join(f"{k} {v:.4g}" for k, v in result.items()))
     return 0
 
 
