@@ -12,16 +12,16 @@ import hashlib
 import io
 import os
 import random
-import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from resnet_desktop.core.throttle import Throttle
+
 MIN_IMAGES_PER_CLASS = 5
 IMBALANCE_RATIO = 10.0
-PROGRESS_INTERVAL = 0.2  # seconds between progress items
 
 StopCheck = Callable[[], bool]
 
@@ -212,27 +212,13 @@ def _reason(error: BaseException) -> str:
     return text or type(error).__name__
 
 
-class _Throttle:
-    """True at most every PROGRESS_INTERVAL seconds (and on the first call)."""
-
-    def __init__(self) -> None:
-        self._last = 0.0
-
-    def __call__(self) -> bool:
-        now = time.monotonic()
-        if now - self._last < PROGRESS_INTERVAL:
-            return False
-        self._last = now
-        return True
-
-
 def _list_classes(
     root: Path, should_stop: StopCheck, listed: list[int]
 ) -> Iterator[ScanProgress | tuple[str, list[Path]]]:
     """(class name, image paths) per class folder, with listing progress in between."""
     from resnet_desktop.core.imaging import scan_images
 
-    throttle = _Throttle()
+    throttle = Throttle()
     for folder in class_folders(root):
         paths = []
         for path in scan_images([folder], should_stop=should_stop):
@@ -250,7 +236,7 @@ def _check_all(
 ) -> Iterator[ScanProgress | dict[Path, tuple[str, str | None]]]:
     """Hash and header-check every file in a thread pool; yields progress, then the results."""
     results: dict[Path, tuple[str, str | None]] = {}
-    throttle = _Throttle()
+    throttle = Throttle()
     executor = ThreadPoolExecutor(max_workers=workers)
     try:
         for path, result in zip(paths, executor.map(_check_file, paths), strict=True):

@@ -378,3 +378,17 @@ def load_input(path: str | Path, preprocess: Preprocess) -> np.ndarray:
         return to_input(image, preprocess)
     except Exception as error:
         raise DecodeError(_reason(error)) from error
+
+
+def array_or_reason(decode: Callable[[], np.ndarray]) -> np.ndarray | str:
+    """``decode()``'s array, or a one-line reason why there is none.
+
+    The per-file error boundary of every batch decoder (prediction, training): a bad
+    file becomes one reason string, never an exception that ends the whole batch.
+    """
+    try:
+        return decode()
+    except DecodeError as error:
+        return str(error)
+    except Exception as error:  # one bad file must never end the run
+        return f"cannot read image: {type(error).__name__}: {error}"

@@ -68,12 +68,7 @@ def default_batch_size(device: torch.device, preprocess: Preprocess) -> int:
 
 def decode_or_reason(path: Path, preprocess: Preprocess) -> np.ndarray | str:
     """The network input for ``path``, or a one-line reason why there is none."""
-    try:
-        return imaging.load_input(path, preprocess)
-    except imaging.DecodeError as error:
-        return str(error)
-    except Exception as error:  # one bad file must never end the run
-        return f"cannot read image: {type(error).__name__}: {error}"
+    return imaging.array_or_reason(lambda: imaging.load_input(path, preprocess))
 
 
 class Predictor:

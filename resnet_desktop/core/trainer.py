@@ -11,10 +11,12 @@ way. Three strategies:
   stay in eval mode so their running statistics keep the pretrained values.
 * ``full``: everything trains.
 
-Inputs travel as uint8 NHWC batches and are normalised on the device
-(:class:`~resnet_desktop.core.device.Normalizer`), as in the predictor. Small images
-(CIFAR's 32x32) are decoded once into one uint8 tensor; large ones are decoded per batch
-in a thread pool a few batches ahead, which bounds memory.
+This module owns the run itself; its parts live in modules named after them:
+settings and reports in :mod:`~resnet_desktop.core.train_config` (torch-free, for the
+GUI's form), batches and their decoding in :mod:`~resnet_desktop.core.training_data`,
+augmentation in :mod:`~resnet_desktop.core.augment`, and what trains and how fast in
+:mod:`~resnet_desktop.core.optimisation`. The public names of fine-tuning are importable
+from here whichever module defines them.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import functools
 import math
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,12 +36,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from resnet_desktop.core.augment import pad_crop_flip
 from resnet_desktop.core.dataset import DatasetSplit, FileProblem
 from resnet_desktop.core.device import Normalizer, autocast, resolve_device, resolve_precision
 from resnet_desktop.core.evaluate import build_report
 from resnet_desktop.core.library import LibraryModel, ModelLibrary
 from resnet_desktop.core.model_loader import LoadedModel
 from resnet_desktop.core.networks import head_of, replace_head
+from resnet_desktop.core.optimisation import (
+    class_weights,
+    learning_rate,
+    make_optimizer,
+    set_trainable,
+    train_mode,
+)
+from resnet_desktop.core.throttle import Throttle
 from resnet_desktop.core.train_config import (
     OPTIMIZERS,
     STRATEGIES,
@@ -54,15 +65,15 @@ from resnet_desktop.core.train_config import (
     resolve_config,
 )
 from resnet_desktop.core.training_data import (
+    BatchSize,
     FeatureFeeder,
     Feeder,
     ImageFeeder,
     ImageSource,
-    pad_crop_flip,
+    StopCheck,
 )
 from resnet_desktop.core.zoo import ModelSpec
 
-# The public names of fine-tuning, importable from here whichever module defines them.
 __all__ = [
     "OPTIMIZERS",
     "STRATEGIES",
@@ -80,94 +91,7 @@ __all__ = [
     "save_model",
 ]
 
-PROGRESS_INTERVAL = 0.2  # seconds between BatchProgress items
-MEMORY_BUDGET = 1 << 30  # bytes of decoded uint8 images kept in memory at most
-CLASS_WEIGHT_RATIO = 2.0  # auto class weighting from this max/min count ratio on
-
-StopCheck = Callable[[], bool]
-
-
-# ------------------------------------------------------------------------- network parts
-
-
-def _set_trainable(model: nn.Module, spec: ModelSpec, strategy: str) -> None:
-    """requires_grad on the parts the strategy trains (the head always)."""
-    if strategy == "full":
-        model.requires_grad_(True)
-        return
-    model.requires_grad_(False)
-    trainable = [spec.head] + (list(spec.last_stage) if strategy == "last" else [])
-    for name in trainable:
-        model.get_submodule(name).requires_grad_(True)
-
-
-def _train_mode(model: nn.Module) -> None:
-    """``model.train()`` but frozen batch norm layers keep their pretrained statistics."""
-    model.train()
-    for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm) and not any(
-            p.requires_grad for p in module.parameters()
-        ):
-            module.eval()
-
-
-def _parameter_groups(module: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """No weight decay on biases and normalisation weights (1-d tensors)."""
-    params = [p for p in module.parameters() if p.requires_grad]
-    decay = [p for p in params if p.ndim > 1]
-    no_decay = [p for p in params if p.ndim <= 1]
-    return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-
-
-def _optimizer(module: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    groups = _parameter_groups(module, float(config.weight_decay or 0.0))
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=config.lr, momentum=0.9, nesterov=True)
-    return torch.optim.AdamW(groups, lr=config.lr)
-
-
-def learning_rate(config: TrainConfig, progress: float) -> float:
-    """Linear warm-up, then cosine decay to 0; ``progress`` counts epochs (fractional)."""
-    base, epochs = float(config.lr or 0.0), float(config.epochs or 1)
-    warmup = min(float(config.warmup_epochs or 0.0), epochs)
-    if progress < warmup:
-        return base * max(progress, 1e-3) / warmup
-    decayed = min(1.0, (progress - warmup) / max(epochs - warmup, 1e-9))
-    return 0.5 * base * (1.0 + math.cos(math.pi * decayed))
-
-
-def _class_weights(counts: Sequence[int], enabled: bool | None) -> torch.Tensor | None:
-    """Inverse-frequency loss weights (1 on average per image) for imbalanced classes."""
-    present = [c for c in counts if c]
-    ratio = max(present) / min(present) if present else 1.0
-    if enabled is False or (enabled is None and ratio < CLASS_WEIGHT_RATIO):
-        return None
-    total = sum(counts)
-    return torch.tensor([total / (len(counts) * max(c, 1)) for c in counts], dtype=torch.float32)
-
-
 # ------------------------------------------------------------------------- the run
-
-
-@dataclass
-class _BatchSize:
-    """A batch size that halves after a CUDA out-of-memory error."""
-
-    value: int
-    last: int = 0  # length of the latest batch, which may be shorter than ``value``
-
-    def halve(self) -> None:
-        failed = min(self.value, self.last or self.value)
-        if failed == 1:
-            raise TrainingError(
-                "out of GPU memory even with one image per batch; choose a smaller model, "
-                "the 'head' strategy, or the CPU"
-            )
-        self.value = failed // 2
-        torch.cuda.empty_cache()
 
 
 @dataclass
@@ -184,19 +108,6 @@ class _ValStats:
     predicted: list[int]
     probs: list[float]
     indices: list[int]
-
-
-class _Throttle:
-    def __init__(self, interval: float = PROGRESS_INTERVAL) -> None:
-        self.interval = interval
-        self.last = 0.0
-
-    def __call__(self) -> bool:
-        now = time.monotonic()
-        if now - self.last < self.interval:
-            return False
-        self.last = now
-        return True
 
 
 def _cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -266,8 +177,8 @@ class _Run:
         self.skipped: dict[Path, str] = {}
         self.workers = config.workers or min(8, os.cpu_count() or 1)
         self.epochs = int(config.epochs or 1)
-        self.train_size = _BatchSize(int(config.batch_size or 1))
-        self.infer_size = _BatchSize(256 if is_small_input(base.preprocess) else 64)
+        self.train_size = BatchSize(int(config.batch_size or 1))
+        self.infer_size = BatchSize(256 if is_small_input(base.preprocess) else 64)
         self.normalize = Normalizer(base.preprocess.mean, base.preprocess.std, self.device)
         self.best_state: dict[str, torch.Tensor] | None = None
         self.best_val: _ValStats | None = None
@@ -317,7 +228,7 @@ class _Run:
     def _prepare_model(self) -> nn.Module:
         model = copy.deepcopy(self.base.network)
         replace_head(model, self.spec, len(self.data.class_names))
-        _set_trainable(model, self.spec, self.config.strategy)
+        set_trainable(model, self.spec, self.config.strategy)
         return model.to(self.device, memory_format=torch.channels_last)
 
     def _sources(self) -> tuple[ImageSource, ImageSource]:
@@ -332,7 +243,7 @@ class _Run:
         if self.config.strategy == "head":
             return (yield from self._feature_feeders(train, val))
         for source, augmented in ((train, self.config.augment), (val, False)):
-            if self._fits_in_memory(source, augmented):
+            if source.fits_in_memory(augmented):
                 yield from source.load(self.stop)
                 if self.stop():
                     return None
@@ -343,12 +254,6 @@ class _Run:
             ImageFeeder(train, self.normalize, self.config.augment, seed),
             ImageFeeder(val, self.normalize, False, seed + 1),
         )
-
-    def _fits_in_memory(self, source: ImageSource, augmented: bool) -> bool:
-        """Small inputs always (augmented on tensors); large ones only when not augmented."""
-        crop = source.preprocess.crop
-        fits = len(source.samples) * crop * crop * 3 <= MEMORY_BUDGET
-        return fits and (is_small_input(source.preprocess) or not augmented)
 
     # -- the head strategy's feature cache
 
@@ -400,11 +305,11 @@ class _Run:
 
     def _setup_optimisation(self) -> None:
         config = self.config
-        self.optimizer = _optimizer(self.module, config)
+        self.optimizer = make_optimizer(self.module, config)
         counts = [0] * len(self.data.class_names)
         for sample in self.data.train:
             counts[sample.label] += 1
-        weights = _class_weights(counts, config.class_weighted)
+        weights = class_weights(counts, config.class_weighted)
         self.criterion = nn.CrossEntropyLoss(
             weight=None if weights is None else weights.to(self.device),
             label_smoothing=float(config.label_smoothing or 0.0),
@@ -414,7 +319,7 @@ class _Run:
     def _autocast(self) -> Any:
         return autocast(self.device, self.precision)
 
-    def _retrying(self, make: Callable[[], Iterator[Any]], size: _BatchSize) -> Iterator[Any]:
+    def _retrying(self, make: Callable[[], Iterator[Any]], size: BatchSize) -> Iterator[Any]:
         """Run the phase ``make()``; on CUDA out-of-memory halve ``size`` and run it again."""
         while True:
             try:
@@ -445,9 +350,9 @@ class _Run:
     def _train_epoch(self, epoch: int) -> Iterator[BatchProgress | _TrainStats | str | None]:
         """One pass over the training data. Returns its stats, an error message, or None
         when stopped."""
-        _train_mode(self.model)
+        train_mode(self.model)
         total = max(1, len(self.train_feeder))
-        started, throttle = time.monotonic(), _Throttle()
+        started, throttle = time.monotonic(), Throttle()
         loss_sum, correct, seen = 0.0, 0, 0
         for inputs, labels, _ in self.train_feeder.batches(self.train_size.value, True, self.stop):
             lr = learning_rate(self.config, epoch - 1 + min(seen / total, 1.0))
@@ -490,7 +395,7 @@ class _Run:
     def _validate(self, epoch: int) -> Iterator[BatchProgress | _ValStats | None]:
         self.module.eval()
         total = len(self.val_feeder)
-        started, throttle = time.monotonic(), _Throttle()
+        started, throttle = time.monotonic(), Throttle()
         loss_sum, predicted, probs, indices = 0.0, [], [], []
         correct = 0
         for inputs, labels, rows in self.val_feeder.batches(

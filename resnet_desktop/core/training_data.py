@@ -1,15 +1,16 @@
-"""Turning a dataset split into training batches: decoding, augmentation, feature caches.
+"""Turning a dataset split into training batches: image sources, feeders, batch sizes.
 
 Inputs travel as uint8 NHWC batches and are normalised on the device, as in the
 predictor. Small images (CIFAR's 32x32) are decoded once into one uint8 tensor and
 augmented on the whole batch (pad, crop, flip); larger ones are decoded per batch in a
 thread pool a few batches ahead (random-resized crop + flip per file), which bounds
-memory. A file that fails to decode is recorded once and skipped.
+memory; :mod:`~resnet_desktop.core.augment` does both augmentations. A file that fails
+to decode is recorded once and skipped. The head strategy's cached backbone features
+are served by :class:`FeatureFeeder`.
 """
 
 from __future__ import annotations
 
-import math
 import random
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -19,57 +20,42 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from resnet_desktop.core import imaging
+from resnet_desktop.core.augment import augmented_input, pad_crop_flip
 from resnet_desktop.core.dataset import Sample
 from resnet_desktop.core.device import Normalizer
 from resnet_desktop.core.predictor import decode_or_reason
-from resnet_desktop.core.train_config import StageProgress, is_small_input
+from resnet_desktop.core.train_config import StageProgress, TrainingError, is_small_input
 from resnet_desktop.core.zoo import Preprocess
 
 PREFETCH_BATCHES = 2  # batches decoded ahead of the network when streaming
-RRC_SCALE = (0.25, 1.0)  # RandomResizedCrop area range: milder than 0.08 for fine-tuning
-RRC_RATIO = (3 / 4, 4 / 3)
+MEMORY_BUDGET = 1 << 30  # bytes of decoded uint8 images kept in memory at most
 
 StopCheck = Callable[[], bool]
 
 
+# ------------------------------------------------------------------------- batch size
+
+
+@dataclass
+class BatchSize:
+    """A batch size that halves after a CUDA out-of-memory error."""
+
+    value: int
+    last: int = 0  # length of the latest batch, which may be shorter than ``value``
+
+    def halve(self) -> None:
+        failed = min(self.value, self.last or self.value)
+        if failed == 1:
+            raise TrainingError(
+                "out of GPU memory even with one image per batch; choose a smaller model, "
+                "the 'head' strategy, or the CPU"
+            )
+        self.value = failed // 2
+        torch.cuda.empty_cache()
+
+
 # ------------------------------------------------------------------------- image sources
-
-
-def augmented_input(path: Path, crop: int, min_size: int, seed: int) -> np.ndarray | str:
-    """RandomResizedCrop + horizontal flip of one file, or why it cannot be decoded."""
-    from PIL import Image
-
-    try:
-        image = imaging.open_image(path, min_size=min_size)
-    except imaging.DecodeError as error:  # the only exception open_image raises
-        return str(error)
-    rng = random.Random(seed)
-    box = _random_crop_box(image.size, rng)
-    resized = image.resize((crop, crop), Image.Resampling.BILINEAR, box, reducing_gap=3.0)
-    array = np.asarray(resized, dtype=np.uint8)
-    return np.ascontiguousarray(array[:, ::-1]) if rng.random() < 0.5 else np.array(array)
-
-
-def _random_crop_box(size: tuple[int, int], rng: random.Random) -> tuple[float, ...]:
-    """torchvision's RandomResizedCrop box: random area and aspect ratio, else the centre."""
-    width, height = size
-    area = width * height
-    log_ratio = (math.log(RRC_RATIO[0]), math.log(RRC_RATIO[1]))
-    for _ in range(10):
-        target = area * rng.uniform(*RRC_SCALE)
-        ratio = math.exp(rng.uniform(*log_ratio))
-        w = round(math.sqrt(target * ratio))
-        h = round(math.sqrt(target / ratio))
-        if 0 < w <= width and 0 < h <= height:
-            left = rng.randint(0, width - w)
-            top = rng.randint(0, height - h)
-            return (left, top, left + w, top + h)
-    side = min(width, height)
-    left, top = (width - side) // 2, (height - side) // 2
-    return (left, top, left + side, top + side)
 
 
 @dataclass
@@ -101,6 +87,12 @@ class ImageSource:
         if self.memory is not None:
             return len(self.memory[1])
         return sum(1 for sample in self.samples if sample.path not in self.skipped)
+
+    def fits_in_memory(self, augmented: bool) -> bool:
+        """Small inputs always (augmented on tensors); large ones only when not augmented."""
+        crop = self.preprocess.crop
+        fits = len(self.samples) * crop * crop * 3 <= MEMORY_BUDGET
+        return fits and (is_small_input(self.preprocess) or not augmented)
 
     def load(self, stop: StopCheck) -> Iterator[StageProgress]:
         """Decode every sample once into memory (small inputs); progress per batch."""
@@ -198,23 +190,6 @@ class ImageSource:
             torch.tensor(good, dtype=torch.long),
             requested,
         )
-
-
-def pad_crop_flip(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """CIFAR augmentation on a uint8 NHWC batch: zero-pad by crop/8, random crop, flip.
-
-    One gather does the crop and the flip of the whole batch, without a per-image loop.
-    """
-    n, height, width, _ = images.shape
-    pad = max(1, height // 8)
-    padded = F.pad(images, (0, 0, pad, pad, pad, pad))
-    dy = torch.randint(0, 2 * pad + 1, (n, 1), generator=generator)
-    dx = torch.randint(0, 2 * pad + 1, (n, 1), generator=generator)
-    flip = torch.rand(n, 1, generator=generator) < 0.5
-    cols = torch.arange(width).expand(n, width)
-    cols = torch.where(flip, width - 1 - cols, cols) + dx
-    rows = torch.arange(height).expand(n, height) + dy
-    return padded[torch.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
 
 
 # ------------------------------------------------------------------------- feeders

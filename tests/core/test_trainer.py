@@ -26,7 +26,6 @@ from resnet_desktop.core.trainer import (
     default_config,
     fit,
     learning_rate,
-    pad_crop_flip,
     resolve_config,
     save_model,
 )
@@ -112,20 +111,14 @@ def test_learning_rate_warms_up_linearly_then_decays_to_zero():
     assert rates.index(max(rates)) == 20 and all(rate > 0 for rate in rates)
 
 
-def test_pad_crop_flip_gives_shifted_or_mirrored_crops():
-    images = torch.arange(6 * 8 * 8 * 3, dtype=torch.int32).remainder(251).to(torch.uint8)
-    images = images.view(6, 8, 8, 3) + 1  # no zero pixels, so padding is recognisable
-    out = pad_crop_flip(images, torch.Generator().manual_seed(0))
-    assert out.shape == images.shape and out.dtype == torch.uint8
-    padded = torch.nn.functional.pad(images, (0, 0, 1, 1, 1, 1))
-    flipped = 0
-    for original, crop in zip(padded, out, strict=True):
-        candidates = [original[y : y + 8, x : x + 8] for y in range(3) for x in range(3)]
-        plain = any(torch.equal(crop, c) for c in candidates)
-        mirror = any(torch.equal(crop, c.flip(1)) for c in candidates)
-        assert plain or mirror
-        flipped += mirror and not plain
-    assert 0 < flipped < 6
+def test_every_public_name_is_importable_from_the_trainer():
+    """The GUI, the CLI and these tests import fine-tuning's names from ``trainer``."""
+    from resnet_desktop.core import augment, optimisation, train_config
+
+    assert all(getattr(trainer, name, None) is not None for name in trainer.__all__)
+    assert trainer.pad_crop_flip is augment.pad_crop_flip
+    assert trainer.learning_rate is optimisation.learning_rate
+    assert trainer.TrainConfig is train_config.TrainConfig
 
 
 # ----------------------------------------------------------------- training
