@@ -19,6 +19,20 @@ def _isolated_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
     return root
 
 
+@pytest.fixture(scope="session")
+def _openvino_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("openvino-cache")
+
+
+@pytest.fixture(autouse=True)
+def _shared_openvino_cache(_openvino_cache: Path, monkeypatch: pytest.MonkeyPatch):
+    """One OpenVINO cache for the session: each tiny model is converted once, not per test.
+
+    tests/core/test_openvino_engine.py covers the cache itself with folders of its own.
+    """
+    monkeypatch.setattr("resnet_desktop.core.openvino_engine.cache_root", lambda: _openvino_cache)
+
+
 def shared_root() -> Path | None:
     value = os.environ.get(SHARED_ENV)
     return Path(value) if value else None

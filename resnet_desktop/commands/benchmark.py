@@ -8,6 +8,7 @@ from resnet_desktop.commands.common import (
     EXIT_OK,
     add_model_args,
     add_runtime_args,
+    notify,
     positive_int,
     reports_errors,
 )
@@ -42,12 +43,14 @@ def run(args: argparse.Namespace) -> int:
 
     model = load_model(args.model, args.weights or "random")
     predictor = Predictor(
-        model, device=args.device, precision=args.precision, batch_size=args.batch_size
+        model,
+        device=args.device,
+        precision=args.precision,
+        batch_size=args.batch_size,
+        engine=args.engine,
+        notify=notify,
     )
-    print(
-        f"{args.model} on {predictor.device.type}, {predictor.precision}, "
-        f"batch {predictor.batch_size}, {predictor.decode_workers} decode threads"
-    )
+    print(f"{args.model} on {predictor.describe()}, {predictor.decode_workers} decode threads")
     model_rate = benchmark.measure_model(predictor, args.batches)
     _show(model_rate)
     if not args.folder:

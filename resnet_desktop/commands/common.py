@@ -7,7 +7,7 @@ import functools
 import sys
 from collections.abc import Callable
 
-from resnet_desktop.core.device import DEVICES, PRECISIONS
+from resnet_desktop.core.device import DEVICES, ENGINES, PRECISIONS
 from resnet_desktop.core.errors import user_error_types, user_message
 
 EXIT_OK = 0
@@ -31,10 +31,22 @@ def add_model_args(parser: argparse.ArgumentParser, *, required: bool = True) ->
     )
 
 
-def add_runtime_args(parser: argparse.ArgumentParser) -> None:
+def add_runtime_args(parser: argparse.ArgumentParser, *, engine: bool = True) -> None:
     parser.add_argument("--batch-size", type=positive_int, help="images per batch (default: auto)")
     parser.add_argument("--device", choices=DEVICES, default="auto")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto")
+    if engine:
+        parser.add_argument(
+            "--engine",
+            choices=ENGINES,
+            default="auto",
+            help="what runs the network; auto: OpenVINO for fp32 on the CPU, else PyTorch",
+        )
+
+
+def notify(message: str) -> None:
+    """Where the core's one-line notices go on the command line."""
+    print(message, file=sys.stderr)
 
 
 def reports_errors(command: Command) -> Command:

@@ -11,6 +11,7 @@ from resnet_desktop.commands.common import (
     EXIT_PARTIAL,
     add_model_args,
     add_runtime_args,
+    notify,
     reports_errors,
 )
 from resnet_desktop.commands.progress import ProgressBar, format_duration
@@ -50,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         precision=args.precision,
         batch_size=args.batch_size,
+        engine=args.engine,
+        notify=notify,
     ):
         if isinstance(item, EvalReport):
             report = item

@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--val", metavar="DIR", help="separate validation folder")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace a model of that name")
-    add_runtime_args(parser)
+    add_runtime_args(parser, engine=False)
     parser.set_defaults(func=run)
 
 

@@ -10,6 +10,7 @@ from resnet_desktop.commands.common import (
     EXIT_PARTIAL,
     add_model_args,
     add_runtime_args,
+    notify,
     positive_int,
     reports_errors,
 )
@@ -49,12 +50,10 @@ def run(args: argparse.Namespace) -> int:
         precision=args.precision,
         batch_size=args.batch_size,
         top_k=args.top_k,
+        engine=args.engine,
+        notify=notify,
     )
-    print(
-        f"{len(paths)} images, {args.model} on {predictor.device.type} "
-        f"({predictor.precision}, batch {predictor.batch_size})",
-        file=sys.stderr,
-    )
+    print(f"{len(paths)} images, {args.model} on {predictor.describe()}", file=sys.stderr)
     predictions = []
     bar = ProgressBar(len(paths))
     last = None

@@ -4,12 +4,19 @@
 reduced precision where the hardware runs it natively (bf16 or fp16 autocast on CUDA,
 bf16 on CPUs with AVX512-BF16 or AMX), fp32 elsewhere. Inputs travel as uint8 and are
 normalised on the device, which moves 4x fewer bytes than float tensors.
+
+The engine runs the network: PyTorch everywhere, or OpenVINO on the CPU. ``auto`` picks
+OpenVINO for fp32 work on the CPU, where it gives the same labels at about twice the
+speed. Its bf16 changes more top-1 labels against fp32 than PyTorch's bf16 autocast
+(55 against 44 of the 10,000 CIFAR-10 test images with ResNet-20), above the 0.5% that
+``auto`` allows, so OpenVINO bf16, the fastest CPU setting, is chosen by name only.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -18,6 +25,8 @@ if TYPE_CHECKING:
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+ENGINES = ("auto", "torch", "openvino")
+ENGINE_TITLES = {"auto": "Auto", "torch": "PyTorch", "openvino": "OpenVINO"}
 
 
 def available_devices() -> list[str]:
@@ -78,6 +87,25 @@ def resolve_precision(device: torch.device, precision: str = "auto") -> str:
     if device.type == "cpu" and cpu_has_native_bf16():
         return "bf16"
     return "fp32"
+
+
+def openvino_installed() -> bool:
+    return importlib.util.find_spec("openvino") is not None
+
+
+def resolve_engine(device: torch.device, precision: str, engine: str = "auto") -> str:
+    """The engine for a resolved device and precision: ``torch`` or ``openvino``."""
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    if engine == "openvino":
+        if device.type != "cpu":
+            raise ValueError("the OpenVINO engine runs on the CPU; use --device cpu with it")
+        if not openvino_installed():
+            raise ValueError("OpenVINO is not installed (pip install openvino); use --engine torch")
+        return "openvino"
+    if engine == "auto" and device.type == "cpu" and precision == "fp32" and openvino_installed():
+        return "openvino"
+    return "torch"
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[object]:

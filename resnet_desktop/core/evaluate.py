@@ -186,6 +186,8 @@ def evaluate(
     device: str = "auto",
     precision: str = "auto",
     batch_size: int | None = None,
+    engine: str = "auto",
+    notify: Callable[[str], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> Iterator[EvalProgress | EvalReport]:
     """Classify every labelled image; yields progress, then exactly one EvalReport."""
@@ -193,7 +195,15 @@ def evaluate(
 
     items = labelled_images(folder, model.class_names, should_stop)
     labels = {path: label for path, label in items}
-    predictor = Predictor(model, device=device, precision=precision, batch_size=batch_size, top_k=1)
+    predictor = Predictor(
+        model,
+        device=device,
+        precision=precision,
+        batch_size=batch_size,
+        top_k=1,
+        engine=engine,
+        notify=notify,
+    )
     true: list[int] = []
     predicted: list[int] = []
     probs: list[float] = []

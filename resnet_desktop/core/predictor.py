@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from resnet_desktop.core import imaging
-from resnet_desktop.core.device import Normalizer, autocast, resolve_device, resolve_precision
+from resnet_desktop.core.device import (
+    ENGINE_TITLES,
+    Normalizer,
+    autocast,
+    resolve_device,
+    resolve_engine,
+    resolve_precision,
+)
 from resnet_desktop.core.model_loader import LoadedModel
 from resnet_desktop.core.zoo import Preprocess
 
@@ -78,6 +85,7 @@ class Predictor:
         model: the network and its class names and preprocessing.
         device: ``auto|cpu|cuda|mps``.
         precision: ``auto|fp32|bf16|fp16`` (see :mod:`resnet_desktop.core.device`).
+        engine: ``auto|torch|openvino``: what runs the network (ditto).
         batch_size: images per forward pass; by default chosen from device and input size.
         top_k: how many classes to report per image.
         decode_workers: decoding threads; by default one per CPU core.
@@ -85,6 +93,7 @@ class Predictor:
             on a GPU; 0 on the CPU, where decoding and the network share the cores:
             overlapping them only makes torch's threads wait for preempted peers, while
             decoding each batch with every core and then running it reaches the bound.
+        notify: called with one-line messages about slow set-up or a change of engine.
     """
 
     def __init__(
@@ -97,12 +106,16 @@ class Predictor:
         top_k: int = 5,
         decode_workers: int | None = None,
         prefetch_batches: int | None = None,
+        engine: str = "auto",
+        notify: Callable[[str], None] | None = None,
     ) -> None:
         import torch
 
         self.model = model
         self.device = resolve_device(device)
         self.precision = resolve_precision(self.device, precision)
+        self.engine = resolve_engine(self.device, self.precision, engine)
+        self._openvino = self._compile_openvino(explicit=engine == "openvino", notify=notify)
         if batch_size is None:
             batch_size = default_batch_size(self.device, model.preprocess)
         self.batch_size = batch_size
@@ -115,6 +128,28 @@ class Predictor:
         self.prefetch_batches = prefetch_batches
         self.network = model.network.to(self.device, memory_format=torch.channels_last).eval()
         self._normalize = Normalizer(model.preprocess.mean, model.preprocess.std, self.device)
+
+    def describe(self) -> str:
+        """How the run goes, for status lines: ``cpu (fp32, OpenVINO, batch 32)``."""
+        engine = ENGINE_TITLES[self.engine]
+        return f"{self.device.type} ({self.precision}, {engine}, batch {self.batch_size})"
+
+    def _compile_openvino(self, explicit: bool, notify: Callable[[str], None] | None):
+        """The OpenVINO network when that is the engine; ``auto`` falls back to PyTorch."""
+        if self.engine != "openvino":
+            return None
+        from resnet_desktop.core.openvino_engine import OpenVinoNetwork
+
+        try:
+            return OpenVinoNetwork(self.model, self.precision, notify)
+        except Exception as error:  # any failure means: run it in PyTorch, or say why not
+            reason = f"OpenVINO could not compile {self.model.name} ({error})"
+            if explicit:
+                raise ValueError(f"{reason}; use --engine torch") from error
+            if notify:
+                notify(f"{reason}; running it in PyTorch")
+            self.engine = "torch"
+            return None
 
     def predict_iter(
         self, paths: Sequence[Path], should_stop: Callable[[], bool] | None = None
@@ -140,10 +175,8 @@ class Predictor:
         import torch
 
         try:
-            with torch.inference_mode(), autocast(self.device, self.precision):
-                logits = self.network(self._normalize(inputs))
-                probs = logits.float().softmax(dim=1)
-                top_p, top_i = probs.topk(self.top_k, dim=1)
+            with torch.inference_mode():
+                top_p, top_i = self._logits(inputs).softmax(dim=1).topk(self.top_k, dim=1)
             return top_p.cpu(), top_i.cpu()
         except torch.OutOfMemoryError:
             if len(inputs) == 1:
@@ -152,6 +185,12 @@ class Predictor:
             self.batch_size = max(1, len(inputs) // 2)
             halves = [self.predict_inputs(part) for part in inputs.split(self.batch_size)]
             return torch.cat([h[0] for h in halves]), torch.cat([h[1] for h in halves])
+
+    def _logits(self, inputs: torch.Tensor) -> torch.Tensor:
+        if self._openvino is not None:
+            return self._openvino(inputs)
+        with autocast(self.device, self.precision):
+            return self.network(self._normalize(inputs)).float()
 
     def _decoded_batches(
         self, pool: ThreadPoolExecutor, paths: list[Path], stop: Callable[[], bool]

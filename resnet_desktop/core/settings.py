@@ -20,7 +20,7 @@ from typing import Any
 
 from resnet_desktop.core import paths
 from resnet_desktop.core.atomic import atomic_write_text
-from resnet_desktop.core.device import DEVICES, PRECISIONS
+from resnet_desktop.core.device import DEVICES, ENGINES, PRECISIONS
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class Settings:
     Attributes:
         last_folder: where the file dialogs open.
         model: zoo architecture or library model name last selected.
-        device, precision: as ``resnet-desktop predict --device/--precision``.
+        device, precision, engine: as ``resnet-desktop predict --device/--precision/--engine``.
         top_k: classes shown per image (1..10).
         batch_size: images per forward pass; ``None`` lets the predictor choose.
         window_geometry, splitter_state: base64 of ``QWidget.saveGeometry()`` and
@@ -49,6 +49,7 @@ class Settings:
     model: str = DEFAULT_MODEL
     device: str = "auto"
     precision: str = "auto"
+    engine: str = "auto"
     top_k: int = 5
     batch_size: int | None = None
     window_geometry: str = ""
@@ -66,6 +67,7 @@ _VALID: dict[str, Callable[[Any], bool]] = {
     "model": lambda v: isinstance(v, str) and bool(v.strip()),
     "device": lambda v: v in DEVICES,
     "precision": lambda v: v in PRECISIONS,
+    "engine": lambda v: v in ENGINES,
     "top_k": lambda v: _is_int(v) and 1 <= v <= MAX_TOP_K,
     "batch_size": lambda v: v is None or (_is_int(v) and v >= 1),
     "window_geometry": lambda v: isinstance(v, str),

@@ -86,6 +86,7 @@ class RunRequest:
     precision: str
     batch_size: int | None
     candidates: tuple[Candidate, ...]
+    engine: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ class ModelReady:
     precision: str
     batch_size: int
     top_k: int
+    engine: str = "torch"
 
 
 def file_signature(path: Path) -> Signature | None:
@@ -151,6 +153,7 @@ def classify_job(request: RunRequest) -> Callable[[ShouldStop], Iterator[Any]]:
             precision=request.precision,
             batch_size=request.batch_size,
             top_k=request.key.top_k,
+            engine=request.engine,
         )
         yield ModelReady(
             loaded.name,
@@ -158,6 +161,7 @@ def classify_job(request: RunRequest) -> Callable[[ShouldStop], Iterator[Any]]:
             predictor.precision,
             predictor.batch_size,
             predictor.top_k,
+            predictor.engine,
         )
         if not should_stop():
             yield from predictor.predict_iter(plan.todo, should_stop)

@@ -388,6 +388,7 @@ class MainWindow(QMainWindow):
             self.options.precision(),
             self.options.batch_size(),
             self.results.candidates(key),
+            self.options.engine(),
         )
         self._run_key = key
         self._run = self.workers.start(
@@ -403,7 +404,7 @@ class MainWindow(QMainWindow):
         if isinstance(item, RunPlan):
             self._planned(item)
         elif isinstance(item, ModelReady):
-            self.status.show_run_device(item.device, item.precision, item.batch_size)
+            self.status.show_run_device(item)
         else:
             self._batch_done(item)
 

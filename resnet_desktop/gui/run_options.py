@@ -1,4 +1,4 @@
-"""How a run goes: device, precision, top-k and batch size, as a strip for the toolbar.
+"""How a run goes: device, precision, engine, top-k and batch size, as a toolbar strip.
 
 The devices this machine has are only known once torch has loaded; until then the list
 holds Auto and the device saved in the settings, and :meth:`set_available_devices` fills it.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QWidget
 
-from resnet_desktop.core.device import PRECISIONS
+from resnet_desktop.core.device import ENGINE_TITLES, ENGINES, PRECISIONS
 from resnet_desktop.core.settings import MAX_TOP_K, Settings
 
 DEVICE_TITLES = {"auto": "Auto", "cpu": "CPU", "cuda": "CUDA", "mps": "MPS"}
@@ -31,7 +31,7 @@ def _select_data(combo: QComboBox, value: str) -> bool:
 
 
 class RunOptions(QWidget):
-    """Device, precision, top-k and batch-size controls."""
+    """Device, precision, engine, top-k and batch-size controls."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -39,6 +39,13 @@ class RunOptions(QWidget):
         self.precision_box = _combo("precisionSelector", "Numeric precision (Auto: fastest safe)")
         for value in PRECISIONS:
             self.precision_box.addItem(PRECISION_TITLES[value], value)
+        self.engine_box = _combo(
+            "engineSelector",
+            "What runs the network (Auto: OpenVINO for FP32 on the CPU, else PyTorch;\n"
+            "OpenVINO with BF16 is the fastest on CPUs that have it)",
+        )
+        for value in ENGINES:
+            self.engine_box.addItem(ENGINE_TITLES[value], value)
         self.top_k_spin = QSpinBox(objectName="topKSpin", minimum=1, maximum=MAX_TOP_K)
         self.top_k_spin.setToolTip("Classes listed per image")
         self.batch_spin = QSpinBox(objectName="batchSizeSpin", minimum=0, maximum=MAX_BATCH_SIZE)
@@ -54,6 +61,7 @@ class RunOptions(QWidget):
         pairs = (
             ("Device", self.device_box),
             ("Precision", self.precision_box),
+            ("Engine", self.engine_box),
             ("Top-k", self.top_k_spin),
             ("Batch", self.batch_spin),
         )
@@ -78,12 +86,14 @@ class RunOptions(QWidget):
         self.set_available_devices([])
         _select_data(self.device_box, settings.device)
         _select_data(self.precision_box, settings.precision)
+        _select_data(self.engine_box, settings.engine)
         self.top_k_spin.setValue(settings.top_k)
         self.batch_spin.setValue(settings.batch_size or 0)
 
     def store(self, settings: Settings) -> None:
         settings.device = self.device()
         settings.precision = self.precision()
+        settings.engine = self.engine()
         settings.top_k = self.top_k()
         settings.batch_size = self.batch_size()
 
@@ -92,6 +102,9 @@ class RunOptions(QWidget):
 
     def precision(self) -> str:
         return self.precision_box.currentData() or "auto"
+
+    def engine(self) -> str:
+        return self.engine_box.currentData() or "auto"
 
     def top_k(self) -> int:
         return self.top_k_spin.value()

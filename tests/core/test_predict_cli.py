@@ -71,6 +71,20 @@ def test_without_csv_results_go_to_stdout(tmp_path: Path, cifar_weights: Path, c
     assert len(lines) == 3 and all("%" in line for line in lines)
 
 
+def test_both_engines_give_the_same_labels_and_say_which_ran(
+    tmp_path: Path, cifar_weights: Path, capsys
+):
+    write_colour_images(tmp_path, per_colour=2)
+    args = ["predict", str(tmp_path), "--model", "cifar_resnet20", "--weights", str(cifar_weights)]
+    labels = {}
+    for engine, title in (("torch", "PyTorch"), ("openvino", "OpenVINO")):
+        assert main([*args, "--precision", "fp32", "--engine", engine, "--top-k", "1"]) == 0
+        out, err = capsys.readouterr()
+        assert f"(fp32, {title}, batch" in err
+        labels[engine] = [line.split("\t")[1].rsplit(" ", 1)[0] for line in out.splitlines()]
+    assert len(labels["torch"]) == 6 and labels["openvino"] == labels["torch"]
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

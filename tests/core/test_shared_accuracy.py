@@ -15,7 +15,9 @@ def _labels(predictor: Predictor, paths: list[Path]) -> list[int]:
     return [p.indices[0] for batch in predictor.predict_iter(paths) for p in batch.predictions]
 
 
-def test_cifar_resnet20_reproduces_the_reference_accuracy_and_auto_precision_agrees(shared):
+def test_cifar_resnet20_reproduces_the_reference_accuracy_in_both_engines_and_auto_agrees(
+    shared,
+):
     folder = shared("data/cifar10-test")
     weights = shared("weights/cifar10-resnet/resnet20-12fca82f.th")
     paths = list(scan_images([folder]))
@@ -23,10 +25,13 @@ def test_cifar_resnet20_reproduces_the_reference_accuracy_and_auto_precision_agr
     model = load_model("cifar_resnet20", weights)
     truth = [model.class_names.index(p.parent.name) for p in paths]
 
-    fp32 = _labels(Predictor(model, device="cpu", precision="fp32"), paths)
+    fp32 = _labels(Predictor(model, device="cpu", precision="fp32", engine="torch"), paths)
     correct = sum(a == b for a, b in zip(fp32, truth, strict=True))
     assert correct == round(REFERENCE_TOP1["resnet20-12fca82f.th"] * 10_000)
 
+    openvino = Predictor(model, device="cpu", precision="fp32", engine="openvino")
+    assert _labels(openvino, paths) == fp32
+
     auto = Predictor(model, device="cpu", precision="auto")
     changed = sum(a != b for a, b in zip(_labels(auto, paths), fp32, strict=True))
-    assert changed <= 50, f"{auto.precision} changed {changed} of 10,000 top-1 labels"
+    assert changed <= 50, f"{auto.describe()} changed {changed} of 10,000 top-1 labels"

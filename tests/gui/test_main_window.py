@@ -289,21 +289,23 @@ def test_settings_survive_a_restart(qtbot, tiny_model: str, tmp_path: Path):
     first.options.top_k_spin.setValue(3)
     first.options.batch_spin.setValue(16)
     first.options.precision_box.setCurrentIndex(first.options.precision_box.findData("bf16"))
+    first.options.engine_box.setCurrentIndex(first.options.engine_box.findData("openvino"))
     first.resize(700, 500)  # fits the offscreen 800x600 screen
     first.close()
     saved = load_settings()
-    assert (saved.model, saved.top_k, saved.batch_size, saved.precision) == (
+    assert (saved.model, saved.top_k, saved.batch_size, saved.precision, saved.engine) == (
         tiny_model,
         3,
         16,
         "bf16",
+        "openvino",
     )
     assert saved.window_geometry and saved.splitter_state
 
     second = MainWindow()
     qtbot.addWidget(second)
     assert second.options.top_k() == 3 and second.options.batch_size() == 16
-    assert second.options.precision() == "bf16"
+    assert second.options.precision() == "bf16" and second.options.engine() == "openvino"
     assert second.selector.wanted_model() == tiny_model
     assert second.size() == first.size()
 

@@ -1,0 +1,169 @@
+"""OpenVINO as the inference engine on the CPU: the same network, compiled for this CPU.
+
+PyTorch's eager CPU kernels run one operator at a time; OpenVINO fuses the graph and
+picks kernels for the CPU it finds. On the 2-core test machine it runs ResNet-50 in fp32
+at about 2.3x the speed of eager PyTorch with the same labels, and in bf16 at about 1.6x
+eager bf16 autocast (figures in the README).
+
+The network is exported with ``torch.export`` together with its normalisation (uint8
+NHWC in, logits out), so the engine sees exactly the inputs the PyTorch path sees.
+Exporting and converting ResNet-50 takes several seconds, so the converted model is
+cached under the cache folder, keyed by a hash of the weights and the versions involved;
+later runs load it in well under a second. The cache is a pure speed-up: an entry that
+cannot be read is rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from resnet_desktop.core import paths
+from resnet_desktop.core.device import Normalizer
+
+if TYPE_CHECKING:
+    from resnet_desktop.core.model_loader import LoadedModel
+
+CACHE_FORMAT = 1  # bump when what is exported changes, to retire old entries
+CACHE_ENTRIES_KEPT = 8
+MAX_BATCH = 4096
+PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16"}
+
+
+def cache_root() -> Path:
+    return paths.cache_dir() / "openvino"
+
+
+class OpenVinoNetwork:
+    """Callable like the network: a uint8 NHWC batch in, float32 logits out (on the CPU).
+
+    Args:
+        model: the loaded network, its preprocessing and class names.
+        precision: ``fp32`` or ``bf16`` (the CPU plugin's inference precision).
+        notify: called with a one-line message before a slow first-time conversion.
+    """
+
+    def __init__(
+        self,
+        model: LoadedModel,
+        precision: str,
+        notify: Callable[[str], None] | None = None,
+    ) -> None:
+        import openvino
+
+        if precision not in PRECISION_HINTS:
+            raise ValueError(f"OpenVINO runs fp32 or bf16 on the CPU, not {precision}")
+        self.precision = precision
+        core = openvino.Core()
+        ir_path = _cached_ir(model, core, notify)
+        config = {"INFERENCE_PRECISION_HINT": PRECISION_HINTS[precision]}
+        self._compiled = core.compile_model(core.read_model(ir_path), "CPU", config)
+
+    def __call__(self, inputs: torch.Tensor) -> torch.Tensor:
+        array = inputs.contiguous().numpy()
+        return torch.from_numpy(self._compiled(array)[0])
+
+
+def cache_key(model: LoadedModel) -> str:
+    """A hash of everything the converted model depends on."""
+    import openvino
+
+    digest = hashlib.sha256()
+    header = {
+        "format": CACHE_FORMAT,
+        "architecture": model.spec.name,
+        "network": repr(model.network),  # the module tree, for networks built in code
+        "classes": len(model.class_names),
+        "mean": list(model.preprocess.mean),
+        "std": list(model.preprocess.std),
+        "crop": model.preprocess.crop,
+        "torch": torch.__version__,
+        "openvino": openvino.__version__,
+    }
+    digest.update(json.dumps(header, sort_keys=True).encode())
+    for name, tensor in model.network.state_dict().items():
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()[:32]
+
+
+def _cached_ir(model: LoadedModel, core, notify: Callable[[str], None] | None) -> Path:
+    """The path of the model's IR, converting and caching it if it is not there."""
+    folder = cache_root() / cache_key(model)
+    ir_path = folder / "model.xml"
+    if ir_path.is_file() and _readable(core, ir_path):
+        os.utime(folder)  # most recently used, for pruning
+        return ir_path
+    if notify:
+        notify(f"Preparing {model.name} for OpenVINO (once per model; later runs reuse it)")
+    _convert_into(model, folder)
+    _prune(keep=folder)
+    return ir_path
+
+
+def _readable(core, ir_path: Path) -> bool:
+    try:
+        core.read_model(ir_path)
+    except Exception:  # a truncated or foreign file: rebuild it rather than fail the run
+        return False
+    return True
+
+
+def _convert_into(model: LoadedModel, folder: Path) -> None:
+    """Export, convert and save the IR into ``folder``, which appears whole or not at all."""
+    import openvino
+
+    converted = openvino.convert_model(export(model))
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".converting-", dir=folder.parent))
+    try:
+        openvino.save_model(converted, staging / "model.xml", compress_to_fp16=False)
+        if folder.exists():
+            shutil.rmtree(folder)  # the unreadable entry being replaced
+        os.replace(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def export(model: LoadedModel):
+    """The network with its normalisation, as a ``torch.export`` program of any batch size."""
+    wrapped = _NormalizedNetwork(model).eval()
+    size = model.preprocess.crop
+    example = torch.zeros(2, size, size, 3, dtype=torch.uint8)
+    batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
+    with torch.no_grad():
+        return torch.export.export(wrapped, (example,), dynamic_shapes=({0: batch},))
+
+
+def _prune(keep: Path) -> None:
+    """Delete all but the most recently used entries; ``keep`` always stays."""
+    entries = sorted(
+        (p for p in cache_root().iterdir() if p.is_dir() and p != keep),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    for stale in entries[CACHE_ENTRIES_KEPT - 1 :]:
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+class _NormalizedNetwork(nn.Module):
+    """uint8 NHWC -> normalised float NCHW -> logits: the PyTorch path's arithmetic."""
+
+    def __init__(self, model: LoadedModel) -> None:
+        super().__init__()
+        self.network = model.network
+        normalize = Normalizer(model.preprocess.mean, model.preprocess.std, torch.device("cpu"))
+        self.register_buffer("scale", normalize.scale)
+        self.register_buffer("shift", normalize.shift)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.network(images.permute(0, 3, 1, 2).float().mul(self.scale).add(self.shift))

@@ -1,0 +1,159 @@
+"""The OpenVINO engine: same answers as PyTorch, a cache that is reused and rebuilt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from resnet_desktop.core import device as device_mod
+from resnet_desktop.core import openvino_engine
+from resnet_desktop.core.model_loader import LoadedModel, load_model
+from resnet_desktop.core.predictor import Predictor
+from resnet_desktop.core.zoo import Preprocess, get_spec
+from tests.helpers import colour_model, write_colour_images
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A cache folder of this test's own (conftest shares one across the session)."""
+    root = tmp_path / "openvino-cache"
+    monkeypatch.setattr(openvino_engine, "cache_root", lambda: root)
+    return root
+
+
+def _tiny(seed: int) -> LoadedModel:
+    """A seeded linear classifier over mean colour: cheap to export, weights differ by seed."""
+    torch.manual_seed(seed)
+    network = torch.nn.Sequential(
+        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(3, 4)
+    )
+    return LoadedModel(
+        name=f"tiny{seed}",
+        spec=get_spec("cifar_resnet20"),
+        network=network.eval(),
+        class_names=["a", "b", "c", "d"],
+        preprocess=Preprocess(crop=8, resize=None),
+    )
+
+
+def _inputs(batch: int, size: int, seed: int = 0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (batch, size, size, 3), dtype=torch.uint8, generator=generator)
+
+
+def test_openvino_fp32_gives_pytorch_fp32_answers_at_any_batch_size(cache: Path):
+    model = load_model("cifar_resnet20", "random")
+    torch_engine = Predictor(model, precision="fp32", engine="torch")
+    openvino = Predictor(model, precision="fp32", engine="openvino")
+    assert openvino.engine == "openvino"
+    for batch in (1, 5):
+        inputs = _inputs(batch, 32, seed=batch)
+        torch_p, torch_i = torch_engine.predict_inputs(inputs)
+        ov_p, ov_i = openvino.predict_inputs(inputs)
+        assert torch.equal(ov_i[:, 0], torch_i[:, 0])
+        torch.testing.assert_close(ov_p, torch_p, atol=1e-5, rtol=1e-4)
+
+
+def test_bf16_through_openvino_stays_close_to_fp32(cache: Path):
+    model = _tiny(0)
+    inputs = _inputs(6, 8)
+    fp32, _ = Predictor(model, precision="fp32", engine="torch").predict_inputs(inputs)
+    bf16, _ = Predictor(model, precision="bf16", engine="openvino").predict_inputs(inputs)
+    torch.testing.assert_close(bf16, fp32, atol=2e-2, rtol=0)
+
+
+def test_the_converted_model_is_cached_and_reused(cache: Path, monkeypatch: pytest.MonkeyPatch):
+    notices: list[str] = []
+    model = _tiny(0)
+    first = Predictor(model, precision="fp32", engine="openvino", notify=notices.append)
+    assert len(notices) == 1 and "once per model" in notices[0]
+    assert [p.name for p in cache.iterdir()] == [openvino_engine.cache_key(model)]
+
+    def no_conversion(*args, **kwargs):
+        raise AssertionError("converted again")
+
+    monkeypatch.setattr("openvino.convert_model", no_conversion)
+    second = Predictor(model, precision="fp32", engine="openvino", notify=notices.append)
+    assert len(notices) == 1
+    inputs = _inputs(3, 8)
+    assert torch.equal(first.predict_inputs(inputs)[1], second.predict_inputs(inputs)[1])
+
+
+def test_other_weights_get_their_own_entry():
+    model = _tiny(0)
+    key = openvino_engine.cache_key(model)
+    with torch.no_grad():
+        model.network[2].bias[0] += 1e-3
+    assert openvino_engine.cache_key(model) != key
+    assert openvino_engine.cache_key(_tiny(0)) == key
+
+
+def test_an_unreadable_entry_is_rebuilt(cache: Path):
+    model = _tiny(0)
+    Predictor(model, precision="fp32", engine="openvino")
+    xml = cache / openvino_engine.cache_key(model) / "model.xml"
+    xml.write_text("<net><broken")
+    notices: list[str] = []
+    rebuilt = Predictor(model, precision="fp32", engine="openvino", notify=notices.append)
+    assert len(notices) == 1
+    assert rebuilt.predict_inputs(_inputs(2, 8))[1].shape == (2, 4)
+    assert "<broken" not in xml.read_text()
+
+
+def test_the_cache_keeps_only_the_most_recent_entries(cache: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(openvino_engine, "CACHE_ENTRIES_KEPT", 2)
+    models = [_tiny(seed) for seed in range(3)]
+    for model in models:
+        Predictor(model, precision="fp32", engine="openvino")
+    kept = {p.name for p in cache.iterdir()}
+    assert kept == {openvino_engine.cache_key(m) for m in models[1:]}
+
+
+def test_auto_picks_openvino_for_fp32_on_the_cpu_only():
+    assert device_mod.resolve_engine(CPU, "fp32") == "openvino"
+    assert device_mod.resolve_engine(CPU, "bf16") == "torch"
+    assert device_mod.resolve_engine(CPU, "fp32", "torch") == "torch"
+    assert device_mod.resolve_engine(CPU, "bf16", "openvino") == "openvino"
+    assert device_mod.resolve_engine(torch.device("cuda"), "fp32") == "torch"
+    with pytest.raises(ValueError, match="runs on the CPU"):
+        device_mod.resolve_engine(torch.device("cuda"), "fp32", "openvino")
+    with pytest.raises(ValueError, match="unknown engine"):
+        device_mod.resolve_engine(CPU, "fp32", "tensorrt")
+
+
+def test_without_openvino_auto_uses_pytorch_and_asking_for_it_says_how_to_get_it(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.setattr(device_mod, "openvino_installed", lambda: False)
+    assert device_mod.resolve_engine(CPU, "fp32") == "torch"
+    with pytest.raises(ValueError, match="pip install openvino"):
+        device_mod.resolve_engine(CPU, "fp32", "openvino")
+
+
+def test_a_model_openvino_cannot_take_runs_in_pytorch_under_auto(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache: Path
+):
+    def refuse(model):
+        raise RuntimeError("unsupported operator")
+
+    monkeypatch.setattr(openvino_engine, "export", refuse)
+    notices: list[str] = []
+    predictor = Predictor(colour_model(), precision="fp32", notify=notices.append)
+    assert predictor.engine == "torch"
+    assert notices[-1] == (
+        "OpenVINO could not compile colours (unsupported operator); running it in PyTorch"
+    )
+    paths = write_colour_images(tmp_path, per_colour=1)
+    labels = [p.labels[0] for b in predictor.predict_iter(paths) for p in b.predictions]
+    assert labels == ["blue", "green", "red"]
+    with pytest.raises(ValueError, match=r"unsupported operator.*--engine torch"):
+        Predictor(colour_model(), precision="fp32", engine="openvino")
+
+
+def test_describe_names_the_engine(cache: Path):
+    predictor = Predictor(_tiny(0), device="cpu", precision="fp32", batch_size=7)
+    assert predictor.describe() == "cpu (fp32, OpenVINO, batch 7)"
