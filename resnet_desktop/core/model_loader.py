@@ -114,10 +114,15 @@ def _load_builtin(
 
 
 def _load_random(spec: ModelSpec, class_names: list[str] | None) -> LoadedModel:
+    """Untrained, but seeded: benchmarks repeat, and their OpenVINO conversion is cached."""
+    import torch
+
     from resnet_desktop.core.networks import build_network
 
     names = class_names or _default_class_names(spec, spec.num_classes)
-    network = build_network(spec, len(names))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        network = build_network(spec, len(names))
     return LoadedModel(spec.name, spec, network.eval(), names, spec.preprocess)
 
 

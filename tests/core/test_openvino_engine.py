@@ -157,3 +157,12 @@ def test_a_model_openvino_cannot_take_runs_in_pytorch_under_auto(
 def test_describe_names_the_engine(cache: Path):
     predictor = Predictor(_tiny(0), device="cpu", precision="fp32", batch_size=7)
     assert predictor.describe() == "cpu (fp32, OpenVINO, batch 7)"
+
+
+def test_random_weights_are_seeded_so_benchmarks_reuse_their_conversion():
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    first, second = (load_model("cifar_resnet20", "random") for _ in range(2))
+    assert torch.equal(torch.rand(1), before)  # the caller's random stream is untouched
+    assert openvino_engine.cache_key(first) == openvino_engine.cache_key(second)
