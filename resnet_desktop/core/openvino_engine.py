@@ -64,9 +64,8 @@ class OpenVinoNetwork:
             raise ValueError(f"OpenVINO runs fp32 or bf16 on the CPU, not {precision}")
         self.precision = precision
         core = openvino.Core()
-        ir_path = _cached_ir(model, core, notify)
         config = {"INFERENCE_PRECISION_HINT": PRECISION_HINTS[precision]}
-        self._compiled = core.compile_model(core.read_model(ir_path), "CPU", config)
+        self._compiled = core.compile_model(_cached_model(model, core, notify), "CPU", config)
 
     def __call__(self, inputs: torch.Tensor) -> torch.Tensor:
         array = inputs.contiguous().numpy()
@@ -96,26 +95,23 @@ def cache_key(model: LoadedModel) -> str:
     return digest.hexdigest()[:32]
 
 
-def _cached_ir(model: LoadedModel, core, notify: Callable[[str], None] | None) -> Path:
-    """The path of the model's IR, converting and caching it if it is not there."""
+def _cached_model(model: LoadedModel, core, notify: Callable[[str], None] | None):
+    """The model's OpenVINO form, read from the cache or converted into it."""
     folder = cache_root() / cache_key(model)
     ir_path = folder / "model.xml"
-    if ir_path.is_file() and _readable(core, ir_path):
-        os.utime(folder)  # most recently used, for pruning
-        return ir_path
+    if ir_path.is_file():
+        try:
+            cached = core.read_model(ir_path)
+        except Exception:  # a truncated or foreign file: rebuild it rather than fail the run
+            pass
+        else:
+            os.utime(folder)  # most recently used, for pruning
+            return cached
     if notify:
         notify(f"Preparing {model.name} for OpenVINO (once per model; later runs reuse it)")
     _convert_into(model, folder)
     _prune(keep=folder)
-    return ir_path
-
-
-def _readable(core, ir_path: Path) -> bool:
-    try:
-        core.read_model(ir_path)
-    except Exception:  # a truncated or foreign file: rebuild it rather than fail the run
-        return False
-    return True
+    return core.read_model(ir_path)
 
 
 def _convert_into(model: LoadedModel, folder: Path) -> None:
@@ -127,9 +123,12 @@ def _convert_into(model: LoadedModel, folder: Path) -> None:
     staging = Path(tempfile.mkdtemp(prefix=".converting-", dir=folder.parent))
     try:
         openvino.save_model(converted, staging / "model.xml", compress_to_fp16=False)
-        if folder.exists():
-            shutil.rmtree(folder)  # the unreadable entry being replaced
-        os.replace(staging, folder)
+        shutil.rmtree(folder, ignore_errors=True)  # the unreadable entry being replaced
+        try:
+            os.replace(staging, folder)
+        except OSError:  # another run (a second window, the CLI) finished it first
+            if not (folder / "model.xml").is_file():
+                raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -145,9 +144,12 @@ def export(model: LoadedModel):
 
 
 def _prune(keep: Path) -> None:
-    """Delete all but the most recently used entries; ``keep`` always stays."""
+    """Delete all but the most recently used entries; ``keep`` always stays.
+
+    Hidden folders are conversions still being written, by this or another process.
+    """
     entries = sorted(
-        (p for p in cache_root().iterdir() if p.is_dir() and p != keep),
+        (p for p in cache_root().iterdir() if p.is_dir() and p != keep and p.name[0] != "."),
         key=lambda p: p.stat().st_mtime,
         reverse=True,
     )

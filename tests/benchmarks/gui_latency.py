@@ -4,7 +4,8 @@ A QTimer fires every PERIOD_MS; how late each tick arrives is the latency a user
 (clicks, scrolling, repaints). Prints the percentiles for the whole classification run.
 Not a test (timings on shared machines are noise); run it by hand:
 
-    python tests/benchmarks/gui_latency.py --model resnet50 --random-imagenet-weights
+    python tests/benchmarks/gui_latency.py --model resnet50 --random-imagenet-weights \
+        [--engine openvino]
 
 ``--folder`` defaults to the 1,000 ImageNet sample photos of the shared data
 ($RESNET_DESKTOP_SHARED, else ../shared).
@@ -66,7 +67,7 @@ def select_ready_model(window: MainWindow, model: str, loop: QEventLoop) -> bool
     return choice.ready
 
 
-def measure(folder: Path, model: str) -> dict[str, float]:
+def measure(folder: Path, model: str, engine: str) -> dict[str, float]:
     from resnet_desktop.gui.app import create_application
     from resnet_desktop.gui.gui_gc import GuiThreadCollector
     from resnet_desktop.gui.main_window import MainWindow
@@ -76,6 +77,7 @@ def measure(folder: Path, model: str) -> dict[str, float]:
     collector.start()
     window = MainWindow()
     window.show()
+    window.options.engine_box.setCurrentIndex(window.options.engine_box.findData(engine))
     try:
         return classify_with_probe(window, folder, model)
     finally:
@@ -129,13 +131,14 @@ def main() -> int:
     parser.add_argument("--folder", type=Path, default=DEFAULT_FOLDER)
     parser.add_argument("--model", default="resnet50")
     parser.add_argument("--random-imagenet-weights", action="store_true")
+    parser.add_argument("--engine", choices=("auto", "torch", "openvino"), default="auto")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         os.environ["RESNET_DESKTOP_DATA_DIR"] = os.path.join(scratch, "data")
         if args.random_imagenet_weights:
             os.environ["TORCH_HOME"] = os.path.join(scratch, "torch")
             _fake_imagenet_weights(args.model)
-        result = measure(args.folder, args.model)
+        result = measure(args.folder, args.model, args.engine)
     platform = os.environ.get("QT_QPA_PLATFORM", "default")
     print(f"platform {platform}: " + ", ".join(f"{k} {v:.4g}" for k, v in result.items()))
     return 0

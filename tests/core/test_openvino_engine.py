@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,21 @@ def test_an_unreadable_entry_is_rebuilt(cache: Path):
     assert len(notices) == 1
     assert rebuilt.predict_inputs(_inputs(2, 8))[1].shape == (2, 4)
     assert "<broken" not in xml.read_text()
+
+
+def test_a_conversion_another_run_finished_first_is_used(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+):
+    real_replace = os.replace
+
+    def lose_the_race(source, destination):
+        real_replace(source, destination)  # the other run's folder lands first ...
+        raise OSError(39, "Directory not empty")  # ... so ours cannot be renamed there
+
+    monkeypatch.setattr(openvino_engine.os, "replace", lose_the_race)
+    predictor = Predictor(_tiny(0), precision="fp32", engine="openvino")
+    assert predictor.predict_inputs(_inputs(2, 8))[1].shape == (2, 4)
+    assert [p.name for p in cache.iterdir()] == [openvino_engine.cache_key(_tiny(0))]
 
 
 def test_the_cache_keeps_only_the_most_recent_entries(cache: Path, monkeypatch: pytest.MonkeyPatch):
