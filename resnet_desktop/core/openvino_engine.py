@@ -11,6 +11,9 @@ Exporting and converting ResNet-50 takes several seconds, so the converted model
 cached under the cache folder, keyed by a hash of the weights and the versions involved;
 later runs load it in well under a second. The cache is a pure speed-up: an entry that
 cannot be read is rebuilt.
+
+OpenVINO's converter reports usage to Google Analytics unless the user has opted out
+with Intel's own tool; the app never lets it (see :func:`_openvino`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -43,6 +47,19 @@ def cache_root() -> Path:
     return paths.cache_dir() / "openvino"
 
 
+def _openvino():
+    """The openvino module, with its usage telemetry unreachable.
+
+    ``convert_model`` starts openvino-telemetry, which sends usage events (and leaves six
+    threads behind) when no consent file exists. With the package hidden, OpenVINO uses
+    the no-op stub it ships for installs without telemetry.
+    """
+    sys.modules.setdefault("openvino_telemetry", None)  # None: "import" raises ImportError
+    import openvino
+
+    return openvino
+
+
 class OpenVinoNetwork:
     """Callable like the network: a uint8 NHWC batch in, float32 logits out (on the CPU).
 
@@ -58,8 +75,7 @@ class OpenVinoNetwork:
         precision: str,
         notify: Callable[[str], None] | None = None,
     ) -> None:
-        import openvino
-
+        openvino = _openvino()
         if precision not in PRECISION_HINTS:
             raise ValueError(f"OpenVINO runs fp32 or bf16 on the CPU, not {precision}")
         self.precision = precision
@@ -72,10 +88,14 @@ class OpenVinoNetwork:
         return torch.from_numpy(self._compiled(array)[0])
 
 
+def is_cached(model: LoadedModel) -> bool:
+    """Whether the model's conversion is on disk, so compiling it takes well under a second."""
+    return (cache_root() / cache_key(model) / "model.xml").is_file()
+
+
 def cache_key(model: LoadedModel) -> str:
     """A hash of everything the converted model depends on."""
-    import openvino
-
+    openvino = _openvino()
     digest = hashlib.sha256()
     header = {
         "format": CACHE_FORMAT,
@@ -116,8 +136,7 @@ def _cached_model(model: LoadedModel, core, notify: Callable[[str], None] | None
 
 def _convert_into(model: LoadedModel, folder: Path) -> None:
     """Export, convert and save the IR into ``folder``, which appears whole or not at all."""
-    import openvino
-
+    openvino = _openvino()
     converted = openvino.convert_model(export(model))
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".converting-", dir=folder.parent))

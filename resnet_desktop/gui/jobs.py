@@ -99,6 +99,13 @@ class RunPlan:
 
 
 @dataclass(frozen=True)
+class Preparing:
+    """Yielded before slow one-time set-up (an OpenVINO conversion): what is going on."""
+
+    message: str
+
+
+@dataclass(frozen=True)
 class ModelReady:
     """Yielded once the model is loaded: how the run will go."""
 
@@ -147,6 +154,8 @@ def classify_job(request: RunRequest) -> Callable[[ShouldStop], Iterator[Any]]:
         from resnet_desktop.core.predictor import Predictor
 
         loaded = load_model(request.key.model, should_stop=should_stop)
+        if _converts_for_openvino(loaded, request):
+            yield Preparing(f"Preparing {loaded.name} for OpenVINO (first use only)…")
         predictor = Predictor(
             loaded,
             device=request.device,
@@ -167,6 +176,16 @@ def classify_job(request: RunRequest) -> Callable[[ShouldStop], Iterator[Any]]:
             yield from predictor.predict_iter(plan.todo, should_stop)
 
     return job
+
+
+def _converts_for_openvino(loaded: Any, request: RunRequest) -> bool:
+    """Whether the run will convert the model for OpenVINO first (seconds, once per model)."""
+    from resnet_desktop.core import openvino_engine
+    from resnet_desktop.core.device import resolve_device, resolve_engine, resolve_precision
+
+    device = resolve_device(request.device)
+    engine = resolve_engine(device, resolve_precision(device, request.precision), request.engine)
+    return engine == "openvino" and not openvino_engine.is_cached(loaded)
 
 
 # ------------------------------------------------------------------------------ start-up

@@ -34,6 +34,7 @@ from resnet_desktop.gui.detail_panel import PREVIEW_SIZE, DetailPanel
 from resnet_desktop.gui.image_loader import ImageLoader
 from resnet_desktop.gui.jobs import (
     ModelReady,
+    Preparing,
     RunKey,
     RunPlan,
     RunRequest,
@@ -403,6 +404,8 @@ class MainWindow(QMainWindow):
     def _run_item(self, item: Any) -> None:
         if isinstance(item, RunPlan):
             self._planned(item)
+        elif isinstance(item, Preparing):
+            self.status.start(len(self._run_signatures), item.message)
         elif isinstance(item, ModelReady):
             self.status.show_run_device(item)
         else:

@@ -182,3 +182,17 @@ def test_random_weights_are_seeded_so_benchmarks_reuse_their_conversion():
     first, second = (load_model("cifar_resnet20", "random") for _ in range(2))
     assert torch.equal(torch.rand(1), before)  # the caller's random stream is untouched
     assert openvino_engine.cache_key(first) == openvino_engine.cache_key(second)
+
+
+def test_converting_never_starts_openvino_telemetry(cache: Path):
+    import sys
+
+    Predictor(_tiny(5), precision="fp32", engine="openvino")
+    from openvino.tools.ovc import convert_impl, telemetry_utils
+
+    assert sys.modules["openvino_telemetry"] is None
+    assert (
+        convert_impl.tm.__name__
+        == telemetry_utils.tm.__name__
+        == ("openvino.tools.ovc.telemetry_stub")
+    )

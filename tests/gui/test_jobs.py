@@ -95,9 +95,8 @@ def test_a_stopped_classify_job_ends_after_its_plan(tmp_path: Path):
 
 def test_classify_job_yields_plan_model_and_batches(tmp_path: Path, tiny_model: str):
     paths = write_noise_images(tmp_path, 5)
-    request = RunRequest(
-        RunKey(tiny_model, 3), "cpu", "fp32", 2, tuple(Candidate(p, None, False) for p in paths)
-    )
+    candidates = tuple(Candidate(p, None, False) for p in paths)
+    request = RunRequest(RunKey(tiny_model, 3), "cpu", "fp32", 2, candidates, "torch")
     plan, ready, *batches = list(jobs.classify_job(request)(_never))
     assert plan.todo == paths
     assert (ready.model, ready.device, ready.precision, ready.batch_size, ready.top_k) == (
@@ -107,5 +106,26 @@ def test_classify_job_yields_plan_model_and_batches(tmp_path: Path, tiny_model: 
         2,
         3,
     )
+    assert ready.engine == "torch"
     assert [b.done for b in batches] == [2, 4, 5]
     assert [p.path for b in batches for p in b.predictions] == paths
+
+
+def test_classify_job_says_when_it_converts_for_openvino_first(
+    tmp_path: Path, tiny_model: str, monkeypatch: pytest.MonkeyPatch
+):
+    from resnet_desktop.core import openvino_engine
+
+    monkeypatch.setattr(openvino_engine, "cache_root", lambda: tmp_path / "openvino")
+    paths = write_noise_images(tmp_path, 3)
+    candidates = tuple(Candidate(p, None, False) for p in paths)
+    request = RunRequest(RunKey(tiny_model, 3), "cpu", "fp32", None, candidates, "openvino")
+    first = list(jobs.classify_job(request)(_never))
+    assert [type(item).__name__ for item in first] == [
+        "RunPlan", "Preparing", "ModelReady", "BatchResult"
+    ]  # fmt: skip
+    assert first[1].message == f"Preparing {tiny_model} for OpenVINO (first use only)…"
+    assert first[2].engine == "openvino"
+    again = list(jobs.classify_job(request)(_never))
+    assert [type(item).__name__ for item in again] == ["RunPlan", "ModelReady", "BatchResult"]
+    assert again[2].predictions == first[3].predictions
