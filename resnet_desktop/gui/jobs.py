@@ -155,7 +155,7 @@ def classify_job(request: RunRequest) -> Callable[[ShouldStop], Iterator[Any]]:
 
         loaded = load_model(request.key.model, should_stop=should_stop)
         if _converts_for_openvino(loaded, request):
-            yield Preparing(f"Preparing {loaded.name} for OpenVINO (first use only)…")
+            yield Preparing("Converting for OpenVINO (first use only)…")
         predictor = Predictor(
             loaded,
             device=request.device,
