@@ -203,6 +203,7 @@ def evaluate(
         top_k=1,
         engine=engine,
         notify=notify,
+        should_stop=should_stop,
     )
     true: list[int] = []
     predicted: list[int] = []

@@ -7,10 +7,16 @@ eager bf16 autocast (figures in the README).
 
 The network is exported with ``torch.export`` together with its normalisation (uint8
 NHWC in, logits out), so the engine sees exactly the inputs the PyTorch path sees.
-Exporting and converting ResNet-50 takes several seconds, so the converted model is
-cached under the cache folder, keyed by a hash of the weights and the versions involved;
-later runs load it in well under a second. The cache is a pure speed-up: an entry that
-cannot be read is rebuilt.
+Exporting and converting takes seconds (5 for ResNet-50, 19 for DenseNet-201 here), so
+the converted model is cached under the cache folder, keyed by a hash of the weights and
+the versions involved; later runs load it in well under a second. The cache is a pure
+speed-up: an entry that cannot be read is rebuilt.
+
+A caller that can cancel (the window) passes ``should_stop``, and the conversion then runs
+in a child process: it is mostly Python, which would hold the GIL the window needs, and a
+process can be stopped at once. As with any use of multiprocessing's spawn, that caller's
+main module must be safe to import (the ``if __name__ == "__main__"`` idiom). Without
+``should_stop`` (the command line, where Ctrl+C interrupts) it runs in-process.
 
 OpenVINO's converter reports usage to Google Analytics unless the user has opted out
 with Intel's own tool; the app never lets it (see :func:`_openvino`).
@@ -20,7 +26,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
+import pickle
 import shutil
 import sys
 import tempfile
@@ -41,6 +49,11 @@ CACHE_FORMAT = 1  # bump when what is exported changes, to retire old entries
 CACHE_ENTRIES_KEPT = 8
 MAX_BATCH = 4096
 PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16"}
+POLL_SECONDS = 0.1  # how often a waiting conversion checks should_stop
+
+
+class ConversionStopped(Exception):
+    """The caller's ``should_stop`` said so while the model was being converted."""
 
 
 def cache_root() -> Path:
@@ -67,6 +80,8 @@ class OpenVinoNetwork:
         model: the loaded network, its preprocessing and class names.
         precision: ``fp32`` or ``bf16`` (the CPU plugin's inference precision).
         notify: called with a one-line message before a slow first-time conversion.
+        should_stop: polled during a conversion, which then runs in a child process;
+            raises ConversionStopped when it says so.
     """
 
     def __init__(
@@ -74,6 +89,7 @@ class OpenVinoNetwork:
         model: LoadedModel,
         precision: str,
         notify: Callable[[str], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> None:
         openvino = _openvino()
         if precision not in PRECISION_HINTS:
@@ -81,7 +97,8 @@ class OpenVinoNetwork:
         self.precision = precision
         core = openvino.Core()
         config = {"INFERENCE_PRECISION_HINT": PRECISION_HINTS[precision]}
-        self._compiled = core.compile_model(_cached_model(model, core, notify), "CPU", config)
+        converted = _cached_model(model, core, notify, should_stop)
+        self._compiled = core.compile_model(converted, "CPU", config)
 
     def __call__(self, inputs: torch.Tensor) -> torch.Tensor:
         array = inputs.contiguous().numpy()
@@ -115,7 +132,12 @@ def cache_key(model: LoadedModel) -> str:
     return digest.hexdigest()[:32]
 
 
-def _cached_model(model: LoadedModel, core, notify: Callable[[str], None] | None):
+def _cached_model(
+    model: LoadedModel,
+    core,
+    notify: Callable[[str], None] | None,
+    should_stop: Callable[[], bool] | None,
+):
     """The model's OpenVINO form, read from the cache or converted into it."""
     folder = cache_root() / cache_key(model)
     ir_path = folder / "model.xml"
@@ -129,19 +151,20 @@ def _cached_model(model: LoadedModel, core, notify: Callable[[str], None] | None
             return cached
     if notify:
         notify(f"Preparing {model.name} for OpenVINO (once per model; later runs reuse it)")
-    _convert_into(model, folder)
+    _convert_into(model, folder, should_stop)
     _prune(keep=folder)
     return core.read_model(ir_path)
 
 
-def _convert_into(model: LoadedModel, folder: Path) -> None:
+def _convert_into(model: LoadedModel, folder: Path, should_stop: Callable[[], bool] | None) -> None:
     """Export, convert and save the IR into ``folder``, which appears whole or not at all."""
-    openvino = _openvino()
-    converted = openvino.convert_model(export(model))
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".converting-", dir=folder.parent))
     try:
-        openvino.save_model(converted, staging / "model.xml", compress_to_fp16=False)
+        if should_stop is None:
+            convert_and_save(model, staging / "model.xml")
+        else:
+            _convert_in_child(model, staging / "model.xml", should_stop)
         shutil.rmtree(folder, ignore_errors=True)  # the unreadable entry being replaced
         try:
             os.replace(staging, folder)
@@ -150,6 +173,55 @@ def _convert_into(model: LoadedModel, folder: Path) -> None:
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _convert_in_child(model: LoadedModel, xml_path: Path, should_stop: Callable[[], bool]):
+    """Run :func:`convert_and_save` in a child process, or here if the model cannot travel.
+
+    Networks built from the zoo pickle; one defined inside a function (tests) does not,
+    and is converted in this process.
+    """
+    try:
+        payload = pickle.dumps(model)
+    except (pickle.PicklingError, AttributeError, TypeError):
+        convert_and_save(model, xml_path)
+        return
+    context = multiprocessing.get_context("spawn")  # fork would copy torch's threads
+    errors = context.SimpleQueue()
+    child = context.Process(
+        target=_child_main, args=(payload, str(xml_path), errors), name="openvino-convert"
+    )
+    child.start()
+    try:
+        while child.is_alive():
+            if should_stop():
+                raise ConversionStopped
+            child.join(POLL_SECONDS)
+    finally:
+        if child.is_alive():
+            child.terminate()
+            child.join()
+    if child.exitcode != 0:
+        reason = errors.get() if not errors.empty() else f"exit code {child.exitcode}"
+        errors.close()
+        raise RuntimeError(reason)
+    errors.close()
+
+
+def _child_main(payload: bytes, xml_path: str, errors) -> None:
+    """Entry point of the conversion process: the reason for a failure goes to ``errors``."""
+    try:
+        convert_and_save(pickle.loads(payload), Path(xml_path))  # bytes from our own parent
+    except Exception as error:
+        errors.put(f"{type(error).__name__}: {error}")
+        sys.exit(1)
+
+
+def convert_and_save(model: LoadedModel, xml_path: Path) -> None:
+    """Export the model, convert it with OpenVINO and save the IR (fp32 weights kept)."""
+    openvino = _openvino()
+    converted = openvino.convert_model(export(model))
+    openvino.save_model(converted, xml_path, compress_to_fp16=False)
 
 
 def export(model: LoadedModel):

@@ -94,6 +94,9 @@ class Predictor:
             overlapping them only makes torch's threads wait for preempted peers, while
             decoding each batch with every core and then running it reaches the bound.
         notify: called with one-line messages about slow set-up or a change of engine.
+        should_stop: polled during slow set-up (a first OpenVINO conversion); when it
+            says stop, set-up ends at once with the PyTorch engine, ready for a run that
+            the caller will not start.
     """
 
     def __init__(
@@ -108,6 +111,7 @@ class Predictor:
         prefetch_batches: int | None = None,
         engine: str = "auto",
         notify: Callable[[str], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> None:
         import torch
 
@@ -115,7 +119,7 @@ class Predictor:
         self.device = resolve_device(device)
         self.precision = resolve_precision(self.device, precision)
         self.engine = resolve_engine(self.device, self.precision, engine)
-        self._openvino = self._compile_openvino(explicit=engine == "openvino", notify=notify)
+        self._openvino = self._compile_openvino(engine == "openvino", notify, should_stop)
         if batch_size is None:
             batch_size = default_batch_size(self.device, model.preprocess)
         self.batch_size = batch_size
@@ -134,14 +138,22 @@ class Predictor:
         engine = ENGINE_TITLES[self.engine]
         return f"{self.device.type} ({self.precision}, {engine}, batch {self.batch_size})"
 
-    def _compile_openvino(self, explicit: bool, notify: Callable[[str], None] | None):
+    def _compile_openvino(
+        self,
+        explicit: bool,
+        notify: Callable[[str], None] | None,
+        should_stop: Callable[[], bool] | None,
+    ):
         """The OpenVINO network when that is the engine; ``auto`` falls back to PyTorch."""
         if self.engine != "openvino":
             return None
-        from resnet_desktop.core.openvino_engine import OpenVinoNetwork
+        from resnet_desktop.core.openvino_engine import ConversionStopped, OpenVinoNetwork
 
         try:
-            return OpenVinoNetwork(self.model, self.precision, notify)
+            return OpenVinoNetwork(self.model, self.precision, notify, should_stop)
+        except ConversionStopped:
+            self.engine = "torch"
+            return None
         except Exception as error:  # any failure means: run it in PyTorch, or say why not
             reason = f"OpenVINO could not compile {self.model.name} ({error})"
             if explicit:

@@ -163,7 +163,10 @@ def classify_job(request: RunRequest) -> Callable[[ShouldStop], Iterator[Any]]:
             batch_size=request.batch_size,
             top_k=request.key.top_k,
             engine=request.engine,
+            should_stop=should_stop,
         )
+        if should_stop():
+            return
         yield ModelReady(
             loaded.name,
             predictor.device.type,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from pathlib import Path
 
@@ -39,6 +40,13 @@ def _tiny(seed: int) -> LoadedModel:
         class_names=["a", "b", "c", "d"],
         preprocess=Preprocess(crop=8, resize=None),
     )
+
+
+class Unexportable(torch.nn.Module):
+    """Picklable (so it goes to the conversion process), but its forward cannot be traced."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("this network refuses to be exported")
 
 
 def _inputs(batch: int, size: int, seed: int = 0) -> torch.Tensor:
@@ -196,3 +204,36 @@ def test_converting_never_starts_openvino_telemetry(cache: Path):
         == telemetry_utils.tm.__name__
         == ("openvino.tools.ovc.telemetry_stub")
     )
+
+
+def test_a_stoppable_conversion_runs_in_a_child_process_that_stops_at_once(cache: Path):
+    model = load_model("cifar_resnet20", "random")
+    polls: list[int] = []
+
+    def stop_on_second_poll() -> bool:
+        polls.append(1)
+        return len(polls) > 1
+
+    predictor = Predictor(
+        model, precision="fp32", engine="openvino", should_stop=stop_on_second_poll
+    )
+    assert predictor.engine == "torch"  # ready for a run the caller will not start
+    assert multiprocessing.active_children() == []
+    assert list(cache.iterdir()) == []  # no entry, no half-written folder
+
+    converted = Predictor(model, precision="fp32", engine="openvino", should_stop=lambda: False)
+    assert converted.engine == "openvino"
+    assert [p.name for p in cache.iterdir()] == [openvino_engine.cache_key(model)]
+
+
+def test_a_conversion_process_that_fails_reports_why(cache: Path):
+    model = LoadedModel(
+        name="stubborn",
+        spec=get_spec("cifar_resnet20"),
+        network=Unexportable(),
+        class_names=["a", "b"],
+        preprocess=Preprocess(crop=8, resize=None),
+    )
+    with pytest.raises(ValueError, match=r"refuses to be exported.*--engine torch"):
+        Predictor(model, precision="fp32", engine="openvino", should_stop=lambda: False)
+    assert list(cache.iterdir()) == []
