@@ -3,7 +3,8 @@
 The set-up pages live in :mod:`resnet_desktop.gui.wizard_pages`; this module has the
 two pages that run work (training, saving) and the wizard that owns them all. Every
 long step runs in a :class:`~resnet_desktop.gui.workers.JobRunner`; closing or
-cancelling the wizard stops and joins them, so no thread outlives it.
+cancelling the wizard stops and joins them, so no thread outlives it; Back from
+training only abandons its run, so the window never waits for a batch.
 """
 
 from __future__ import annotations
@@ -281,8 +282,13 @@ class TrainPage(QWizardPage):
         return not self.runner.running and result is not None and result.savable
 
     def cleanupPage(self) -> None:
-        """Back: stop the run and forget it (the settings are about to change)."""
-        self.runner.shutdown()
+        """Back: stop the run and forget it (the settings are about to change).
+
+        Abandoned, not joined: the run ends at its next batch on its own thread while the
+        window stays responsive (a full-training batch can take seconds on a CPU), and
+        nothing more is reported from it. Closing the wizard joins it.
+        """
+        self.runner.abandon()
         self.state.result = None
         self._set_running(False)
 

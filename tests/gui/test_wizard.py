@@ -10,6 +10,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before anything imports
 from pathlib import Path
 
 import pytest
+import shiboken6
 from PySide6.QtWidgets import QApplication, QMessageBox, QWizard
 
 from resnet_desktop.gui.charts import LineChart, nice_ticks
@@ -254,9 +255,11 @@ def test_back_from_training_stops_the_run(qtbot, wizard, dataset):
     start_training(qtbot, wizard, dataset, epochs=500)
     worker = wizard.train_page.runner.worker
     wizard.back()
-    assert worker.isFinished()
+    assert worker.should_stop()  # asked at once; Back does not wait for the batch
     assert wizard.currentPage() is wizard.options_page
     assert wizard.state.result is None and not wizard.train_page.runner.running
+    qtbot.waitUntil(lambda: not shiboken6.isValid(worker), timeout=30_000)  # ended, deleted
+    assert wizard.state.result is None  # nothing arrived from the abandoned run
 
 
 def test_model_page_weights_choices(qtbot, wizard, tmp_path):
