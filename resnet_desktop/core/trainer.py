@@ -194,8 +194,9 @@ class _Run:
     # -- set-up
 
     def run(self) -> Iterator[StageProgress | BatchProgress | EpochReport | FitResult]:
-        torch.manual_seed(self.config.seed)
-        self.model = self._prepare_model()
+        with torch.random.fork_rng(devices=[]):  # seeds the new head, not the caller's RNG
+            torch.manual_seed(self.config.seed)
+            self.model = self._prepare_model()
         self.head = head_of(self.model, self.spec)
         feeders = yield from self._prepare_feeders()
         if feeders is None:

@@ -152,6 +152,18 @@ def test_head_strategy_changes_only_the_head(head_result: FitResult, split: Data
             assert torch.equal(value, base[key]), key
 
 
+def test_training_is_seeded_and_leaves_the_callers_random_state_alone(split: DatasetSplit):
+    config = TrainConfig(strategy="head", epochs=2, seed=3)
+    base = random_base()  # seeds torch itself, so before the snapshot
+    torch.manual_seed(7)
+    before = torch.random.get_rng_state()
+    first = run(base, split, config)[-1]
+    assert torch.equal(torch.random.get_rng_state(), before)
+    second = run(base, split, config)[-1]
+    assert first.state_dict.keys() == second.state_dict.keys()
+    assert all(torch.equal(v, second.state_dict[k]) for k, v in first.state_dict.items())
+
+
 def test_head_strategy_caches_features_once(split: DatasetSplit):
     events = run(random_base(), split, TrainConfig(strategy="head", epochs=3))
     stages = [e for e in events if isinstance(e, StageProgress)]
