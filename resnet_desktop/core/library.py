@@ -4,7 +4,10 @@ Each model is two files in the library folder: ``<name>.safetensors`` (the weigh
 cannot carry code) and ``<name>.json`` (architecture, class names, preprocessing, where it
 came from). Both are written atomically, weights first and JSON last, and removed JSON
 first: the JSON file's presence is what makes a model exist, so a crash at any point
-leaves either the whole model or none of it.
+leaves either the whole model or none of it. Overwriting a model writes the new weights
+under a new name (``<name>.<8 hex>.safetensors``, recorded in the JSON's
+``weights_file``) before the JSON is replaced, so until that moment the old model is
+whole, and after it the new one.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -128,9 +132,18 @@ class ModelLibrary:
         """The model described by the JSON file ``path``, or None if it is unreadable."""
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            return _model_from_metadata(data, self._weights_path(path.stem), path.stem)
+            weights_file = data.get("weights_file", f"{path.stem}{WEIGHTS_SUFFIX}")
+            return _model_from_metadata(data, self._weights_file_path(weights_file), path.stem)
         except (OSError, ValueError, TypeError, KeyError, AttributeError):
             return None
+
+    def _weights_file_path(self, file_name: object) -> Path:
+        """A weights file named in metadata: a plain .safetensors name inside the folder."""
+        if not isinstance(file_name, str) or Path(file_name).name != file_name:
+            raise ValueError(f"weights_file {file_name!r} is not a file name")
+        if not file_name.endswith(WEIGHTS_SUFFIX) or file_name.startswith("."):
+            raise ValueError(f"weights_file {file_name!r} is not a safetensors file")
+        return self.root / file_name
 
     def add(
         self,
@@ -167,8 +180,7 @@ class ModelLibrary:
             "training": training or {},
             "metrics": metrics or {},
         }
-        metadata_text = json.dumps(metadata, indent=2, ensure_ascii=False) + "\n"
-        self._write(name, _safetensors_bytes(state_dict), metadata_text)
+        self._write(name, _safetensors_bytes(state_dict), metadata)
         return self.get(name)
 
     def _check_new_name(self, name: str, overwrite: bool) -> None:
@@ -176,18 +188,29 @@ class ModelLibrary:
         if not overwrite and self._metadata_path(name).exists():
             raise LibraryError(f"a model named {name!r} already exists; choose another name")
 
-    def _write(self, name: str, weights: bytes, metadata_text: str) -> None:
-        """Weights first, JSON last; on failure nothing of the model is left behind."""
+    def _write(self, name: str, weights: bytes, metadata: dict[str, Any]) -> None:
+        """Weights first, JSON last; a failure leaves the library as it was.
+
+        A model being replaced keeps its files until the new JSON is in place; its weights
+        go only after that, so an overwrite never loses both versions.
+        """
         metadata_path = self._metadata_path(name)
+        old = self._read(metadata_path) if metadata_path.is_file() else None
         weights_path = self._weights_path(name)
+        if weights_path.exists():  # the old model's, or a stray file: leave it until the end
+            weights_path = self.root / f"{name}.{secrets.token_hex(4)}{WEIGHTS_SUFFIX}"
+            metadata = {**metadata, "weights_file": weights_path.name}
+        metadata_text = json.dumps(metadata, indent=2, ensure_ascii=False) + "\n"
         try:
-            metadata_path.unlink(missing_ok=True)  # an overwritten model vanishes, never mixes
             atomic_write_bytes(weights_path, weights)
             atomic_write_text(metadata_path, metadata_text)
         except OSError as error:
             with contextlib.suppress(OSError):
                 weights_path.unlink(missing_ok=True)
             raise LibraryError(f"could not save model {name!r} in {self.root}: {error}") from None
+        if old is not None and old.weights_path != weights_path:
+            with contextlib.suppress(OSError):  # a leftover file is harmless; the model is saved
+                old.weights_path.unlink(missing_ok=True)
 
     def import_file(
         self,
@@ -220,9 +243,11 @@ class ModelLibrary:
     def remove(self, name: str) -> None:
         """Delete the model, damaged or not: JSON first, so a crash never leaves half a model."""
         metadata_path = self._existing_metadata_path(name)
+        model = self._read(metadata_path)
+        weights_path = model.weights_path if model is not None else self._weights_path(name)
         try:
             metadata_path.unlink()
-            self._weights_path(name).unlink(missing_ok=True)
+            weights_path.unlink(missing_ok=True)
         except OSError as error:
             raise LibraryError(f"could not remove model {name!r}: {error}") from None
 

@@ -137,6 +137,51 @@ def test_existing_name_is_refused_unless_overwriting(library):
     assert [m.name for m in library.list()] == [replaced.name]
 
 
+def test_overwriting_replaces_the_weights_file_only_after_the_new_json(library):
+    add(library)
+    add(library, overwrite=True)  # a second overwrite starts from a renamed weights file
+    replaced = library.add(
+        "pets", "cifar_resnet20", state_dict(seed=5), CLASSES, CIFAR20.preprocess, overwrite=True
+    )
+    files = sorted(p.name for p in library.root.iterdir())
+    assert files == ["pets.json", replaced.weights_path.name]
+    assert replaced.weights_path.name.startswith("pets.")
+    assert torch.equal(
+        library.load_state_dict("pets")["conv1.weight"], state_dict(seed=5)["conv1.weight"]
+    )
+    library.remove("pets")
+    assert list(library.root.iterdir()) == []
+
+
+def test_a_failed_overwrite_keeps_the_old_model_whole(library, monkeypatch):
+    add(library)
+    before = sorted(p.name for p in library.root.iterdir())
+
+    def disk_full(path, text):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(library_module, "atomic_write_text", disk_full)
+    with pytest.raises(LibraryError, match="No space left"):
+        library.add(
+            "pets", "cifar_resnet20", state_dict(seed=5), CLASSES, CIFAR20.preprocess,
+            overwrite=True,
+        )  # fmt: skip
+    assert sorted(p.name for p in library.root.iterdir()) == before
+    assert torch.equal(
+        library.load_state_dict("pets")["conv1.weight"], state_dict()["conv1.weight"]
+    )
+
+
+@pytest.mark.parametrize("weights_file", ["../escape.safetensors", "/etc/passwd", "pets.pth", 3])
+def test_metadata_cannot_point_outside_the_library_or_at_other_files(library, weights_file):
+    add(library)
+    path = library.root / "pets.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps({**data, "weights_file": weights_file}), encoding="utf-8")
+    with pytest.raises(LibraryError, match="damaged"):
+        library.get("pets")
+
+
 @pytest.mark.parametrize(
     ("name", "message"),
     [
