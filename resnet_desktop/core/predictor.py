@@ -8,11 +8,11 @@ its own error boundary: a broken image becomes one error row, never a failed bat
 
 from __future__ import annotations
 
+import functools
 import os
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +27,7 @@ from resnet_desktop.core.device import (
     resolve_precision,
 )
 from resnet_desktop.core.model_loader import LoadedModel
+from resnet_desktop.core.prefetch import batches_ahead
 from resnet_desktop.core.zoo import Preprocess
 
 if TYPE_CHECKING:
@@ -209,18 +210,10 @@ class Predictor:
     ) -> Iterator[tuple[list[Path], list[np.ndarray | str]]]:
         """Batches of decoded images, with ``prefetch_batches`` more in flight."""
         preprocess = self.model.preprocess
-        pending: deque[Future[np.ndarray | str]] = deque()
-        ahead = self.batch_size * (self.prefetch_batches + 1)
-        next_index = 0
-        for begin in range(0, len(paths), self.batch_size):
-            while next_index < min(len(paths), begin + ahead):
-                pending.append(pool.submit(decode_or_reason, paths[next_index], preprocess))
-                next_index += 1
-            chunk = paths[begin : begin + self.batch_size]
-            decoded = [pending.popleft().result() for _ in chunk]
-            if stop():
-                return
-            yield chunk, decoded
+        calls = [functools.partial(decode_or_reason, path, preprocess) for path in paths]
+        batches = batches_ahead(pool, calls, self.batch_size, self.prefetch_batches, stop)
+        for start, decoded in batches:
+            yield paths[start : start + self.batch_size], decoded
 
     def _predict_chunk(
         self, chunk: list[Path], decoded: list[np.ndarray | str]

@@ -11,10 +11,10 @@ are served by :class:`FeatureFeeder`.
 
 from __future__ import annotations
 
+import functools
 import random
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from resnet_desktop.core.augment import augmented_input, pad_crop_flip
 from resnet_desktop.core.dataset import Sample
 from resnet_desktop.core.device import Normalizer
 from resnet_desktop.core.predictor import decode_or_reason
+from resnet_desktop.core.prefetch import batches_ahead
 from resnet_desktop.core.train_config import StageProgress, TrainingError, is_small_input
 from resnet_desktop.core.zoo import Preprocess
 
@@ -144,31 +145,25 @@ class ImageSource:
         stop: StopCheck,
         seeds: Sequence[int] | None,
     ) -> Iterator[Batch]:
-        pending: deque[Future[np.ndarray | str]] = deque()
-        ahead = batch_size * (PREFETCH_BATCHES + 1)
-        submitted = carried = 0
-        for begin in range(0, len(order), batch_size):
-            while submitted < min(len(order), begin + ahead):
-                pending.append(self._submit(pool, order[submitted], seeds, submitted))
-                submitted += 1
-            chunk = order[begin : begin + batch_size]
-            decoded = [pending.popleft().result() for _ in chunk]
-            if stop():
-                return
+        calls = [self._decode_call(index, seeds, position) for position, index in enumerate(order)]
+        carried = 0
+        for start, decoded in batches_ahead(pool, calls, batch_size, PREFETCH_BATCHES, stop):
+            chunk = order[start : start + batch_size]
             carried += len(chunk)
             batch = self._assemble(chunk, decoded, carried)
             if batch is not None:
                 carried = 0
                 yield batch
 
-    def _submit(
-        self, pool: ThreadPoolExecutor, index: int, seeds: Sequence[int] | None, position: int
-    ) -> Future[np.ndarray | str]:
+    def _decode_call(
+        self, index: int, seeds: Sequence[int] | None, position: int
+    ) -> Callable[[], np.ndarray | str]:
         path = self.samples[index].path
         if seeds is None:
-            return pool.submit(decode_or_reason, path, self.preprocess)
+            return functools.partial(decode_or_reason, path, self.preprocess)
         min_size = self.preprocess.resize or self.preprocess.crop
-        return pool.submit(augmented_input, path, self.preprocess.crop, min_size, seeds[position])
+        crop = self.preprocess.crop
+        return functools.partial(augmented_input, path, crop, min_size, seeds[position])
 
     def _assemble(
         self, chunk: Sequence[int], decoded: list[np.ndarray | str], requested: int
