@@ -105,11 +105,6 @@ class OpenVinoNetwork:
         return torch.from_numpy(self._compiled(array)[0])
 
 
-def is_cached(model: LoadedModel) -> bool:
-    """Whether the model's conversion is on disk, so compiling it takes well under a second."""
-    return (cache_root() / cache_key(model) / "model.xml").is_file()
-
-
 def cache_key(model: LoadedModel) -> str:
     """A hash of everything the converted model depends on."""
     openvino = _openvino()

@@ -111,7 +111,7 @@ def test_classify_job_yields_plan_model_and_batches(tmp_path: Path, tiny_model: 
     assert [p.path for b in batches for p in b.predictions] == paths
 
 
-def test_classify_job_says_when_it_converts_for_openvino_first(
+def test_classify_job_says_when_it_prepares_for_openvino_and_stops_there_if_asked(
     tmp_path: Path, tiny_model: str, monkeypatch: pytest.MonkeyPatch
 ):
     from resnet_desktop.core import openvino_engine
@@ -120,12 +120,24 @@ def test_classify_job_says_when_it_converts_for_openvino_first(
     paths = write_noise_images(tmp_path, 3)
     candidates = tuple(Candidate(p, None, False) for p in paths)
     request = RunRequest(RunKey(tiny_model, 3), "cpu", "fp32", None, candidates, "openvino")
-    first = list(jobs.classify_job(request)(_never))
-    assert [type(item).__name__ for item in first] == [
+    items = list(jobs.classify_job(request)(_never))
+    assert [type(item).__name__ for item in items] == [
         "RunPlan", "Preparing", "ModelReady", "BatchResult"
     ]  # fmt: skip
-    assert first[1].message == "Converting for OpenVINO (first use only)…"
-    assert first[2].engine == "openvino"
-    again = list(jobs.classify_job(request)(_never))
-    assert [type(item).__name__ for item in again] == ["RunPlan", "ModelReady", "BatchResult"]
-    assert again[2].predictions == first[3].predictions
+    assert items[1].message == "Preparing the model for OpenVINO…"
+    assert items[2].engine == "openvino"
+    assert [p.path for p in items[3].predictions] == paths
+
+    fresh = tmp_path / "fresh-cache"
+    monkeypatch.setattr(openvino_engine, "cache_root", lambda: fresh)
+
+    pressed: list[bool] = []
+
+    def stop_once_converting() -> bool:  # Stop, pressed once the conversion has begun
+        if not pressed and fresh.is_dir() and any(fresh.iterdir()):
+            pressed.append(True)
+        return bool(pressed)
+
+    stopped = list(jobs.classify_job(request)(stop_once_converting))
+    assert [type(item).__name__ for item in stopped] == ["RunPlan", "Preparing"]
+    assert list(fresh.iterdir()) == []  # the half-done conversion is gone
