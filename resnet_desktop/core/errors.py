@@ -8,6 +8,14 @@ subclass ValueError, so they are covered too.
 from __future__ import annotations
 
 
+class UserError(Exception):
+    """Something the user can fix (a wrong name, a missing or unreadable file).
+
+    Front ends show it as one line; every other exception is a bug, logged with its
+    traceback and said to be one.
+    """
+
+
 def user_error_types() -> tuple[type[BaseException], ...]:
     from resnet_desktop.core.imaging import DecodeError
     from resnet_desktop.core.library import LibraryError
