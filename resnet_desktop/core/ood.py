@@ -19,10 +19,9 @@ numpy is imported inside the functions (as in :mod:`.imaging`) and torch only by
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +35,7 @@ if TYPE_CHECKING:
 METHODS = ("msp", "max_logit", "energy", "knn")
 DEFAULT_ACCEPT = 0.95  # share of validation images the suggested threshold accepts
 MAX_K = 1000
+MAX_CHOSEN_K = 50
 MAX_ABS_THRESHOLD = 1e6
 BANK_KEY = "features"
 MAX_BANK_ROWS = 200_000
@@ -43,6 +43,7 @@ MAX_BANK_DIM = 4096
 _MAX_HEADER_BYTES = 64 * 1024
 _MAX_BANK_BYTES = 8 + _MAX_HEADER_BYTES + MAX_BANK_ROWS * MAX_BANK_DIM * 4
 _SIMILARITY_CHUNK = 1 << 22  # query rows x bank rows per matrix product: 16 MB of float32
+_SCORE_RANGES = {"msp": (0.0, 1.0), "knn": (-2.0, 0.0)}  # what each method can score
 
 
 class OodError(ValueError):
@@ -115,24 +116,27 @@ def _rows(values: np.ndarray, what: str) -> np.ndarray:
     return array.astype(np.float64) if what == "logits" else array
 
 
+_LOGIT_SCORES = {"msp": msp, "max_logit": max_logit, "energy": energy}
+
+
 # ------------------------------------------------------------------ threshold and AUROC
 
 
 def suggest_threshold(val_scores: np.ndarray, accept: float = DEFAULT_ACCEPT) -> float:
-    """The score at which ``accept`` of the validation images are still accepted.
+    """The highest validation score that still accepts ``accept`` of the validation images.
 
-    An image is accepted when its score is at least the threshold, so this is the
-    ``1 - accept`` quantile (the 5th percentile by default), taken as an observed score
-    (``lower``) so that at least ``accept`` of these images pass it.
+    An image is accepted when its score is at least the threshold; with the default 0.95
+    this is the 5th percentile, taken as an observed score so that at least 95 % pass.
     """
     import numpy as np
 
-    scores = np.asarray(val_scores, dtype=np.float64).ravel()
+    scores = np.sort(np.asarray(val_scores, dtype=np.float64).ravel())
     if not scores.size or not np.isfinite(scores).all():
         raise OodError("the threshold needs at least one validation score, all finite")
     if not 0.0 < accept <= 1.0:
         raise OodError(f"the accepted share must be in (0, 1], not {accept}")
-    return float(np.quantile(scores, 1.0 - accept, method="lower"))
+    rejected = math.floor((1.0 - accept) * scores.size + 1e-9)  # (1 - 0.9) * 10 is 0.999..
+    return float(scores[rejected])
 
 
 def auroc(in_scores: np.ndarray, out_scores: np.ndarray) -> float:
@@ -165,6 +169,164 @@ def _average_ranks(values: np.ndarray) -> np.ndarray:
     ranks = np.empty(values.size, dtype=np.float64)
     ranks[order] = np.repeat(mean_rank, ends - starts)
     return ranks
+
+
+# ------------------------------------------------------------------------ the setup
+
+
+def choose_k(class_counts: Sequence[int]) -> int:
+    """k for a bank of training features: a quarter of the smallest class, at most 50.
+
+    A k larger than an image's own class in the bank makes the k-th neighbour of an
+    in-distribution image one from another class, and its score collapses. Measured on
+    held-out CIFAR-10 classes (``ood_bench.py``), a quarter of the per-class count was
+    best at 16, 40 and 80 images per class; 50 is Sun et al.'s k for CIFAR-10.
+    """
+    present = [count for count in class_counts if count > 0]
+    if not present:
+        raise OodError("the feature bank needs at least one training image")
+    return max(1, min(MAX_CHOSEN_K, min(present) // 4))
+
+
+@dataclass(frozen=True)
+class OodSetup:
+    """How a model says "unknown": its score, k for ``knn``, and the threshold.
+
+    Stored in the model's metadata; a user may change the threshold. Images scoring
+    below it are unknown.
+    """
+
+    method: str
+    threshold: float
+    k: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise OodError(f"unknown OOD method {self.method!r}; known: {', '.join(METHODS)}")
+        if not _is_number(self.threshold):
+            raise OodError(f"the OOD threshold must be a number, not {self.threshold!r}")
+        low, high = _SCORE_RANGES.get(self.method, (-MAX_ABS_THRESHOLD, MAX_ABS_THRESHOLD))
+        if not low <= self.threshold <= high:
+            raise OodError(f"a {self.method} threshold must be in [{low}, {high}]")
+        object.__setattr__(self, "threshold", float(self.threshold))
+        self._check_k()
+
+    def _check_k(self) -> None:
+        if self.method != "knn":
+            if self.k is not None:
+                raise OodError(f"k applies to the knn method only, not {self.method}")
+        elif not (_is_int(self.k) and 1 <= self.k <= MAX_K):  # type: ignore[operator]
+            raise OodError(f"k must be a whole number from 1 to {MAX_K}, not {self.k!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "threshold": self.threshold, "k": self.k}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> OodSetup:
+        """The setup in a model's metadata; unknown keys are ignored, bad values refused."""
+        if not isinstance(data, dict):
+            raise OodError(f"the OOD setup must be a JSON object, not {type(data).__name__}")
+        missing = [key for key in ("method", "threshold") if key not in data]
+        if missing:
+            raise OodError(f"the OOD setup lacks {', '.join(missing)}")
+        return cls(method=data["method"], threshold=data["threshold"], k=data.get("k"))
+
+    def scores(
+        self, logits: np.ndarray, features: np.ndarray, bank: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Each image's score under this setup; ``bank`` is needed by ``knn`` only."""
+        if self.method == "knn":
+            if bank is None or self.k is None:
+                raise OodError("the knn method needs the model's training features")
+            return knn_score(features, bank, self.k)
+        return _LOGIT_SCORES[self.method](logits)
+
+    def accepts(self, scores: np.ndarray) -> np.ndarray:
+        """True where an image is one of the model's classes, False where it is unknown."""
+        import numpy as np
+
+        return np.asarray(scores) >= self.threshold
+
+
+def knn_setup(
+    train_features: np.ndarray,
+    val_features: np.ndarray,
+    class_counts: Sequence[int],
+    accept: float = DEFAULT_ACCEPT,
+) -> tuple[OodSetup, np.ndarray]:
+    """The kNN setup a fine-tuning run stores, and the bank to save beside the model.
+
+    The threshold comes from the validation images, which are not in the bank, so they
+    score as new in-distribution images will.
+    """
+    bank = l2_normalise(train_features)
+    k = min(choose_k(class_counts), len(bank))
+    threshold = suggest_threshold(knn_score(val_features, bank, k), accept)
+    return OodSetup("knn", threshold, k), bank
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+# ------------------------------------------------------------------- the feature bank
+
+
+def save_bank(path: str | os.PathLike[str], features: np.ndarray) -> None:
+    """Write L2-normalised float32 training features as safetensors, atomically."""
+    import safetensors.numpy
+
+    bank = _checked_bank(l2_normalise(features), str(path))
+    atomic_write_bytes(path, safetensors.numpy.save({BANK_KEY: bank}))
+
+
+def load_bank(path: str | os.PathLike[str]) -> np.ndarray:
+    """The training features saved by :func:`save_bank`, read with a size bound and checked.
+
+    Raises:
+        OodError: the file is missing, too large, not safetensors, or holds anything but
+            one finite float32 matrix of at most MAX_BANK_ROWS x MAX_BANK_DIM.
+    """
+    import safetensors.numpy
+
+    data = _read_bounded(path, _MAX_BANK_BYTES)
+    try:
+        tensors = safetensors.numpy.load(data)
+    except Exception as error:  # safetensors raises its own error type for damaged files
+        raise OodError(f"{os.fspath(path)} is not a readable feature file ({error})") from None
+    if set(tensors) != {BANK_KEY}:
+        raise OodError(f"{os.fspath(path)} must hold one tensor named {BANK_KEY!r}")
+    return _checked_bank(tensors[BANK_KEY], os.fspath(path))
+
+
+def _read_bounded(path: str | os.PathLike[str], limit: int) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as error:
+        raise OodError(f"cannot read {os.fspath(path)}: {error.strerror or error}") from None
+    if len(data) > limit:
+        raise OodError(f"{os.fspath(path)} is larger than a feature file can be")
+    return data
+
+
+def _checked_bank(bank: np.ndarray, where: str) -> np.ndarray:
+    import numpy as np
+
+    if bank.dtype != np.float32 or bank.ndim != 2:
+        raise OodError(f"{where}: features must be a float32 matrix, not {bank.dtype} {bank.shape}")
+    rows, dim = bank.shape
+    if not (1 <= rows <= MAX_BANK_ROWS and 1 <= dim <= MAX_BANK_DIM):
+        raise OodError(
+            f"{where}: {rows} x {dim} features; at most {MAX_BANK_ROWS} x {MAX_BANK_DIM}"
+        )
+    if not np.isfinite(bank).all():
+        raise OodError(f"{where}: the features contain NaN or infinity")
+    return np.ascontiguousarray(bank)
 
 
 # ------------------------------------------------------------------------ features
