@@ -78,12 +78,13 @@ def extract_training_images(archive: Path, classes: list[str], per_class: int, d
             if not any(needed.values()):
                 break
     if any(needed.values()):
-        raise SystemExit(f"{archive} lacks images: still missing {needed}")
+        raise ValueError(f"{archive} lacks images: still missing {needed}")
     return dest
 
 
-def test_images(root: Path, classes: list[str]) -> list[Path]:
-    return sorted(path for name in classes for path in (root / name).glob("*.jpg"))
+def cifar_test_images(root: Path, classes: list[str], per_class: int | None = None) -> list[Path]:
+    """Each class's test images in name order, the first ``per_class`` of them if given."""
+    return [path for name in classes for path in sorted((root / name).glob("*.jpg"))[:per_class]]
 
 
 # ------------------------------------------------------------------------- model
@@ -231,10 +232,16 @@ def measure(args: argparse.Namespace, work: Path) -> list[Row]:
             train=run_network(model, [s.path for s in split.train], pool),
             train_labels=np.array([s.label for s in split.train]),
             val=run_network(model, [s.path for s in split.val], pool),
-            test_in=run_network(model, test_images(SHARED / TEST_FOLDER, inside), pool),
-            test_out=run_network(model, test_images(SHARED / TEST_FOLDER, outside), pool),
+            test_in=run_network(model, cifar_test_images(SHARED / TEST_FOLDER, inside), pool),
+            test_out=run_network(model, cifar_test_images(SHARED / TEST_FOLDER, outside), pool),
         )
-    scorers = {**logit_scorers(), **knn_scorers(sets), "mahalanobis": mahalanobis_scorer(sets)}
+    setup, bank = ood.knn_setup(sets.train.pooled, sets.val.pooled, split.train_counts)
+    scorers = {
+        f"shipped: knn k={setup.k}": lambda o: setup.scores(o.logits, o.pooled, bank),
+        **logit_scorers(),
+        **knn_scorers(sets),
+        "mahalanobis": mahalanobis_scorer(sets),
+    }
     for k in (5, 10, 20):
         scorers[f"knn k={k} + energy"] = standardised_sum(
             scorers[f"knn k={k}"], scorers["energy"], sets.val
