@@ -167,17 +167,25 @@ def knn_scorers(sets: Sets) -> dict[str, Scorer]:
     return scorers
 
 
-def mahalanobis_scorer(sets: Sets) -> Scorer:
-    """Lee et al. 2018: minus the smallest class-conditional Mahalanobis distance,
-    class means and one shared (pooled within-class) covariance from the training split."""
-    features, labels = sets.train.pooled.astype(np.float64), sets.train_labels
+def mahalanobis_scorer(sets: Sets, normalised: bool) -> Scorer:
+    """Minus the smallest class-conditional Mahalanobis distance (Lee et al. 2018).
+
+    Class means and one shared (pooled within-class) covariance from the training split,
+    on the pooled features as they are or L2-normalised.
+    """
+
+    def prepared(outputs: Outputs) -> np.ndarray:
+        pooled = ood.l2_normalise(outputs.pooled) if normalised else outputs.pooled
+        return pooled.astype(np.float64)
+
+    features, labels = prepared(sets.train), sets.train_labels
     classes = np.unique(labels)
     means = np.stack([features[labels == c].mean(0) for c in classes])
     centred = features - means[np.searchsorted(classes, labels)]
     precision = np.linalg.pinv(centred.T @ centred / len(features))
 
     def score(outputs: Outputs) -> np.ndarray:
-        diff = outputs.pooled[:, None, :].astype(np.float64) - means[None]
+        diff = prepared(outputs)[:, None, :] - means[None]
         distances = np.einsum("ncd,de,nce->nc", diff, precision, diff)
         return -distances.min(axis=1)
 
@@ -240,7 +248,8 @@ def measure(args: argparse.Namespace, work: Path) -> list[Row]:
         f"shipped: knn k={setup.k}": lambda o: setup.scores(o.logits, o.pooled, bank),
         **logit_scorers(),
         **knn_scorers(sets),
-        "mahalanobis": mahalanobis_scorer(sets),
+        "mahalanobis": mahalanobis_scorer(sets, normalised=False),
+        "mahalanobis normalised": mahalanobis_scorer(sets, normalised=True),
     }
     for k in (5, 10, 20):
         scorers[f"knn k={k} + energy"] = standardised_sum(
