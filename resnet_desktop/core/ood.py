@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from resnet_desktop.core.atomic import atomic_write_bytes
+from resnet_desktop.core.errors import UserError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -46,7 +47,7 @@ _SIMILARITY_CHUNK = 1 << 22  # query rows x bank rows per matrix product: 16 MB 
 _SCORE_RANGES = {"msp": (0.0, 1.0), "knn": (-2.0, 0.0)}  # what each method can score
 
 
-class OodError(ValueError):
+class OodError(UserError):
     """An out-of-distribution setup or feature file that cannot be used; worded for the user."""
 
 
