@@ -241,10 +241,14 @@ class Catalog:
 
     # --- models -------------------------------------------------------------------
 
+    def find_model(self, identity: ModelIdentity) -> int | None:
+        """The catalog's number for ``identity``; None if it never recorded anything."""
+        with self._errors():
+            return _find_model(self._db, identity.key)
+
     def model_id(self, identity: ModelIdentity) -> int:
         """The catalog's number for ``identity``, registering it the first time."""
-        with self._errors():
-            found = _find_model(self._db, identity.key)
+        found = self.find_model(identity)
         if found is not None:
             return found
         with self._transaction() as db:  # again inside the lock: another process may add it

@@ -106,7 +106,7 @@ class Listing:
         """Append the paths not listed yet; returns how many were new."""
         before = self._db.total_changes
         for chunk in chunks(paths, CHUNK):
-            rows = [(path_key(path), os.path.basename(path).casefold()) for path in chunk]
+            rows = [(path_key(path), _name_key(path)) for path in chunk]
             with self._temp_transaction():
                 self._db.executemany(
                     "INSERT OR IGNORE INTO temp.listed (path, name) VALUES (?, ?)", rows
@@ -221,3 +221,9 @@ def _parameters(query: ViewQuery) -> dict[str, object]:
         "min_confidence": query.min_confidence,
         "label_text": query.label_text.strip().casefold(),
     }
+
+
+def _name_key(path: PathLike) -> str:
+    """The file name to sort by: casefolded text, undecodable bytes as ``\\xNN``."""
+    name = os.fsencode(os.path.basename(path))
+    return name.decode("utf-8", errors="backslashreplace").casefold()
