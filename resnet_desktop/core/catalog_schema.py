@@ -140,7 +140,6 @@ _V1 = (
         PRIMARY KEY (image_id, model_id)
     ) WITHOUT ROWID""",
     "CREATE INDEX results_by_confidence ON results (model_id, confidence)",
-    "CREATE INDEX results_by_top1 ON results (model_id, top1, confidence)",
     """CREATE TABLE person_labels (
         id INTEGER PRIMARY KEY,
         image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,

@@ -70,6 +70,13 @@ class ViewQuery:
 
 
 @dataclass(frozen=True)
+class ListingCounts:
+    images: int  # listed
+    classified: int  # with a successful result of the model
+    failed: int  # with an error result of the model
+
+
+@dataclass(frozen=True)
 class ViewRow:
     position: int  # in the listing, from 0
     path: Path
@@ -117,6 +124,12 @@ class Listing:
         with self._catalog._errors():
             self._db.execute("DELETE FROM temp.listed")
             self._db.execute("DELETE FROM temp.view_rows")
+
+    def counts(self, model: int) -> ListingCounts:
+        """How many listed images ``model`` classified, and how many it failed on."""
+        sql = f"SELECT count(*), count(r.top1), count(r.error) FROM temp.listed l {_JOINS}"
+        with self._catalog._errors():
+            return ListingCounts(*self._db.execute(sql, {"model": model}).fetchone())
 
     def paths(self) -> Iterator[Path]:
         """The listed paths in order, read a chunk at a time (the listing may grow meanwhile)."""

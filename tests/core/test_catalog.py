@@ -208,6 +208,8 @@ def test_one_models_results_are_never_returned_for_another(catalog: Catalog, tmp
     listing.add(paths)
     rows = listing.view(ViewQuery(second)).rows(0, 10)
     assert [row.prediction for row in rows] == [None] * 4
+    assert listing.counts(first) == catalog_view.ListingCounts(4, 4, 0)
+    assert listing.counts(second) == catalog_view.ListingCounts(4, 0, 0)
     by_label = listing.view(ViewQuery(second, sort=SortKey.LABEL, min_confidence=0.01))
     assert len(by_label) == 0
 
@@ -576,6 +578,7 @@ def test_views_filter_by_label_text_and_confidence(catalog: Catalog, listed):
 
 def test_the_unsorted_view_pages_the_listing_with_top_k_cut(catalog: Catalog, listed):
     model, rows = listed
+    assert catalog.listing().counts(model) == catalog_view.ListingCounts(40, 30, 5)
     view = catalog.listing().view(ViewQuery(model, top_k=2))
     page = view.rows(10, 5)
     assert [row.position for row in page] == list(range(10, 15))
