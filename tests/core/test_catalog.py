@@ -106,6 +106,20 @@ def test_reads_stream_across_chunks(catalog: Catalog, tmp_path: Path, monkeypatc
     assert list(listing.paths()) == paths
 
 
+def _env() -> dict[str, str]:
+    """The environment of a child Python that imports this checkout."""
+    path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
+    return {**os.environ, "PYTHONPATH": path}
+
+
+def test_the_window_can_open_a_catalog_before_torch_is_loaded():
+    code = "import sys, resnet_desktop.core.catalog_view; print('torch' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=_env()
+    )
+    assert result.stdout.split() == ["False"], result.stderr
+
+
 def test_the_default_catalog_lives_in_the_data_folder(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("RESNET_DESKTOP_DATA_DIR", str(tmp_path / "data"))
     with Catalog.open() as opened:
@@ -267,13 +281,9 @@ for number in range(batches if batches else 10**9):
 
 
 def _child(mode: str, file: Path, name: str, batches: int, batch: int) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-    }
     command = [sys.executable, "-c", _CHILD, mode, str(file), name, str(batches), str(batch)]
     pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE}
-    return subprocess.Popen(command, env=env, text=True, **pipes)
+    return subprocess.Popen(command, env=_env(), text=True, **pipes)
 
 
 def _check_after_crash(file: Path, batch: int) -> int:
