@@ -177,9 +177,11 @@ _STORED = "i.path, i.size, i.mtime_ns, i.ctime_ns, r.k, r.indices, r.probs, r.er
 
 
 def _stored_in(count: int) -> str:
+    # CROSS JOIN keeps this join order: with a long IN list SQLite would otherwise scan
+    # every result of the model (seconds on 200,000 rows) instead of looking up each path.
     marks = ",".join("?" * count)
     return (
-        f"SELECT {_STORED} FROM images i JOIN results r ON r.image_id = i.id "
+        f"SELECT {_STORED} FROM images i CROSS JOIN results r ON r.image_id = i.id "
         f"AND r.model_id = ? WHERE i.path IN ({marks})"
     )
 

@@ -106,6 +106,15 @@ def test_reads_stream_across_chunks(catalog: Catalog, tmp_path: Path, monkeypatc
     assert list(listing.paths()) == paths
 
 
+def test_a_chunk_of_paths_is_looked_up_by_path_whatever_the_catalog_holds(catalog: Catalog):
+    """With 500 paths in an IN list SQLite once chose to scan every result of the model."""
+    keys = [f"/{n}.jpg".encode() for n in range(catalog_mod.CHUNK)]
+    sql = "EXPLAIN QUERY PLAN " + catalog_mod._stored_in(len(keys))
+    plan = [row[3] for row in catalog._db.execute(sql, (1, *keys))]
+    assert plan[0].startswith("SEARCH i USING INDEX"), plan
+    assert plan[1].startswith("SEARCH r USING PRIMARY KEY"), plan
+
+
 def _env() -> dict[str, str]:
     """The environment of a child Python that imports this checkout."""
     path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
