@@ -32,6 +32,7 @@ from resnet_desktop.core.catalog_schema import (
     CorruptCatalogError,
     connect,
     schema_version,
+    set_aside,
     translated_errors,
 )
 from resnet_desktop.core.predictor import Prediction
@@ -572,4 +573,5 @@ __all__ = [
     "decode_result",
     "file_signature",
     "path_key",
+    "set_aside",
 ]

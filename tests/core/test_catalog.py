@@ -22,8 +22,8 @@ from resnet_desktop.core.catalog import (
     ModelIdentity,
     RunInfo,
     file_signature,
+    set_aside,
 )
-from resnet_desktop.core.catalog_schema import set_aside
 from resnet_desktop.core.catalog_view import SortKey, ViewQuery
 from resnet_desktop.core.predictor import Prediction
 from resnet_desktop.core.zoo import Preprocess
