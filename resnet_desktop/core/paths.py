@@ -43,6 +43,11 @@ def library_dir() -> Path:
     return data_dir() / "models"
 
 
+def catalog_path() -> Path:
+    """The user's results catalog (an SQLite file), unless a run names another."""
+    return data_dir() / "catalog.sqlite3"
+
+
 def torch_hub_dir() -> Path:
     """torch's hub folder, computed as ``torch.hub.get_dir()`` does but without importing torch."""
     torch_home = os.environ.get("TORCH_HOME")
