@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from resnet_desktop import __version__
+from resnet_desktop.app.logs import setup_logging
 
 # Each module registers one sub-command: ``register(subparsers)`` sets ``func`` on it.
 COMMAND_MODULES = ("predict", "models", "benchmark", "finetune", "evaluate")
@@ -51,6 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         or args_list[0] in _command_names(parser)
     ):
         args = parser.parse_args(args_list)
+        setup_logging()
         return int(args.func(args))
     window_args = build_window_parser().parse_args(args_list)
     from resnet_desktop.gui.app import run_app
