@@ -1,9 +1,9 @@
 """Starting the desktop app: the QApplication, the window, then torch in the background.
 
 Only Qt and torch-free modules are imported here, so the window is on screen within a
-second; the window itself starts loading torch once it has been painted. Logging goes to
-the rotating log file, and an exception nothing caught (in a slot, in a thread) is shown
-as a bug rather than lost on a terminal the user does not see.
+second; the window itself starts loading torch once it has been painted. An exception
+nothing caught (in a slot, in a thread) is logged and shown as a bug rather than lost on
+a terminal the user does not see.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from resnet_desktop import __version__
-from resnet_desktop.app.logs import BugReport, report_bug, setup_logging
+from resnet_desktop.app.logs import BugReport, report_bug
 from resnet_desktop.core.errors import UserError, user_message
 from resnet_desktop.gui.gui_gc import GuiThreadCollector
 from resnet_desktop.gui.main_window import MainWindow
@@ -110,7 +110,6 @@ class BugReporter(QObject):
 
 def run_app(paths: Sequence[str], model: str | None = None) -> int:
     """Show the window with ``paths`` loaded and ``model`` selected; returns the exit status."""
-    setup_logging(console_level=logging.INFO)
     app = create_application()
     reporter = BugReporter(app)
     reporter.install()

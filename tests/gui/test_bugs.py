@@ -16,7 +16,9 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from resnet_desktop.app.logs import BugReport
+from resnet_desktop.cli import main as cli_main
 from resnet_desktop.core.errors import UserError
+from resnet_desktop.gui import app as app_module
 from resnet_desktop.gui.app import BugReporter
 from resnet_desktop.gui.messages import BugDialog, show_bug
 from resnet_desktop.gui.workers import JobRunner
@@ -164,6 +166,19 @@ def test_a_user_error_escaping_a_slot_is_a_plain_message(qtbot, reporter, caplog
     assert _top_level_boxes()[0].text() == "no model selected"
     assert not _top_level_bug_dialogs()
     assert not _bug_logged(caplog, Exception)
+
+
+def test_a_bug_starting_the_window_is_one_line_and_a_logged_traceback(monkeypatch, capsys):
+    def no_display(*args, **kwargs):
+        raise RuntimeError("could not connect to display")
+
+    monkeypatch.setattr(app_module, "run_app", no_display)
+    assert cli_main(["photo.jpg"]) == 1
+    log_file = Path(os.environ["RESNET_DESKTOP_DATA_DIR"]) / "logs" / "resnet-desktop.log"
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: RuntimeError: could not connect to display — this is a bug; details in {log_file}"
+    ]
+    assert "in no_display" in log_file.read_text(encoding="utf-8")
 
 
 def test_the_bug_dialog_opens_without_blocking(qtbot):
