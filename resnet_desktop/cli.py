@@ -1,17 +1,21 @@
 """The ``resnet-desktop`` command: the window without a sub-command, headless work with one.
 
 Arguments are parsed before anything heavy is imported, so ``--help``, ``--version`` and
-argument errors are instant and the window can appear before torch has loaded.
+argument errors are instant and the window can appear before torch has loaded. Then the
+log file is set up (:mod:`resnet_desktop.app.logs`), for the window as for a command.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 from collections.abc import Sequence
 
 from resnet_desktop import __version__
+from resnet_desktop.app.logs import setup_logging
+from resnet_desktop.commands.common import reports_errors
 
 # Each module registers one sub-command: ``register(subparsers)`` sets ``func`` on it.
 COMMAND_MODULES = ("predict", "models", "benchmark", "finetune", "evaluate")
@@ -51,11 +55,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         or args_list[0] in _command_names(parser)
     ):
         args = parser.parse_args(args_list)
+        setup_logging()
         return int(args.func(args))
     window_args = build_window_parser().parse_args(args_list)
+    setup_logging(console_level=logging.INFO)  # a terminal, if any, follows the window's work
+    return reports_errors(_open_window)(window_args)
+
+
+def _open_window(args: argparse.Namespace) -> int:
+    """The window; a bug that escapes its start-up or event loop is reported as the CLI's are."""
     from resnet_desktop.gui.app import run_app
 
-    return run_app(window_args.paths, model=window_args.model)
+    return run_app(args.paths, model=args.model)
 
 
 def _command_names(parser: argparse.ArgumentParser) -> set[str]:

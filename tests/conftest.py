@@ -19,6 +19,19 @@ def _isolated_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
     return root
 
 
+@pytest.fixture(autouse=True)
+def _no_log_handlers_left():
+    """A test that ran ``main()`` leaves no log file of its data folder open for the next."""
+    import logging
+
+    from resnet_desktop.app.logs import shutdown_logging
+
+    level = logging.getLogger().level
+    yield
+    shutdown_logging()
+    logging.getLogger().setLevel(level)
+
+
 @pytest.fixture(scope="session")
 def _openvino_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("openvino-cache")

@@ -12,6 +12,7 @@ from resnet_desktop.commands.common import (
     positive_int,
     reports_errors,
 )
+from resnet_desktop.core.errors import UserError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     paths = list(scan_images([args.folder]))[: args.limit]
     if not paths:
-        raise ValueError(f"no images found in {args.folder}")
+        raise UserError(f"no images found in {args.folder}")
     benchmark.measure_end_to_end(predictor, paths[: predictor.batch_size])  # warm file cache
     decode_rate = benchmark.measure_decode(predictor, paths)
     _show(decode_rate)

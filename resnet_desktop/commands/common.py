@@ -1,4 +1,4 @@
-"""What the sub-commands share: runtime options and turning user errors into exit codes."""
+"""What the sub-commands share: runtime options, and errors turned into one line and a status."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import functools
 import sys
 from collections.abc import Callable
 
+from resnet_desktop.app.logs import report_bug
 from resnet_desktop.core.device import DEVICES, ENGINES, PRECISIONS
-from resnet_desktop.core.errors import user_error_types, user_message
+from resnet_desktop.core.errors import UserError, user_message
 
 EXIT_OK = 0
-EXIT_ERROR = 1  # could not run: bad model, missing file ...
+EXIT_ERROR = 1  # could not run: bad model, missing file ... or a bug
 EXIT_PARTIAL = 3  # ran, but some files failed
 
 Command = Callable[[argparse.Namespace], int]
@@ -50,7 +51,11 @@ def notify(message: str) -> None:
 
 
 def reports_errors(command: Command) -> Command:
-    """Run ``command``; a user error prints ``error: ...`` and exits 1, Ctrl+C exits 130."""
+    """Run ``command``: Ctrl+C exits 130, an error prints one line and exits 1.
+
+    A :class:`UserError` prints its message. Anything else is a bug: its traceback goes to
+    the log file and the line says it is a bug and where the details are.
+    """
 
     @functools.wraps(command)
     def wrapper(args: argparse.Namespace) -> int:
@@ -59,8 +64,12 @@ def reports_errors(command: Command) -> Command:
         except KeyboardInterrupt:
             print("\ninterrupted", file=sys.stderr)
             return 130
-        except user_error_types() as error:
+        except UserError as error:
             print(f"error: {user_message(error)}", file=sys.stderr)
+            return EXIT_ERROR
+        except Exception as error:  # a bug: logged, and said to be one
+            report = report_bug(error, f"running {command.__module__}.{command.__name__}")
+            print(f"error: {report.message}", file=sys.stderr)
             return EXIT_ERROR
 
     return wrapper

@@ -21,6 +21,7 @@ from resnet_desktop.commands.common import (
 )
 from resnet_desktop.commands.evaluate import class_table
 from resnet_desktop.commands.progress import ProgressBar, format_duration
+from resnet_desktop.core.errors import UserError
 
 if TYPE_CHECKING:
     from resnet_desktop.core.dataset import DatasetScan, DatasetSplit, ScanProgress
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     check_name(args.name)
     library = ModelLibrary()
     if args.name in library and not args.overwrite:
-        raise ValueError(f"a model named {args.name!r} already exists (use --overwrite)")
+        raise UserError(f"a model named {args.name!r} already exists (use --overwrite)")
     scan = _scan(args)
     split = split_dataset(scan, args.val_split, args.seed)
     print("\n".join(preflight_lines(scan, split)))
@@ -81,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         result = _train(fit(base, split, config, stopped, base_weights=_describe_base(base, args)))
     print("\n".join(result_lines(result)))
     if result.error:
-        raise ValueError(result.error)
+        raise UserError(result.error)
     if not result.savable:
         print("stopped before the first epoch finished; nothing saved", file=sys.stderr)
         return EXIT_INTERRUPTED if result.cancelled else EXIT_ERROR

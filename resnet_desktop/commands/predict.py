@@ -15,6 +15,7 @@ from resnet_desktop.commands.common import (
     reports_errors,
 )
 from resnet_desktop.commands.progress import ProgressBar, format_duration
+from resnet_desktop.core.errors import UserError, user_file_errors
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
     paths = list(scan_images(args.paths))
     if not paths:
-        raise ValueError("no images found in " + ", ".join(args.paths))
+        raise UserError("no images found in " + ", ".join(args.paths))
     model = load_model(args.model, args.weights, args.classes)
     predictor = Predictor(
         model,
@@ -65,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
         bar.update(last.done, last.images_per_second, last.eta_seconds)
     bar.close()
     if args.csv:
-        write_csv(args.csv, predictions, predictor.top_k)
+        with user_file_errors("write", args.csv):
+            write_csv(args.csv, predictions, predictor.top_k)
     failed = sum(not p.ok for p in predictions)
     elapsed = last.elapsed if last else 0.0
     print(

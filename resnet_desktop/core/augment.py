@@ -27,7 +27,7 @@ RRC_RATIO = (3 / 4, 4 / 3)
 
 def augmented_input(path: Path, crop: int, min_size: int, seed: int) -> np.ndarray | str:
     """RandomResizedCrop + horizontal flip of one file, or why it cannot be decoded."""
-    return imaging.array_or_reason(functools.partial(_augment, path, crop, min_size, seed))
+    return imaging.array_or_reason(functools.partial(_augment, path, crop, min_size, seed), path)
 
 
 def _augment(path: Path, crop: int, min_size: int, seed: int) -> np.ndarray:

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from resnet_desktop.core.errors import UserError, user_file_errors
 from resnet_desktop.core.throttle import Throttle
 
 MIN_IMAGES_PER_CLASS = 5
@@ -26,7 +27,7 @@ IMBALANCE_RATIO = 10.0
 StopCheck = Callable[[], bool]
 
 
-class DatasetError(ValueError):
+class DatasetError(UserError, ValueError):
     """The folder cannot be used for training; the message is for the user."""
 
 
@@ -174,10 +175,9 @@ def class_folders(root: Path) -> list[Path]:
     """The non-hidden sub-folders of ``root``, in plain ``sorted()`` order of their names."""
     if not root.is_dir():
         raise DatasetError(f"not a folder: {root}")
-    return sorted(
-        (entry for entry in root.iterdir() if entry.is_dir() and not entry.name.startswith(".")),
-        key=lambda entry: entry.name,
-    )
+    with user_file_errors("read", root):
+        entries = [entry for entry in root.iterdir() if entry.is_dir()]
+    return sorted((e for e in entries if not e.name.startswith(".")), key=lambda e: e.name)
 
 
 def _loose_images(root: Path) -> int:

@@ -20,6 +20,8 @@ import importlib.util
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from resnet_desktop.core.errors import UserError
+
 if TYPE_CHECKING:
     import torch
 
@@ -27,6 +29,10 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 ENGINES = ("auto", "torch", "openvino")
 ENGINE_TITLES = {"auto": "Auto", "torch": "PyTorch", "openvino": "OpenVINO"}
+
+
+class OptionError(UserError, ValueError):
+    """A device, precision, engine or batch size that cannot run here; worded for the user."""
 
 
 def available_devices() -> list[str]:
@@ -46,12 +52,12 @@ def resolve_device(device: str = "auto") -> torch.device:
     import torch
 
     if device not in DEVICES:
-        raise ValueError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+        raise OptionError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
     available = available_devices()
     if device == "auto":
         return torch.device(available[0])
     if device not in available:
-        raise ValueError(
+        raise OptionError(
             f"device {device!r} is not available here (available: {', '.join(available)})"
         )
     return torch.device(device)
@@ -77,10 +83,10 @@ def resolve_precision(device: torch.device, precision: str = "auto") -> str:
     import torch
 
     if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+        raise OptionError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     if precision != "auto":
         if device.type == "cpu" and precision == "fp16":
-            raise ValueError("fp16 is not supported on the CPU; use bf16 or fp32")
+            raise OptionError("fp16 is not supported on the CPU; use bf16 or fp32")
         return precision
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
@@ -96,12 +102,14 @@ def openvino_installed() -> bool:
 def resolve_engine(device: torch.device, precision: str, engine: str = "auto") -> str:
     """The engine for a resolved device and precision: ``torch`` or ``openvino``."""
     if engine not in ENGINES:
-        raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+        raise OptionError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     if engine == "openvino":
         if device.type != "cpu":
-            raise ValueError("the OpenVINO engine runs on the CPU; use --device cpu with it")
+            raise OptionError("the OpenVINO engine runs on the CPU; use --device cpu with it")
         if not openvino_installed():
-            raise ValueError("OpenVINO is not installed (pip install openvino); use --engine torch")
+            raise OptionError(
+                "OpenVINO is not installed (pip install openvino); use --engine torch"
+            )
         return "openvino"
     if engine == "auto" and device.type == "cpu" and precision == "fp32" and openvino_installed():
         return "openvino"

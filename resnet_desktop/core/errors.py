@@ -1,11 +1,18 @@
-"""Which exceptions are the user's to fix, shown as a message and never as a traceback.
+"""Which exceptions are the user's to fix, shown as one line and never as a traceback.
 
-The CLI prints them as ``error: ...`` and the GUI shows them in a message; anything else
-is a bug and is logged with its traceback. The dataset, training and evaluation errors
-subclass ValueError, so they are covered too.
+Only errors of our own type, raised on purpose with a message worded for the user, are
+user errors: the front ends print them as ``error: ...`` or show them in a message. Any
+other exception, a bare ``ValueError``, ``KeyError`` or ``OSError`` included, is a bug:
+logged with its traceback and said to be one (``resnet_desktop.app.logs``).
 """
 
 from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+_MAX_SUMMARY = 300
 
 
 class UserError(Exception):
@@ -16,17 +23,32 @@ class UserError(Exception):
     """
 
 
-def user_error_types() -> tuple[type[BaseException], ...]:
-    from resnet_desktop.core.imaging import DecodeError
-    from resnet_desktop.core.library import LibraryError
-    from resnet_desktop.core.model_loader import ModelLoadError
-    from resnet_desktop.core.weights import WeightsError
-
-    return (ModelLoadError, WeightsError, LibraryError, DecodeError, OSError, ValueError, KeyError)
+def user_message(error: UserError) -> str:
+    """The one line to show for a user error."""
+    return one_line(str(error)) or type(error).__name__
 
 
-def user_message(error: BaseException) -> str:
-    """The one-line text to show for a user error (KeyError's repr quotes are dropped)."""
-    if isinstance(error, KeyError) and error.args:
-        return str(error.args[0])
-    return str(error) or type(error).__name__
+def bug_summary(error: BaseException) -> str:
+    """``TypeError: what it said``, on one bounded line: what a bug report starts with."""
+    text = one_line(str(error))[:_MAX_SUMMARY]
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def one_line(text: str) -> str:
+    """``text`` with its whitespace runs (newlines too) made single spaces."""
+    return " ".join(text.split())
+
+
+@contextlib.contextmanager
+def user_file_errors(action: str, path: str | os.PathLike[str]) -> Iterator[None]:
+    """Turn an ``OSError`` on a file the user named into a :class:`UserError`.
+
+    A missing input or an unwritable output is the user's to fix, not a bug; ``action``
+    says what was being done: ``with user_file_errors("write", path): ...`` fails with
+    ``cannot write PATH: Permission denied``.
+    """
+    try:
+        yield
+    except OSError as error:
+        reason = error.strerror or str(error) or type(error).__name__
+        raise UserError(f"cannot {action} {os.fspath(path)}: {reason}") from error

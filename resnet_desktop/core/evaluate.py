@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from resnet_desktop.core.dataset import FileProblem, class_folders
+from resnet_desktop.core.errors import UserError
 
 if TYPE_CHECKING:
     from resnet_desktop.core.model_loader import LoadedModel
 
 
-class EvaluationError(ValueError):
+class EvaluationError(UserError, ValueError):
     """The folder does not fit the model; the message is for the user."""
 
 

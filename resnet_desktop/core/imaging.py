@@ -3,7 +3,9 @@
 Scanning is a lazy, sorted, depth-first walk so the GUI can stream 100,000 files and
 stop at any folder. Decoding is one error boundary per file: whatever the bytes are,
 :func:`open_image` returns a fully decoded 8-bit RGB image or raises :class:`DecodeError`
-with a one-line reason, never another exception and never a lazily half-read image.
+with a one-line reason, never a lazily half-read image. The boundary wraps only the
+operating system and Pillow reading the file; an exception from our own code after it
+(conversion, resizing) is a bug, and :func:`array_or_reason` logs it as one.
 Pillow and numpy are imported inside the functions so the GUI starts without them.
 """
 
@@ -18,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
+from resnet_desktop.core.errors import UserError, bug_summary
 from resnet_desktop.core.zoo import Preprocess
 
 if TYPE_CHECKING:
@@ -32,6 +35,7 @@ _BASE_FORMATS = ("JPEG", "PNG", "BMP", "DIB", "GIF", "TIFF", "WEBP")
 _WHITE = (255, 255, 255)
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 _MAX_REASON = 200
+BUG_REASON = "bug in ResNet Desktop, not a bad file; details in the log file"
 
 
 def _can_import(module: str) -> bool:
@@ -55,8 +59,12 @@ def _optional_extensions() -> tuple[str, ...]:
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(_BASE_EXTENSIONS + _optional_extensions())
 
 
-class DecodeError(Exception):
+class DecodeError(UserError):
     """One file could not be decoded; ``str(error)`` is a one-line reason for the user."""
+
+
+class MissingPathError(UserError, FileNotFoundError):
+    """A file or folder the user named does not exist."""
 
 
 # ---------------------------------------------------------------------------- scanning
@@ -108,14 +116,14 @@ def scan_images(
     polled before each folder. Unreadable subfolders are logged and skipped.
 
     Raises:
-        FileNotFoundError: at call time, before anything is yielded, when one of
-            ``paths`` does not exist.
+        MissingPathError: (a FileNotFoundError) at call time, before anything is yielded,
+            when one of ``paths`` does not exist.
     """
     roots = [os.path.abspath(os.fspath(path)) for path in paths]
     missing = [root for root in roots if not os.path.exists(root)]
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise FileNotFoundError(f"no such file or folder: {missing[0]}{more}")
+        raise MissingPathError(f"no such file or folder: {missing[0]}{more}")
     return _scan(roots, should_stop or (lambda: False))
 
 
@@ -209,7 +217,18 @@ def open_image(path: str | Path, min_size: int | None = None) -> Image.Image:
     as image viewers show them; 16-bit images keep their full range (65535 -> 255).
 
     Raises:
-        DecodeError: whatever goes wrong, with a one-line reason.
+        DecodeError: the file cannot be read or decoded, with a one-line reason. Any
+            other exception comes from our conversion code: a bug, not a bad file.
+    """
+    return _to_rgb(_read_image(path, min_size))
+
+
+def _read_image(path: str | Path, min_size: int | None) -> Image.Image:
+    """The decoded image in its own mode: the per-file boundary around the OS and Pillow.
+
+    Pillow's decoders raise many types on malformed bytes (OSError, ValueError,
+    SyntaxError, struct.error, EOFError ...), so anything raised while the file is read
+    and decoded is the file's problem; none of our own processing runs in here.
     """
     try:
         _check_regular_file(path)
@@ -217,7 +236,7 @@ def open_image(path: str | Path, min_size: int | None = None) -> Image.Image:
             return _decode(stream, min_size)
     except DecodeError:
         raise
-    except Exception as error:
+    except Exception as error:  # of any type: see above
         raise DecodeError(_reason(error)) from error
 
 
@@ -233,7 +252,7 @@ def _check_regular_file(path: str | Path) -> None:
 
 
 def _decode(stream: BinaryIO, min_size: int | None) -> Image.Image:
-    """Open from a stream we own, so closing it never invalidates the returned image."""
+    """Open from a stream we own and load every pixel, so closing it invalidates nothing."""
     from PIL import Image
 
     image = Image.open(stream, formats=_allowed_formats())
@@ -242,7 +261,7 @@ def _decode(stream: BinaryIO, min_size: int | None) -> Image.Image:
         image.draft("RGB", (min_size, min_size))
     image.load()
     _apply_orientation(image)
-    return _to_rgb(image)
+    return image
 
 
 def _check_pixels(size: tuple[int, int]) -> None:
@@ -371,24 +390,25 @@ def load_input(path: str | Path, preprocess: Preprocess) -> np.ndarray:
     """Decode one file into a network input; thread-safe, Pillow releases the GIL.
 
     Raises:
-        DecodeError: the file cannot be decoded.
+        DecodeError: the file cannot be decoded. Anything else is a bug of ours.
     """
     image = open_image(path, min_size=preprocess.resize or preprocess.crop)
-    try:
-        return to_input(image, preprocess)
-    except Exception as error:
-        raise DecodeError(_reason(error)) from error
+    return to_input(image, preprocess)
 
 
-def array_or_reason(decode: Callable[[], np.ndarray]) -> np.ndarray | str:
-    """``decode()``'s array, or a one-line reason why there is none.
+def array_or_reason(decode: Callable[[], np.ndarray], path: str | Path) -> np.ndarray | str:
+    """``decode()``'s array for the file ``path``, or a one-line reason why there is none.
 
     The per-file error boundary of every batch decoder (prediction, training): a bad
-    file becomes one reason string, never an exception that ends the whole batch.
+    file becomes one reason string, never an exception that ends the whole batch. An
+    exception other than :class:`DecodeError` is a bug in our code; it is logged with
+    its traceback and the row says it is a bug. It stays one row rather than ending the
+    run because such bugs tend to hit one odd image, whose neighbours' results are good.
     """
     try:
         return decode()
     except DecodeError as error:
         return str(error)
-    except Exception as error:  # one bad file must never end the run
-        return f"cannot read image: {type(error).__name__}: {error}"
+    except Exception as error:
+        logger.exception("bug while preparing %s for the network", path)
+        return f"{BUG_REASON} ({bug_summary(error)})"[:_MAX_REASON]

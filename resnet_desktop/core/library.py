@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from resnet_desktop.core import paths, zoo
 from resnet_desktop.core.atomic import atomic_write_bytes, atomic_write_text
+from resnet_desktop.core.errors import UserError
 from resnet_desktop.core.zoo import Preprocess
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ _NAME_CHARACTERS = re.compile(r"[A-Za-z0-9 _.\-]+")
 _RESERVED = {"con", "prn", "aux", "nul", *(f"{p}{i}" for p in ("com", "lpt") for i in range(10))}
 
 
-class LibraryError(Exception):
+class LibraryError(UserError):
     """A library problem worded for the user."""
 
 

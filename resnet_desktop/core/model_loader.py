@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from resnet_desktop.core import weights as weights_mod
+from resnet_desktop.core.errors import UserError
 from resnet_desktop.core.library import LibraryError, ModelLibrary
 from resnet_desktop.core.weights import ProgressCallback, WeightsError
 from resnet_desktop.core.zoo import CIFAR10_CLASSES, SPECS, ModelSpec, Preprocess
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 RANDOM = "random"
 
 
-class ModelLoadError(Exception):
+class ModelLoadError(UserError):
     """The model cannot be loaded; the message is for the user."""
 
 

@@ -9,6 +9,7 @@ its own error boundary: a broken image becomes one error row, never a failed bat
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -21,6 +22,7 @@ from resnet_desktop.core import imaging
 from resnet_desktop.core.device import (
     ENGINE_TITLES,
     Normalizer,
+    OptionError,
     autocast,
     resolve_device,
     resolve_engine,
@@ -33,6 +35,8 @@ from resnet_desktop.core.zoo import Preprocess
 if TYPE_CHECKING:
     import numpy as np
     import torch
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,7 @@ def default_batch_size(device: torch.device, preprocess: Preprocess) -> int:
 
 def decode_or_reason(path: Path, preprocess: Preprocess) -> np.ndarray | str:
     """The network input for ``path``, or a one-line reason why there is none."""
-    return imaging.array_or_reason(lambda: imaging.load_input(path, preprocess))
+    return imaging.array_or_reason(lambda: imaging.load_input(path, preprocess), path)
 
 
 class Predictor:
@@ -125,7 +129,7 @@ class Predictor:
             batch_size = default_batch_size(self.device, model.preprocess)
         self.batch_size = batch_size
         if self.batch_size < 1:
-            raise ValueError("batch size must be at least 1")
+            raise OptionError("batch size must be at least 1")
         self.top_k = max(1, min(top_k, len(model.class_names)))
         self.decode_workers = decode_workers or max(1, min(16, os.cpu_count() or 1))
         if prefetch_batches is None:
@@ -158,7 +162,8 @@ class Predictor:
         except Exception as error:  # any failure means: run it in PyTorch, or say why not
             reason = f"OpenVINO could not compile {self.model.name} ({error})"
             if explicit:
-                raise ValueError(f"{reason}; use --engine torch") from error
+                raise OptionError(f"{reason}; use --engine torch") from error
+            logger.warning("%s; running it in PyTorch", reason, exc_info=error)
             if notify:
                 notify(f"{reason}; running it in PyTorch")
             self.engine = "torch"
@@ -184,9 +189,16 @@ class Predictor:
                 pool.shutdown(wait=True, cancel_futures=True)
 
     def predict_inputs(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Top-k probabilities and indices (on the CPU) for a uint8 NHWC batch."""
+        """Top-k probabilities and indices (on the CPU) for a uint8 NHWC batch.
+
+        After an out-of-memory the batch size is halved for the rest of the run; batches
+        decoded before that, at the old size, run in parts of the new one.
+        """
         import torch
 
+        if len(inputs) > self.batch_size:
+            parts = [self.predict_inputs(part) for part in inputs.split(self.batch_size)]
+            return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
         try:
             with torch.inference_mode():
                 top_p, top_i = self._logits(inputs).softmax(dim=1).topk(self.top_k, dim=1)
@@ -196,8 +208,7 @@ class Predictor:
                 raise
             torch.cuda.empty_cache()
             self.batch_size = max(1, len(inputs) // 2)
-            halves = [self.predict_inputs(part) for part in inputs.split(self.batch_size)]
-            return torch.cat([h[0] for h in halves]), torch.cat([h[1] for h in halves])
+            return self.predict_inputs(inputs)
 
     def _logits(self, inputs: torch.Tensor) -> torch.Tensor:
         if self._openvino is not None:
@@ -212,8 +223,8 @@ class Predictor:
         preprocess = self.model.preprocess
         calls = [functools.partial(decode_or_reason, path, preprocess) for path in paths]
         batches = batches_ahead(pool, calls, self.batch_size, self.prefetch_batches, stop)
-        for start, decoded in batches:
-            yield paths[start : start + self.batch_size], decoded
+        for start, decoded in batches:  # self.batch_size may shrink meanwhile (out of memory)
+            yield paths[start : start + len(decoded)], decoded
 
     def _predict_chunk(
         self, chunk: list[Path], decoded: list[np.ndarray | str]

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
 from resnet_desktop.core.dataset import FileProblem
+from resnet_desktop.core.errors import UserError
 from resnet_desktop.core.zoo import Preprocess
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ STRATEGIES = ("head", "last", "full")
 OPTIMIZERS = ("adamw", "sgd")
 
 
-class TrainingError(ValueError):
+class TrainingError(UserError, ValueError):
     """Training cannot run as asked; the message is for the user."""
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from resnet_desktop.core import paths
 from resnet_desktop.core.atomic import atomic_open
+from resnet_desktop.core.errors import UserError
 from resnet_desktop.core.zoo import ModelSpec
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ _HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,})\.")
 _WHOLE_MODEL = re.compile(r"GLOBAL (torch\.nn\.modules|torchvision\.models)\.")
 
 
-class WeightsError(Exception):
+class WeightsError(UserError):
     """A weights or class-names problem, worded for the user (shown without a traceback)."""
 
 

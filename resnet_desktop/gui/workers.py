@@ -6,32 +6,29 @@ generator off the GUI thread and emits every yielded item; Qt queues the signals
 receivers' (GUI) thread. :class:`WorkerSet` keeps running workers referenced until they
 finish and lets the window stop and join them all when it closes. :class:`JobRunner`
 runs one job at a time for a dialog whose runs can be stopped, restarted or abandoned.
+
+A job that raises a :class:`UserError` reports its message through ``failed``, for the
+receiver to show its own way. Any other exception is a bug: the worker logs it and the
+:class:`WorkerSet` shows the bug dialog itself, so no receiver can show it as a calm
+message, and the receivers only see the run end (``done(False)``).
 """
 
 from __future__ import annotations
 
 import functools
-import logging
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtWidgets import QWidget
 
-from resnet_desktop.core.errors import user_error_types, user_message
-
-log = logging.getLogger(__name__)
+from resnet_desktop.app.logs import BugReport, report_bug
+from resnet_desktop.core.errors import UserError, user_message
+from resnet_desktop.gui.messages import show_bug
 
 # A job receives ``should_stop`` and returns an iterable of progress items/results.
 Job = Callable[[Callable[[], bool]], Iterable[Any]]
-
-
-def failure_message(error: Exception) -> str:
-    """What to show for a job that raised; unexpected errors are logged with a traceback."""
-    if isinstance(error, user_error_types()):
-        return user_message(error)
-    log.error("worker job failed", exc_info=error)
-    return f"Unexpected error ({type(error).__name__}: {error}). See the log for details."
 
 
 class GeneratorWorker(QThread):
@@ -39,12 +36,14 @@ class GeneratorWorker(QThread):
 
     Signals:
         yielded(object): each item the job yields.
-        failed(str): the job raised; the argument is a message for the user.
+        failed(str): the job raised a UserError; the argument is its message.
+        crashed(BugReport): the job raised anything else, a bug (already logged).
         done(bool): always last; True when the job ran to the end, False if stopped/failed.
     """
 
     yielded = Signal(object)
     failed = Signal(str)
+    crashed = Signal(object)
     done = Signal(bool)
 
     def __init__(self, job: Job, parent: QObject | None = None) -> None:
@@ -70,13 +69,18 @@ class GeneratorWorker(QThread):
             for item in self._job(self.should_stop):
                 self.yielded.emit(item)
             completed = not self._stop.is_set()
-        except Exception as error:  # reported to the user, never swallowed
-            self.failed.emit(failure_message(error))
+        except UserError as error:
+            self.failed.emit(user_message(error))
+        except Exception as error:  # a bug: logged, and shown as one
+            self.crashed.emit(report_bug(error, f"running {_name_of(self._job)}"))
         self.done.emit(completed)
 
 
 class WorkerSet(QObject):
-    """Keeps workers alive while they run; stops and joins them all on shutdown."""
+    """Keeps workers alive while they run; stops and joins them all on shutdown.
+
+    A worker's bug is shown in the bug dialog, over the window this set belongs to.
+    """
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -96,10 +100,14 @@ class WorkerSet(QObject):
         for signal, slot in slots:
             if slot is not None:
                 signal.connect(slot)
+        worker.crashed.connect(self._show_bug)
         self._workers.add(worker)
         worker.finished.connect(lambda w=worker: self._forget(w))
         worker.start()
         return worker
+
+    def _show_bug(self, report: BugReport) -> None:
+        show_bug(_widget_of(self), report)
 
     def _forget(self, worker: GeneratorWorker) -> None:
         self._workers.discard(worker)
@@ -118,6 +126,18 @@ class WorkerSet(QObject):
         return finished
 
 
+def _name_of(job: Job) -> str:
+    return getattr(job, "__qualname__", type(job).__name__)
+
+
+def _widget_of(owner: QObject) -> QWidget | None:
+    """The nearest widget among ``owner``'s parents, to put a dialog over."""
+    parent = owner.parent()
+    while parent is not None and not isinstance(parent, QWidget):
+        parent = parent.parent()
+    return parent
+
+
 class JobRunner(QObject):
     """Runs one core generator at a time, for a dialog that can stop, restart or close.
 
@@ -127,7 +147,8 @@ class JobRunner(QObject):
 
     Signals:
         item(object): each item the current job yields.
-        failed(str): the current job raised; a message for the user.
+        failed(str): the current job raised a UserError; its message. (A bug is shown
+            in the bug dialog; the run then just finishes.)
         finished(bool): the current job ended (True: it ran to its end).
     """
 

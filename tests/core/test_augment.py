@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from resnet_desktop.core import augment
+from resnet_desktop.core import augment, imaging
 from resnet_desktop.core.augment import augmented_input, pad_crop_flip
 
 
@@ -39,14 +39,18 @@ def test_augmented_input_gives_a_reason_for_a_broken_file(tmp_path: Path):
     assert reason == "not an image, or an image format that is not supported"
 
 
-def test_augmented_input_turns_any_failure_into_a_reason(tmp_path: Path, monkeypatch):
+def test_a_bug_in_our_code_is_a_row_saying_so_and_is_logged(tmp_path: Path, monkeypatch, caplog):
     path = write_gradient(tmp_path / "gradient.png")
 
     def broken_resize(*args, **kwargs):
         raise RuntimeError("resampler broke")
 
     monkeypatch.setattr(Image.Image, "resize", broken_resize)
-    assert augmented_input(path, 16, 16, 0) == "cannot read image: RuntimeError: resampler broke"
+    reason = augmented_input(path, 16, 16, 0)
+    assert reason == f"{imaging.BUG_REASON} (RuntimeError: resampler broke)"
+    assert [r.exc_info is not None and str(path) in r.getMessage() for r in caplog.records] == [
+        True
+    ]
 
 
 @pytest.mark.parametrize("size", [(60, 40), (40, 60), (33, 33)])

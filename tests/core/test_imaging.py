@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
 from resnet_desktop.core import imaging
 from resnet_desktop.core.imaging import DecodeError, load_input, open_image, to_input
@@ -423,6 +423,44 @@ def test_load_input_raises_decode_error(tmp_path):
     path.write_bytes(b"\xff\xd8\xff garbage")
     with pytest.raises(DecodeError):
         load_input(path, IMAGENET_V2)
+
+
+@pytest.mark.parametrize("error", [SyntaxError("not a TIFF"), EOFError(), IndexError("tile")])
+def test_any_exception_while_pillow_decodes_is_the_files_problem(tmp_path, monkeypatch, error):
+    """Pillow's decoders raise many types on malformed bytes; each is a DecodeError."""
+    path = save(Image.new("RGB", (8, 8), RED), tmp_path / "odd.png")
+
+    def failing_load(image):
+        raise error
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", failing_load)
+    with pytest.raises(DecodeError, match=type(error).__name__):
+        open_image(path)
+
+
+def test_a_bug_in_our_conversion_is_not_a_decode_error(tmp_path, monkeypatch):
+    path = save(Image.new("L", (8, 8), 9), tmp_path / "gray.png")
+
+    def broken(image):
+        raise TypeError("bad mode table")
+
+    monkeypatch.setattr(imaging, "_to_rgb", broken)
+    with pytest.raises(TypeError, match="bad mode table"):
+        open_image(path)
+
+
+def test_a_bug_in_our_preprocessing_is_not_a_decode_error(tmp_path, monkeypatch):
+    path = save(smooth_noise(64, 48), tmp_path / "photo.png")
+
+    def broken(*args):
+        raise AssertionError("box outside the image")
+
+    monkeypatch.setattr(imaging, "_crop_box", broken)
+    with pytest.raises(AssertionError, match="box outside"):
+        load_input(path, IMAGENET_V2)
+    assert imaging.array_or_reason(lambda: load_input(path, IMAGENET_V2), path).startswith(
+        imaging.BUG_REASON
+    )
 
 
 def test_load_input_is_thread_safe(tmp_path):

@@ -83,3 +83,130 @@ def test_progress_reports_rate_and_eta(tmp_path: Path):
 def test_bad_settings_are_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         Predictor(colour_model(), **kwargs)
+
+
+# ------------------------------------------------------------------------ out of memory
+
+
+def _distinct_images(folder: Path, count: int) -> list[Path]:
+    """``count`` images of different colours, so every one has its own probabilities."""
+    from PIL import Image
+
+    paths = []
+    for index in range(count):
+        rgb = (20 + 9 * index, 230 - 7 * index, (40 + 53 * index) % 256)
+        path = folder / f"image_{index:03d}.png"
+        Image.new("RGB", (40, 30), rgb).save(path)
+        paths.append(path)
+    return paths
+
+
+class _OutOfMemoryMidRun:
+    """Wraps a network: after ``after`` calls, a batch larger than ``limit`` runs out of memory."""
+
+    def __init__(self, limit: int, after: int) -> None:
+        self.limit, self.after = limit, after
+        self.calls = 0
+        self.refused: list[int] = []
+
+    def wrap(self, network):
+        import torch
+        from torch import nn
+
+        outer = self
+
+        class Wrapped(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.inner = network
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                outer.calls += 1
+                if outer.calls > outer.after and len(x) > outer.limit:
+                    outer.refused.append(len(x))
+                    raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+                return self.inner(x)
+
+        return Wrapped()
+
+
+def test_out_of_memory_mid_run_halves_batches_and_keeps_every_result_on_its_path(tmp_path):
+    paths = _distinct_images(tmp_path, 22)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n cut short")
+    paths.insert(13, broken)  # 23 files: batches of 6, 6, 6, 5
+    options = {"batch_size": 6, "top_k": 3, "engine": "torch", "precision": "fp32"}
+    options["prefetch_batches"] = 2  # batches decoded ahead at the size before the OOM
+    expected = [p for b in _run(Predictor(colour_model(), **options), paths) for p in b.predictions]
+    assert len({p.probs for p in expected if p.ok}) == 22  # a shifted result would show
+
+    model = colour_model()
+    memory = _OutOfMemoryMidRun(limit=3, after=1)  # the first batch runs whole, then OOM
+    model.network = memory.wrap(model.network)
+    predictor = Predictor(model, **options)
+    batches = _run(predictor, paths)
+
+    assert memory.refused == [6] and predictor.batch_size == 3
+    assert [b.done for b in batches] == [6, 12, 18, 23]
+    got = [p for b in batches for p in b.predictions]
+    assert [p.path for p in got] == paths
+    for mine, reference in zip(got, expected, strict=True):
+        assert mine.error == reference.error
+        assert mine.labels == reference.labels and mine.indices == reference.indices
+        assert mine.probs == pytest.approx(reference.probs, abs=1e-6)
+    assert not got[13].ok
+
+
+def test_out_of_memory_on_a_single_image_is_raised(tmp_path):
+    import torch
+
+    model = colour_model()
+    model.network = _OutOfMemoryMidRun(limit=0, after=0).wrap(model.network)
+    with pytest.raises(torch.cuda.OutOfMemoryError):
+        _run(
+            Predictor(model, batch_size=4, engine="torch"),
+            write_colour_images(tmp_path, per_colour=1),
+        )
+
+
+# ------------------------------------------------------------------------ bugs and fallbacks
+
+
+def test_a_bug_in_preprocessing_is_a_row_saying_so_and_is_logged(tmp_path, monkeypatch, caplog):
+    from resnet_desktop.core import imaging
+
+    paths = write_colour_images(tmp_path, per_colour=2)
+    original = imaging.to_input
+
+    def failing_on_green(image, preprocess):
+        if image.getpixel((0, 0)) == (20, 230, 20):  # the green ones
+            raise AssertionError("crop box outside the image")
+        return original(image, preprocess)
+
+    monkeypatch.setattr(imaging, "to_input", failing_on_green)
+    predictions = [
+        p for b in _run(Predictor(colour_model(), batch_size=4), paths) for p in b.predictions
+    ]
+    failed = [p for p in predictions if not p.ok]
+    assert [p.path.name for p in failed] == ["green_000.png", "green_001.png"]
+    assert all(p.error.startswith(imaging.BUG_REASON) for p in failed)
+    assert "AssertionError: crop box outside the image" in failed[0].error
+    logged = [r for r in caplog.records if r.levelname == "ERROR" and r.exc_info]
+    assert sorted(str(r.args[0]) for r in logged) == sorted(str(p.path) for p in failed)
+
+
+def test_openvino_failing_under_auto_falls_back_to_pytorch_and_logs_why(monkeypatch, caplog):
+    from resnet_desktop.core import openvino_engine, predictor
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("unsupported operator")
+
+    monkeypatch.setattr(predictor, "resolve_engine", lambda *args: "openvino")
+    monkeypatch.setattr(openvino_engine, "OpenVinoNetwork", refuse)
+    notices: list[str] = []
+    chosen = Predictor(colour_model(), device="cpu", engine="auto", notify=notices.append)
+    assert chosen.engine == "torch"
+    assert notices and "unsupported operator" in notices[0]
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "running it in PyTorch" in warnings[0].getMessage()
+    assert isinstance(warnings[0].exc_info[1], RuntimeError)

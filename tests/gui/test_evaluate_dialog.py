@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
+from resnet_desktop.core.errors import UserError
 from resnet_desktop.gui.evaluate_dialog import EvaluateDialog
 from resnet_desktop.gui.evaluation_view import (
     ConfusionModel,
@@ -157,7 +158,7 @@ def test_runner_restart_drops_the_old_runs_items(qtbot):
 def test_runner_reports_failures(qtbot):
     def failing(_stop):
         yield 1
-        raise ValueError("bad input")
+        raise UserError("bad input")
 
     runner = JobRunner()
     events: list[tuple[str, object]] = []
