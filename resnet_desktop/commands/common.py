@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from resnet_desktop.core.device import DEVICES, ENGINES, PRECISIONS
 from resnet_desktop.core.errors import user_error_types, user_message
+from resnet_desktop.core.runtime import RuntimeOptions
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # could not run: bad model, missing file ...
@@ -32,6 +33,7 @@ def add_model_args(parser: argparse.ArgumentParser, *, required: bool = True) ->
 
 
 def add_runtime_args(parser: argparse.ArgumentParser, *, engine: bool = True) -> None:
+    """``--batch-size --device --precision`` (and ``--engine``): read with runtime_options."""
     parser.add_argument("--batch-size", type=positive_int, help="images per batch (default: auto)")
     parser.add_argument("--device", choices=DEVICES, default="auto")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto")
@@ -42,6 +44,16 @@ def add_runtime_args(parser: argparse.ArgumentParser, *, engine: bool = True) ->
             default="auto",
             help="what runs the network; auto: OpenVINO for fp32 on the CPU, else PyTorch",
         )
+
+
+def runtime_options(args: argparse.Namespace) -> RuntimeOptions:
+    """The options add_runtime_args added, as one value (``auto`` for an engine not offered)."""
+    return RuntimeOptions(
+        device=args.device,
+        precision=args.precision,
+        engine=getattr(args, "engine", "auto"),
+        batch_size=args.batch_size,
+    )
 
 
 def notify(message: str) -> None:

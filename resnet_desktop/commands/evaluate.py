@@ -13,6 +13,7 @@ from resnet_desktop.commands.common import (
     add_runtime_args,
     notify,
     reports_errors,
+    runtime_options,
 )
 from resnet_desktop.commands.progress import ProgressBar, format_duration
 
@@ -45,15 +46,7 @@ def run(args: argparse.Namespace) -> int:
     bar: ProgressBar | None = None
     report: EvalReport | None = None
     elapsed = 0.0
-    for item in evaluate(
-        model,
-        args.folder,
-        device=args.device,
-        precision=args.precision,
-        batch_size=args.batch_size,
-        engine=args.engine,
-        notify=notify,
-    ):
+    for item in evaluate(model, args.folder, runtime_options(args), notify=notify):
         if isinstance(item, EvalReport):
             report = item
             continue

@@ -18,9 +18,11 @@ from resnet_desktop.commands.common import (
     add_runtime_args,
     positive_int,
     reports_errors,
+    runtime_options,
 )
 from resnet_desktop.commands.evaluate import class_table
 from resnet_desktop.commands.progress import ProgressBar, format_duration
+from resnet_desktop.core.train_config import STRATEGIES
 
 if TYPE_CHECKING:
     from resnet_desktop.core.dataset import DatasetScan, DatasetSplit, ScanProgress
@@ -42,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("dataset", metavar="DATASET", help="one sub-folder of images per class")
     add_model_args(parser)
     parser.add_argument("--name", required=True, help="library name of the fine-tuned model")
-    parser.add_argument("--strategy", choices=("head", "last", "full"), default="head")
+    parser.add_argument("--strategy", choices=STRATEGIES, default="head")
     parser.add_argument("--epochs", type=positive_int, help="default: depends on the strategy")
     parser.add_argument("--lr", type=float, help="peak learning rate (default: per strategy)")
     parser.add_argument("--val-split", type=float, default=0.2, help="default: 0.2")
@@ -73,8 +75,7 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         lr=args.lr,
         batch_size=args.batch_size,
-        device=args.device,
-        precision=args.precision,
+        runtime=runtime_options(args),
         seed=args.seed,
     )
     with _stop_on_interrupt() as stopped:

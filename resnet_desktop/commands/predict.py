@@ -13,6 +13,7 @@ from resnet_desktop.commands.common import (
     notify,
     positive_int,
     reports_errors,
+    runtime_options,
 )
 from resnet_desktop.commands.progress import ProgressBar, format_duration
 
@@ -44,16 +45,9 @@ def run(args: argparse.Namespace) -> int:
     if not paths:
         raise ValueError("no images found in " + ", ".join(args.paths))
     model = load_model(args.model, args.weights, args.classes)
-    predictor = Predictor(
-        model,
-        device=args.device,
-        precision=args.precision,
-        batch_size=args.batch_size,
-        top_k=args.top_k,
-        engine=args.engine,
-        notify=notify,
-    )
-    print(f"{len(paths)} images, {args.model} on {predictor.describe()}", file=sys.stderr)
+    runtime = runtime_options(args).resolve(model.preprocess)
+    predictor = Predictor(model, runtime, top_k=args.top_k, notify=notify)
+    print(f"{len(paths)} images, {args.model} on {predictor.runtime.describe()}", file=sys.stderr)
     predictions = []
     bar = ProgressBar(len(paths))
     last = None

@@ -27,7 +27,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QApplication, QStyle
 
-from resnet_desktop.gui.jobs import Candidate, RunKey, Signature
+from resnet_desktop.app.classify import Candidate, RunKey, Signature
 
 if TYPE_CHECKING:
     from resnet_desktop.core.predictor import Prediction

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from resnet_desktop.core.runtime import RuntimeOptions
 from resnet_desktop.gui.charts import TRAIN_COLOR, VAL_COLOR, LineChart
 from resnet_desktop.gui.evaluation_view import (
     EvalReportView,
@@ -425,7 +426,9 @@ class FineTuneWizard(QWizard):
 
     modelSaved = Signal(str, bool)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, parent: QWidget | None = None, runtime: RuntimeOptions = RuntimeOptions()
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Fine-tune a model")
         self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
@@ -433,7 +436,7 @@ class FineTuneWizard(QWizard):
         self.state = FineTuneState()
         self.dataset_page = DatasetPage(self.state)
         self.model_page = ModelPage(self.state)
-        self.options_page = OptionsPage(self.state)
+        self.options_page = OptionsPage(self.state, runtime)
         self.train_page = TrainPage(self.state)
         self.review_page = ReviewPage(self.state)
         for page in self._pages():

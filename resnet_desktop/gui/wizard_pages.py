@@ -41,6 +41,9 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from resnet_desktop.core.device import DEVICES, PRECISIONS
+from resnet_desktop.core.runtime import RuntimeOptions
+from resnet_desktop.core.train_config import OPTIMIZERS, STRATEGIES
 from resnet_desktop.gui.evaluation_view import (
     InlineError,
     Thumb,
@@ -309,7 +312,8 @@ class ModelPage(QWizardPage):
         box = QGroupBox("What to train")
         self.strategy_group = QButtonGroup(self)
         grid = QGridLayout(box)
-        for row, (key, (title, explanation)) in enumerate(STRATEGY_TEXT.items()):
+        for row, key in enumerate(STRATEGIES):
+            title, explanation = STRATEGY_TEXT[key]
             button = QRadioButton(title)
             button.setObjectName(f"strategy_{key}")
             button.setChecked(key == "head")
@@ -339,7 +343,7 @@ class ModelPage(QWizardPage):
         """Select a model, where its weights come from, and the strategy (tests, presets)."""
         self.selector.select_model(name)
         self.set_weights(weights)
-        self.strategy_group.button(list(STRATEGY_TEXT).index(strategy)).setChecked(True)
+        self.strategy_group.button(STRATEGIES.index(strategy)).setChecked(True)
 
     def set_weights(self, key: str) -> None:
         self.weights_group.button((BUILTIN, RANDOM, FILE).index(key)).setChecked(True)
@@ -349,7 +353,7 @@ class ModelPage(QWizardPage):
         return (BUILTIN, RANDOM, FILE)[index] if index >= 0 else BUILTIN
 
     def strategy(self) -> str:
-        return list(STRATEGY_TEXT)[max(0, self.strategy_group.checkedId())]
+        return STRATEGIES[max(0, self.strategy_group.checkedId())]
 
     def _update(self, *_args: Any) -> None:
         choice = self.selector.current_choice()
@@ -477,22 +481,31 @@ def _option_fields() -> list[_Field]:
         _spin_field("epochs", "Epochs:", _spin(1, 10_000)),
         _spin_field("lr", "Learning rate:", lr),
         _spin_field("batch_size", "Batch size:", _spin(1, 4096)),
-        _combo_field("optimizer", "Optimizer:", _combo(("adamw", "sgd"))),
+        _combo_field("optimizer", "Optimizer:", _combo(OPTIMIZERS)),
         _spin_field("weight_decay", "Weight decay:", _double(0.0, 1.0, 5, 1e-4)),
         _spin_field("label_smoothing", "Label smoothing:", _double(0.0, 0.9, 2, 0.05)),
         _check_field("augment", "Augmentation:", QCheckBox("Random crops and flips")),
-        _combo_field("device", "Device:", _combo(("auto", "cpu", "cuda", "mps"), editable=True)),
-        _combo_field("precision", "Precision:", _combo(("auto", "fp32", "bf16", "fp16"))),
+        _combo_field("device", "Device:", _combo(DEVICES, editable=True)),
+        _combo_field("precision", "Precision:", _combo(PRECISIONS)),
         _spin_field("seed", "Random seed:", _spin(0, 2**31 - 1)),
     ]
 
 
 class OptionsPage(QWizardPage):
-    """Training settings, filled with the trainer's defaults for the chosen strategy."""
+    """Training settings, filled with the trainer's defaults for the chosen strategy.
 
-    def __init__(self, state: FineTuneState, parent: QWidget | None = None) -> None:
+    Device and precision start as ``runtime`` has them: the main window's choices.
+    """
+
+    def __init__(
+        self,
+        state: FineTuneState,
+        runtime: RuntimeOptions = RuntimeOptions(),
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.state = state
+        self.runtime = runtime
         self.setTitle("Training options")
         self.setSubTitle("The defaults suit the chosen strategy; change them if you know why.")
         self._defaults: TrainConfig | None = None
@@ -521,7 +534,8 @@ class OptionsPage(QWizardPage):
     def initializePage(self) -> None:
         from resnet_desktop.core.train_config import default_config
 
-        defaults = default_config(self.state.strategy, self._preprocess())
+        strategy_defaults = default_config(self.state.strategy, self._preprocess())
+        defaults = dataclasses.replace(strategy_defaults, runtime=self.runtime)
         if defaults != self._defaults:  # a new strategy or input size: its own defaults
             self._defaults = defaults
             self.restore_defaults()
@@ -537,8 +551,9 @@ class OptionsPage(QWizardPage):
     def restore_defaults(self) -> None:
         if self._defaults is None:
             return
+        values = self._defaults.to_dict()
         for name, field in self.fields.items():
-            field.put(getattr(self._defaults, name))
+            field.put(values[name])
         self.error.clear()
 
     def set_value(self, name: str, value: Any) -> None:
@@ -550,7 +565,7 @@ class OptionsPage(QWizardPage):
 
         base = self._defaults or TrainConfig(strategy=self.state.strategy)
         values = {name: field.get() for name, field in self.fields.items()}
-        return dataclasses.replace(base, strategy=self.state.strategy, **values)
+        return base.updated(strategy=self.state.strategy, **values)
 
     def _show_split(self) -> None:
         from resnet_desktop.core.dataset import DatasetError

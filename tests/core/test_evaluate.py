@@ -20,6 +20,7 @@ from resnet_desktop.core.evaluate import (
     evaluate,
     labelled_images,
 )
+from resnet_desktop.core.runtime import RuntimeOptions
 from tests.helpers import colour_model, write_class_folders
 
 # colour_model's classes are red, green, blue: not the sorted folder order, on purpose.
@@ -73,7 +74,7 @@ def test_evaluate_counts_mistakes_and_skips_unreadable_files(tmp_path: Path):
     write_class_folders(tmp_path, 4)
     shutil.copy(tmp_path / "blue" / "000.png", tmp_path / "red" / "really_blue.png")
     (tmp_path / "green" / "broken.png").write_bytes(b"not an image")
-    items = list(evaluate(colour_model(), tmp_path, batch_size=5, precision="fp32"))
+    items = list(evaluate(colour_model(), tmp_path, RuntimeOptions(precision="fp32", batch_size=5)))
     assert all(isinstance(i, EvalProgress) for i in items[:-1]) and len(items) == 4  # 14 files
     report = items[-1]
     assert isinstance(report, EvalReport) and not report.cancelled
@@ -90,7 +91,8 @@ def test_evaluate_counts_mistakes_and_skips_unreadable_files(tmp_path: Path):
 def test_evaluate_can_be_cancelled(tmp_path: Path):
     write_class_folders(tmp_path, 10)
     seen: list[object] = []
-    for item in evaluate(colour_model(), tmp_path, batch_size=4, should_stop=lambda: bool(seen)):
+    runtime = RuntimeOptions(batch_size=4)
+    for item in evaluate(colour_model(), tmp_path, runtime, should_stop=lambda: bool(seen)):
         seen.append(item)
     report = seen[-1]
     assert len(seen) == 2 and isinstance(report, EvalReport)

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
+from resnet_desktop.core.evaluate import evaluate
+from resnet_desktop.core.runtime import RuntimeOptions
 from resnet_desktop.gui.evaluate_dialog import EvaluateDialog
 from resnet_desktop.gui.evaluation_view import (
     ConfusionModel,
@@ -89,6 +91,23 @@ def test_folder_names_outside_the_model_are_an_inline_error(qtbot, dialog, tmp_p
     assert "purple" in dialog.error.text()
     assert dialog.error.isVisible()
     assert dialog.report is None
+
+
+def test_the_evaluation_runs_as_the_runtime_says(qtbot, colour_model, dataset, monkeypatch):
+    from resnet_desktop.gui import evaluate_dialog
+
+    runtime = RuntimeOptions(device="cpu", precision="fp32", engine="torch", batch_size=5)
+    used: list[RuntimeOptions] = []
+
+    def recording_evaluate(model, folder, options, **kwargs):
+        used.append(options)
+        return evaluate(model, folder, options, **kwargs)
+
+    monkeypatch.setattr(evaluate_dialog, "evaluate", recording_evaluate)
+    dialog = EvaluateDialog(colour_model, runtime=runtime)
+    qtbot.addWidget(dialog)
+    run(qtbot, dialog, dataset)
+    assert used == [runtime] and dialog.report is not None and dialog.report.total == 36
 
 
 def test_not_a_folder_and_no_model(qtbot, dialog, tmp_path):

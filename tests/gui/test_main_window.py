@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -304,8 +302,9 @@ def test_settings_survive_a_restart(qtbot, tiny_model: str, tmp_path: Path):
 
     second = MainWindow()
     qtbot.addWidget(second)
-    assert second.options.top_k() == 3 and second.options.batch_size() == 16
-    assert second.options.precision() == "bf16" and second.options.engine() == "openvino"
+    runtime = second.options.runtime()
+    assert second.options.top_k() == 3 and runtime.batch_size == 16
+    assert runtime.precision == "bf16" and runtime.engine == "openvino"
     assert second.selector.wanted_model() == tiny_model
     assert second.size() == first.size()
 
@@ -321,28 +320,17 @@ def test_about_lists_the_versions(qtbot, window: MainWindow):
     box.close()
 
 
-def test_fine_tune_without_the_wizard_module_says_so(qtbot, window: MainWindow, monkeypatch):
-    monkeypatch.setattr(main_window_module, "optional_module", lambda name: None)
-    action(window, "actionFineTune").trigger()
-    action(window, "actionEvaluate").trigger()
-    texts = [box.text() for box in open_boxes(window)]
-    assert any("Fine-tuning is not available" in t for t in texts)
-    assert any("Evaluation is not available" in t for t in texts)
-
-
 class _FakeWizard(QDialog):
     modelSaved = Signal(str, bool)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, runtime: object = None) -> None:
         super().__init__(parent)
 
 
 def test_a_model_saved_by_the_wizard_is_selected(
     qtbot, window: MainWindow, monkeypatch, tiny_weights: Path
 ):
-    fake = types.ModuleType("resnet_desktop.gui.wizard")
-    fake.FineTuneWizard = _FakeWizard
-    monkeypatch.setitem(sys.modules, "resnet_desktop.gui.wizard", fake)
+    monkeypatch.setattr(main_window_module, "FineTuneWizard", _FakeWizard)
     action(window, "actionFineTune").trigger()
     wizard = window.findChild(_FakeWizard)
     assert wizard is not None and wizard.isVisible()
@@ -356,16 +344,21 @@ def test_a_model_saved_by_the_wizard_is_selected(
     wizard.close()
 
 
-def test_fine_tune_and_evaluate_open_their_dialogs(qtbot, window: MainWindow):
+def test_fine_tune_and_evaluate_open_with_the_toolbar_runtime(qtbot, window: MainWindow):
     from resnet_desktop.gui.evaluate_dialog import EvaluateDialog
     from resnet_desktop.gui.wizard import FineTuneWizard
 
+    window.options.engine_box.setCurrentIndex(window.options.engine_box.findData("torch"))
+    window.options.batch_spin.setValue(12)
+    chosen = window.options.runtime()
+    assert (chosen.precision, chosen.engine, chosen.batch_size) == ("fp32", "torch", 12)
     action(window, "actionFineTune").trigger()
     action(window, "actionEvaluate").trigger()
     wizard = window.findChild(FineTuneWizard)
     dialog = window.findChild(EvaluateDialog)
     assert wizard is not None and wizard.isVisible()
     assert dialog is not None and dialog.isVisible()
+    assert dialog.runtime == chosen and wizard.options_page.runtime == chosen
     wizard.close()
     dialog.close()
 

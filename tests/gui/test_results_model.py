@@ -8,9 +8,9 @@ import pytest
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
 
+from resnet_desktop.app.classify import RunKey
 from resnet_desktop.core.predictor import Prediction
 from resnet_desktop.gui import results_model
-from resnet_desktop.gui.jobs import RunKey
 from resnet_desktop.gui.results_model import (
     PATH_ROLE,
     SORT_ROLE,

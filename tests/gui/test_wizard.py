@@ -13,6 +13,7 @@ import pytest
 import shiboken6
 from PySide6.QtWidgets import QApplication, QMessageBox, QWizard
 
+from resnet_desktop.core.runtime import RuntimeOptions
 from resnet_desktop.gui.charts import LineChart, nice_ticks
 from resnet_desktop.gui.wizard import (
     FineTuneWizard,
@@ -277,6 +278,20 @@ def test_model_page_weights_choices(qtbot, wizard, tmp_path):
     assert page.validatePage()
     assert wizard.state.weights == str(weights)
     assert wizard.state.preprocess.crop == 32
+
+
+def test_options_start_from_the_window_runtime(qtbot):
+    from resnet_desktop.core.zoo import SPECS
+
+    state = FineTuneState(strategy="head", preprocess=SPECS["cifar_resnet20"].preprocess)
+    page = OptionsPage(state, RuntimeOptions("cpu", "bf16", "openvino", 8))
+    qtbot.addWidget(page)
+    page.initializePage()
+    assert page.fields["device"].widget.currentText() == "cpu"
+    page.set_value("precision", "fp32")
+    assert page.config().runtime == RuntimeOptions("cpu", "fp32", "openvino", 8)
+    page.restore_defaults()
+    assert page.config().runtime.precision == "bf16"
 
 
 def test_options_restore_defaults(qtbot):
