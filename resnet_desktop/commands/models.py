@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from resnet_desktop.app.models import WeightsState, zoo_choices
 from resnet_desktop.commands.common import EXIT_OK, reports_errors
 from resnet_desktop.core import zoo
 
@@ -93,15 +94,15 @@ def _list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_WEIGHTS_TEXT = {
+    WeightsState.CACHED: "cached",
+    WeightsState.DOWNLOAD: "not cached (downloaded on use)",
+    WeightsState.NEEDS_FILE: "none (import a checkpoint)",
+}
+
+
 def _zoo_rows() -> list[tuple[str, ...]]:
-    from resnet_desktop.core.weights import imagenet_weights_cached
-
-    def weights_state(spec: zoo.ModelSpec) -> str:
-        if not spec.has_builtin_weights:
-            return "none (import a checkpoint)"
-        return "cached" if imagenet_weights_cached(spec) else "not cached (downloaded on use)"
-
-    return [(s.name, str(s.num_classes), weights_state(s)) for s in zoo.SPECS.values()]
+    return [(c.name, str(c.spec.num_classes), _WEIGHTS_TEXT[c.state]) for c in zoo_choices()]
 
 
 def _remove(args: argparse.Namespace) -> int:

@@ -35,6 +35,7 @@ from resnet_desktop.app.classify import (
     classify_job,
     scan_job,
 )
+from resnet_desktop.app.models import WeightsState, list_model_choices
 from resnet_desktop.app.startup import RuntimeInfo, warm_up_job
 from resnet_desktop.core.predictor import BatchResult
 from resnet_desktop.core.settings import load_settings, save_settings
@@ -44,7 +45,7 @@ from resnet_desktop.gui.detail_panel import PREVIEW_SIZE, DetailPanel
 from resnet_desktop.gui.evaluate_dialog import EvaluateDialog
 from resnet_desktop.gui.image_loader import ImageLoader
 from resnet_desktop.gui.messages import show_message
-from resnet_desktop.gui.model_selector import ModelSelector, WeightsState, list_model_choices
+from resnet_desktop.gui.model_selector import ModelSelector
 from resnet_desktop.gui.results_model import ResultsModel
 from resnet_desktop.gui.results_view import THUMBNAIL_SIZE, ResultsPane
 from resnet_desktop.gui.run_options import RunOptions

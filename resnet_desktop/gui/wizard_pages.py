@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from resnet_desktop.app.models import ModelChoice, WeightsState, list_model_choices
 from resnet_desktop.core.device import DEVICES, PRECISIONS
 from resnet_desktop.core.runtime import RuntimeOptions
 from resnet_desktop.core.train_config import OPTIMIZERS, STRATEGIES
@@ -50,12 +51,7 @@ from resnet_desktop.gui.evaluation_view import (
     ThumbnailGallery,
     folder_row,
 )
-from resnet_desktop.gui.model_selector import (
-    ModelChoice,
-    ModelSelector,
-    WeightsState,
-    list_model_choices,
-)
+from resnet_desktop.gui.model_selector import ModelSelector
 from resnet_desktop.gui.workers import JobRunner
 
 if TYPE_CHECKING:

@@ -57,7 +57,7 @@ def wait_for(signal: Any, loop: QEventLoop) -> None:
 
 def select_ready_model(window: MainWindow, model: str, loop: QEventLoop) -> bool:
     """Select ``model`` once the window has read which weights are on disk; False if none."""
-    from resnet_desktop.gui.model_selector import WeightsState
+    from resnet_desktop.app.models import WeightsState
 
     window.select_model(model)
     choice = window.selector.current_choice()
