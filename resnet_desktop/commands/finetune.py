@@ -8,9 +8,9 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from resnet_desktop.app.weights import describe_base_weights
 from resnet_desktop.commands.common import (
     EXIT_ERROR,
     EXIT_OK,
@@ -26,7 +26,6 @@ from resnet_desktop.core.train_config import STRATEGIES
 
 if TYPE_CHECKING:
     from resnet_desktop.core.dataset import DatasetScan, DatasetSplit, ScanProgress
-    from resnet_desktop.core.model_loader import LoadedModel
     from resnet_desktop.core.trainer import BatchProgress, EpochReport, FitResult, StageProgress
 
 EXIT_INTERRUPTED = 130
@@ -79,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     with _stop_on_interrupt() as stopped:
-        result = _train(fit(base, split, config, stopped, base_weights=_describe_base(base, args)))
+        described = describe_base_weights(base, args.weights)
+        result = _train(fit(base, split, config, stopped, base_weights=described))
     print("\n".join(result_lines(result)))
     if result.error:
         raise ValueError(result.error)
@@ -109,15 +109,6 @@ def _scan(args: argparse.Namespace) -> DatasetScan:
     if bar:
         bar[0].close()
     return scan
-
-
-def _describe_base(base: LoadedModel, args: argparse.Namespace) -> str:
-    """Where the starting weights came from, for the library's metadata."""
-    if args.weights is None:
-        return f"library:{base.name}" if base.name != base.spec.name else str(base.spec.weights)
-    if args.weights == "random":
-        return "random"
-    return f"file:{Path(args.weights).name}"
 
 
 @contextlib.contextmanager

@@ -9,7 +9,6 @@ training only abandons its run, so the window never waits for a batch.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +29,8 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from resnet_desktop.app.names import new_model_name
+from resnet_desktop.app.weights import describe_base_weights
 from resnet_desktop.core.runtime import RuntimeOptions
 from resnet_desktop.gui.charts import TRAIN_COLOR, VAL_COLOR, LineChart
 from resnet_desktop.gui.evaluation_view import (
@@ -64,7 +65,7 @@ def training_job(model: str, weights: str | None, split: DatasetSplit, config: T
         from resnet_desktop.core.trainer import fit
 
         base = load_model(model, weights, should_stop=should_stop)
-        described = None if weights is None else str(weights)
+        described = describe_base_weights(base, weights)
         yield from fit(base, split, config, should_stop, base_weights=described)
 
     return job
@@ -300,18 +301,6 @@ class TrainPage(QWizardPage):
 # ------------------------------------------------------------------------------ 5. review
 
 
-_UNSAFE_NAME_CHARACTERS = re.compile(r"[^A-Za-z0-9 _.\-]+")
-
-
-def suggest_name(dataset: str, architecture: str, taken: set[str]) -> str:
-    """A valid, unused library name such as ``flowers-resnet50`` (``-2``, ``-3`` ... if taken)."""
-    stem = _UNSAFE_NAME_CHARACTERS.sub("-", f"{dataset}-{architecture}").strip(" .-")[:56]
-    stem = stem or "fine-tuned"
-    folded = {name.casefold() for name in taken}
-    candidates = (stem if n == 1 else f"{stem}-{n}" for n in range(1, len(folded) + 2))
-    return next(name for name in candidates if name.casefold() not in folded)
-
-
 def name_problem(name: str) -> str:
     """Why ``name`` cannot be used for a new library model ('' if it can)."""
     from resnet_desktop.core.library import LibraryError, ModelLibrary, check_name
@@ -369,11 +358,8 @@ class ReviewPage(QWizardPage):
         self.wizard().setButtonText(QWizard.WizardButton.FinishButton, "Save")
 
     def _suggestion(self, result: FitResult) -> str:
-        from resnet_desktop.core.library import ModelLibrary
-
         dataset = self.state.scan.root.name if self.state.scan else "dataset"
-        taken = {model.name for model in ModelLibrary().list()}
-        return suggest_name(dataset, result.architecture, taken)
+        return new_model_name(dataset, result.architecture)
 
     def _check_name(self) -> None:
         self.name_error.setText(name_problem(self.name_edit.text()))

@@ -20,7 +20,6 @@ from resnet_desktop.gui.wizard import (
     _Progress,
     name_problem,
     result_text,
-    suggest_name,
 )
 from resnet_desktop.gui.wizard_pages import FineTuneState, OptionsPage
 
@@ -141,6 +140,8 @@ def test_walk_through_trains_and_saves(qtbot, wizard, dataset, tmp_path):
     assert model.class_names == tuple(CLASSES)
     assert model.architecture == "cifar_resnet20"
     assert len(model.training["history"]) == 3
+    assert model.base_weights == "random"  # as the command line records it
+    assert model.training["device"] == "cpu"
 
 
 def test_one_class_folder_is_an_inline_error(qtbot, wizard, tmp_path):
@@ -330,9 +331,6 @@ def test_name_rules():
     network = build_network(spec, 2)
     ModelLibrary().add("taken", spec.name, network.state_dict(), ["a", "b"], spec.preprocess)
     assert "already exists" in name_problem("taken")
-    assert suggest_name("taken", "x", set()) == "taken-x"
-    assert suggest_name("my/data", "resnet50", {"my-data-resnet50"}) == "my-data-resnet50-2"
-    assert suggest_name("...", "", set()) == "fine-tuned"
 
 
 def test_progress_fraction_and_eta():
