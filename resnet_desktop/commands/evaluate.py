@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from resnet_desktop.app.formatting import format_duration
 from resnet_desktop.commands.common import (
     EXIT_OK,
     EXIT_PARTIAL,
@@ -15,7 +16,7 @@ from resnet_desktop.commands.common import (
     reports_errors,
     runtime_options,
 )
-from resnet_desktop.commands.progress import ProgressBar, format_duration
+from resnet_desktop.commands.progress import ProgressBar
 
 if TYPE_CHECKING:
     from resnet_desktop.core.evaluate import EvalReport

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+from resnet_desktop.app.formatting import format_duration
 from resnet_desktop.app.weights import describe_base_weights
 from resnet_desktop.commands.common import (
     EXIT_ERROR,
@@ -21,7 +22,7 @@ from resnet_desktop.commands.common import (
     runtime_options,
 )
 from resnet_desktop.commands.evaluate import class_table
-from resnet_desktop.commands.progress import ProgressBar, format_duration
+from resnet_desktop.commands.progress import ProgressBar
 from resnet_desktop.core.train_config import STRATEGIES
 
 if TYPE_CHECKING:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from resnet_desktop.app.formatting import format_duration
 from resnet_desktop.commands.common import (
     EXIT_OK,
     EXIT_PARTIAL,
@@ -15,7 +16,7 @@ from resnet_desktop.commands.common import (
     reports_errors,
     runtime_options,
 )
-from resnet_desktop.commands.progress import ProgressBar, format_duration
+from resnet_desktop.commands.progress import ProgressBar
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
