@@ -13,6 +13,10 @@ from resnet_desktop.commands.common import (
     reports_errors,
     runtime_options,
 )
+from resnet_desktop.core import benchmark
+from resnet_desktop.core.imaging import scan_images
+from resnet_desktop.core.model_loader import load_model
+from resnet_desktop.core.predictor import Predictor
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,11 +41,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 @reports_errors
 def run(args: argparse.Namespace) -> int:
-    from resnet_desktop.core import benchmark
-    from resnet_desktop.core.imaging import scan_images
-    from resnet_desktop.core.model_loader import load_model
-    from resnet_desktop.core.predictor import Predictor
-
     model = load_model(args.model, args.weights or "random")
     predictor = Predictor(model, runtime_options(args).resolve(model.preprocess), notify=notify)
     print(

@@ -1,4 +1,8 @@
-"""What the sub-commands share: runtime options and turning user errors into exit codes."""
+"""What the sub-commands share: runtime options, user errors as exit codes, report tables.
+
+The sub-command modules never import each other; what two of them need lives here or in
+:mod:`~resnet_desktop.commands.progress`.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,14 @@ import argparse
 import functools
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from resnet_desktop.core.device import DEVICES, ENGINES, PRECISIONS
 from resnet_desktop.core.errors import user_error_types, user_message
 from resnet_desktop.core.runtime import RuntimeOptions
+
+if TYPE_CHECKING:
+    from resnet_desktop.core.evaluate import EvalReport
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # could not run: bad model, missing file ...
@@ -76,3 +84,15 @@ def reports_errors(command: Command) -> Command:
             return EXIT_ERROR
 
     return wrapper
+
+
+def class_table(report: EvalReport) -> list[str]:
+    """One line per class: precision, recall and support."""
+    width = max(len("class"), *(len(name) for name in report.class_names))
+    lines = [f"{'class':<{width}}  precision  recall  support"]
+    for metrics in report.per_class:
+        lines.append(
+            f"{metrics.name:<{width}}  {metrics.precision:>9.1%}  {metrics.recall:>6.1%}  "
+            f"{metrics.support:>7}"
+        )
+    return lines

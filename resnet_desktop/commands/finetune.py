@@ -17,12 +17,15 @@ from resnet_desktop.commands.common import (
     EXIT_OK,
     add_model_args,
     add_runtime_args,
+    class_table,
     positive_int,
     reports_errors,
     runtime_options,
 )
-from resnet_desktop.commands.evaluate import class_table
 from resnet_desktop.commands.progress import ProgressBar
+from resnet_desktop.core.dataset import load_scan, split_dataset
+from resnet_desktop.core.library import ModelLibrary, check_name
+from resnet_desktop.core.model_loader import load_model
 from resnet_desktop.core.train_config import STRATEGIES
 
 if TYPE_CHECKING:
@@ -57,9 +60,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 @reports_errors
 def run(args: argparse.Namespace) -> int:
-    from resnet_desktop.core.dataset import split_dataset
-    from resnet_desktop.core.library import ModelLibrary, check_name
-    from resnet_desktop.core.model_loader import load_model
     from resnet_desktop.core.trainer import TrainConfig, fit, save_model
 
     check_name(args.name)
@@ -93,8 +93,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _scan(args: argparse.Namespace) -> DatasetScan:
-    from resnet_desktop.core.dataset import load_scan
-
     bar: list[ProgressBar] = []
     started = time.monotonic()
 

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from resnet_desktop.app.models import WeightsState, zoo_choices
 from resnet_desktop.commands.common import EXIT_OK, reports_errors
 from resnet_desktop.core import zoo
+from resnet_desktop.core.library import ModelLibrary
+from resnet_desktop.core.weights import read_class_names
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -63,9 +65,6 @@ def _register_remove(actions: argparse._SubParsersAction) -> None:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from resnet_desktop.core.library import ModelLibrary
-    from resnet_desktop.core.weights import read_class_names
-
     class_names = read_class_names(args.classes)
     library = ModelLibrary()
     model = library.import_file(
@@ -79,8 +78,6 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from resnet_desktop.core.library import ModelLibrary
-
     library = ModelLibrary()
     models = library.list()
     if models:
@@ -106,8 +103,6 @@ def _zoo_rows() -> list[tuple[str, ...]]:
 
 
 def _remove(args: argparse.Namespace) -> int:
-    from resnet_desktop.core.library import ModelLibrary
-
     ModelLibrary().remove(args.name)
     print(f"removed {args.name!r}")
     return EXIT_OK

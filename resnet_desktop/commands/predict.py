@@ -17,6 +17,10 @@ from resnet_desktop.commands.common import (
     runtime_options,
 )
 from resnet_desktop.commands.progress import ProgressBar
+from resnet_desktop.core.export import display_path, write_csv
+from resnet_desktop.core.imaging import scan_images
+from resnet_desktop.core.model_loader import load_model
+from resnet_desktop.core.predictor import Predictor
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,11 +41,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 @reports_errors
 def run(args: argparse.Namespace) -> int:
-    from resnet_desktop.core.export import write_csv
-    from resnet_desktop.core.imaging import scan_images
-    from resnet_desktop.core.model_loader import load_model
-    from resnet_desktop.core.predictor import Predictor
-
     paths = list(scan_images(args.paths))
     if not paths:
         raise ValueError("no images found in " + ", ".join(args.paths))
@@ -74,8 +73,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _describe(prediction) -> str:
-    from resnet_desktop.core.export import display_path
-
     if not prediction.ok:
         return f"{display_path(prediction.path)}\terror: {prediction.error}"
     top = ", ".join(

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from resnet_desktop.core.imaging import IMAGE_EXTENSIONS, scan_images
 from resnet_desktop.core.throttle import Throttle
 
 MIN_IMAGES_PER_CLASS = 5
@@ -181,8 +182,6 @@ def class_folders(root: Path) -> list[Path]:
 
 
 def _loose_images(root: Path) -> int:
-    from resnet_desktop.core.imaging import IMAGE_EXTENSIONS
-
     return sum(
         1
         for entry in root.iterdir()
@@ -216,7 +215,6 @@ def _list_classes(
     root: Path, should_stop: StopCheck, listed: list[int]
 ) -> Iterator[ScanProgress | tuple[str, list[Path]]]:
     """(class name, image paths) per class folder, with listing progress in between."""
-    from resnet_desktop.core.imaging import scan_images
 
     throttle = Throttle()
     for folder in class_folders(root):

@@ -7,6 +7,11 @@ subclass ValueError, so they are covered too.
 
 from __future__ import annotations
 
+from resnet_desktop.core.imaging import DecodeError
+from resnet_desktop.core.library import LibraryError
+from resnet_desktop.core.model_loader import ModelLoadError
+from resnet_desktop.core.weights import WeightsError
+
 
 class UserError(Exception):
     """Something the user can fix (a wrong name, a missing or unreadable file).
@@ -17,11 +22,6 @@ class UserError(Exception):
 
 
 def user_error_types() -> tuple[type[BaseException], ...]:
-    from resnet_desktop.core.imaging import DecodeError
-    from resnet_desktop.core.library import LibraryError
-    from resnet_desktop.core.model_loader import ModelLoadError
-    from resnet_desktop.core.weights import WeightsError
-
     return (ModelLoadError, WeightsError, LibraryError, DecodeError, OSError, ValueError, KeyError)
 
 

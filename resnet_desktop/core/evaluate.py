@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from resnet_desktop.core.dataset import FileProblem, class_folders
+from resnet_desktop.core.imaging import scan_images
 from resnet_desktop.core.predictor import Predictor
 from resnet_desktop.core.runtime import RuntimeOptions
 
@@ -156,7 +157,6 @@ def labelled_images(
     Sub-folder names must be class names of the model: anything else would silently be
     scored against the wrong label, so it is an error that lists the unknown names.
     """
-    from resnet_desktop.core.imaging import scan_images
 
     folders = class_folders(Path(folder))
     index = {name: i for i, name in enumerate(class_names)}

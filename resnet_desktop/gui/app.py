@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QApplication
 from resnet_desktop import __version__
 from resnet_desktop.gui.gui_gc import GuiThreadCollector
 from resnet_desktop.gui.main_window import MainWindow
-from resnet_desktop.resources import APP_ID, APP_NAME
+from resnet_desktop.resources import APP_ID, APP_NAME, app_icon
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,6 @@ ORGANIZATION_DOMAIN = "resnetdesktop.org"
 
 def load_icon() -> QIcon:
     """The application icon, or an empty icon when the packaged PNGs are missing or broken."""
-    from resnet_desktop.resources import app_icon
 
     try:
         return app_icon()

@@ -37,6 +37,8 @@ from resnet_desktop.app.classify import (
 )
 from resnet_desktop.app.models import WeightsState, list_model_choices
 from resnet_desktop.app.startup import RuntimeInfo, warm_up_job
+from resnet_desktop.core.export import csv_text, write_csv
+from resnet_desktop.core.imaging import IMAGE_EXTENSIONS
 from resnet_desktop.core.predictor import BatchResult
 from resnet_desktop.core.settings import load_settings, save_settings
 from resnet_desktop.gui import about
@@ -241,8 +243,6 @@ class MainWindow(QMainWindow):
             self.add_paths([folder])
 
     def add_images(self) -> None:
-        from resnet_desktop.core.imaging import IMAGE_EXTENSIONS
-
         patterns = " ".join(f"*{e} *{e.upper()}" for e in sorted(IMAGE_EXTENSIONS))
         files, _ = QFileDialog.getOpenFileNames(
             self, "Add Images", self.settings.last_folder, f"Images ({patterns});;All files (*)"
@@ -445,8 +445,6 @@ class MainWindow(QMainWindow):
         self._export(self.pane.filtered_source_rows())
 
     def _export(self, rows: Sequence[int]) -> None:
-        from resnet_desktop.core.export import write_csv
-
         predictions = self.results.predictions(rows)
         if not predictions:
             self._status("Nothing to export yet: classify the images first (F5)")
@@ -466,7 +464,6 @@ class MainWindow(QMainWindow):
 
     def copy_selection(self) -> None:
         """Copy the selected rows' results as CSV text (Ctrl+C)."""
-        from resnet_desktop.core.export import csv_text
 
         predictions = self.results.predictions(self.pane.selected_source_rows())
         if not predictions:

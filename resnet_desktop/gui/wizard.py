@@ -31,7 +31,10 @@ from PySide6.QtWidgets import (
 
 from resnet_desktop.app.names import new_model_name
 from resnet_desktop.app.weights import describe_base_weights
+from resnet_desktop.core.library import LibraryError, ModelLibrary, check_name
+from resnet_desktop.core.model_loader import load_model
 from resnet_desktop.core.runtime import RuntimeOptions
+from resnet_desktop.core.train_config import BatchProgress, EpochReport, FitResult
 from resnet_desktop.gui.charts import TRAIN_COLOR, VAL_COLOR, LineChart
 from resnet_desktop.gui.evaluation_view import (
     EvalReportView,
@@ -45,13 +48,7 @@ from resnet_desktop.gui.workers import Job, JobRunner
 if TYPE_CHECKING:
     from resnet_desktop.core.dataset import DatasetSplit
     from resnet_desktop.core.library import LibraryModel
-    from resnet_desktop.core.train_config import (
-        BatchProgress,
-        EpochReport,
-        FitResult,
-        StageProgress,
-        TrainConfig,
-    )
+    from resnet_desktop.core.train_config import StageProgress, TrainConfig
 
 PROGRESS_STEPS = 1000
 
@@ -61,7 +58,6 @@ def training_job(model: str, weights: str | None, split: DatasetSplit, config: T
 
     def job(should_stop: Any) -> Iterator[Any]:
         yield "Loading the base model…"
-        from resnet_desktop.core.model_loader import load_model
         from resnet_desktop.core.trainer import fit
 
         base = load_model(model, weights, should_stop=should_stop)
@@ -222,8 +218,6 @@ class TrainPage(QWizardPage):
         self.completeChanged.emit()
 
     def _on_item(self, item: Any) -> None:
-        from resnet_desktop.core.train_config import BatchProgress, EpochReport, FitResult
-
         if isinstance(item, str):
             self.status.setText(item)
             self.progress.setRange(0, 0)
@@ -303,7 +297,6 @@ class TrainPage(QWizardPage):
 
 def name_problem(name: str) -> str:
     """Why ``name`` cannot be used for a new library model ('' if it can)."""
-    from resnet_desktop.core.library import LibraryError, ModelLibrary, check_name
 
     try:
         check_name(name)

@@ -42,9 +42,19 @@ from PySide6.QtWidgets import (
 )
 
 from resnet_desktop.app.models import ModelChoice, WeightsState, list_model_choices
+from resnet_desktop.core.dataset import DatasetError, DatasetScan, scan_dataset, split_dataset
 from resnet_desktop.core.device import DEVICES, PRECISIONS
+from resnet_desktop.core.library import LibraryError, ModelLibrary
 from resnet_desktop.core.runtime import RuntimeOptions
-from resnet_desktop.core.train_config import OPTIMIZERS, STRATEGIES
+from resnet_desktop.core.train_config import (
+    OPTIMIZERS,
+    STRATEGIES,
+    TrainConfig,
+    TrainingError,
+    default_config,
+    resolve_config,
+)
+from resnet_desktop.core.zoo import SPECS
 from resnet_desktop.gui.evaluation_view import (
     InlineError,
     Thumb,
@@ -55,8 +65,8 @@ from resnet_desktop.gui.model_selector import ModelSelector
 from resnet_desktop.gui.workers import JobRunner
 
 if TYPE_CHECKING:
-    from resnet_desktop.core.dataset import DatasetScan, DatasetSplit, ScanProgress
-    from resnet_desktop.core.train_config import FitResult, TrainConfig
+    from resnet_desktop.core.dataset import DatasetSplit, ScanProgress
+    from resnet_desktop.core.train_config import FitResult
     from resnet_desktop.core.zoo import Preprocess
 
 THUMBNAILS_PER_CLASS = 4
@@ -93,8 +103,6 @@ class FineTuneState:
     result: FitResult | None = None
 
     def split(self) -> DatasetSplit:
-        from resnet_desktop.core.dataset import split_dataset
-
         if self.scan is None:
             raise ValueError("no dataset has been scanned")
         seed = self.config.seed if self.config is not None else 0
@@ -171,7 +179,6 @@ class DatasetPage(QWizardPage):
 
     def rescan(self) -> None:
         """Scan the folders now (abandoning a scan of earlier ones)."""
-        from resnet_desktop.core.dataset import scan_dataset
 
         self._timer.stop()
         self._show_scan(None)
@@ -190,8 +197,6 @@ class DatasetPage(QWizardPage):
         self.completeChanged.emit()
 
     def _on_item(self, item: ScanProgress | DatasetScan) -> None:
-        from resnet_desktop.core.dataset import DatasetScan
-
         if isinstance(item, DatasetScan):
             if not item.cancelled:
                 self._show_scan(item)
@@ -410,8 +415,6 @@ def _model_hint(choice: ModelChoice | None, weights: str, strategy: str) -> str:
 def _preprocess_of(choice: ModelChoice) -> Preprocess:
     """The library model's own preprocessing, or the architecture's."""
     if choice.state == WeightsState.LIBRARY:
-        from resnet_desktop.core.library import LibraryError, ModelLibrary
-
         try:
             return ModelLibrary().get(choice.name).preprocess
         except LibraryError:
@@ -528,8 +531,6 @@ class OptionsPage(QWizardPage):
         layout.addStretch(1)
 
     def initializePage(self) -> None:
-        from resnet_desktop.core.train_config import default_config
-
         strategy_defaults = default_config(self.state.strategy, self._preprocess())
         defaults = dataclasses.replace(strategy_defaults, runtime=self.runtime)
         if defaults != self._defaults:  # a new strategy or input size: its own defaults
@@ -540,8 +541,6 @@ class OptionsPage(QWizardPage):
         self._show_split()
 
     def _preprocess(self) -> Preprocess:
-        from resnet_desktop.core.zoo import SPECS
-
         return self.state.preprocess or SPECS["resnet50"].preprocess
 
     def restore_defaults(self) -> None:
@@ -557,15 +556,12 @@ class OptionsPage(QWizardPage):
 
     def config(self) -> TrainConfig:
         """The form's settings over the defaults (which fill what the form does not show)."""
-        from resnet_desktop.core.train_config import TrainConfig
 
         base = self._defaults or TrainConfig(strategy=self.state.strategy)
         values = {name: field.get() for name, field in self.fields.items()}
         return base.updated(strategy=self.state.strategy, **values)
 
     def _show_split(self) -> None:
-        from resnet_desktop.core.dataset import DatasetError
-
         self.state.val_fraction = self.val_percent.value() / 100
         try:
             split = self.state.split()
@@ -580,8 +576,6 @@ class OptionsPage(QWizardPage):
         self.split_label.setText(text + ".")
 
     def validatePage(self) -> bool:
-        from resnet_desktop.core.train_config import TrainingError, resolve_config
-
         try:
             self.state.config = resolve_config(self.config(), self._preprocess())
         except TrainingError as error:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from resnet_desktop.cli import main
+from resnet_desktop.commands import evaluate as evaluate_command
 from resnet_desktop.core.evaluate import (
     EvalProgress,
     EvalReport,
@@ -100,9 +101,7 @@ def test_evaluate_can_be_cancelled(tmp_path: Path):
 
 
 def test_cli_evaluate_prints_accuracy_table_and_confusion(tmp_path: Path, monkeypatch, capsys):
-    import resnet_desktop.core.model_loader as loader
-
-    monkeypatch.setattr(loader, "load_model", lambda name, weights=None, **_: colour_model())
+    monkeypatch.setattr(evaluate_command, "load_model", lambda *_, **__: colour_model())
     write_class_folders(tmp_path, 3)
     assert main(["evaluate", str(tmp_path), "--model", "colours", "--precision", "fp32"]) == 0
     out = capsys.readouterr().out
@@ -112,9 +111,7 @@ def test_cli_evaluate_prints_accuracy_table_and_confusion(tmp_path: Path, monkey
 
 
 def test_cli_evaluate_exit_codes(tmp_path: Path, monkeypatch, capsys):
-    import resnet_desktop.core.model_loader as loader
-
-    monkeypatch.setattr(loader, "load_model", lambda name, weights=None, **_: colour_model())
+    monkeypatch.setattr(evaluate_command, "load_model", lambda *_, **__: colour_model())
     write_class_folders(tmp_path, 2)
     (tmp_path / "red" / "broken.png").write_bytes(b"junk")
     assert main(["evaluate", str(tmp_path), "--model", "colours"]) == 3

@@ -67,12 +67,10 @@ def test_command_line_paths_open_in_the_window(qtbot, tmp_path: Path, tiny_model
 
 
 def test_a_missing_icon_is_not_fatal(qapp, monkeypatch):
-    from resnet_desktop import resources
-
     def missing(*args, **kwargs):
         raise FileNotFoundError("resnet-desktop-16.png")
 
-    monkeypatch.setattr(resources, "app_icon", missing)
+    monkeypatch.setattr(app_module, "app_icon", missing)
     assert app_module.load_icon().isNull()
 
 
