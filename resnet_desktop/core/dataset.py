@@ -349,10 +349,6 @@ def _build_scan(
     )
 
 
-def _missing(class_names: list[str], val: dict[str, list[Path]] | None) -> list[str]:
-    return [] if val is None else [name for name in class_names if not val.get(name)]
-
-
 def _check_classes(root: Path, class_names: list[str], val: dict[str, list[Path]] | None) -> None:
     if len(class_names) < 2:
         found = f"only {class_names[0]!r}" if class_names else "none"

@@ -98,9 +98,6 @@ class EvaluateDialog(QDialog):
         layout.addWidget(close)
         self._update_buttons()
 
-    def set_folder(self, folder: str | Path) -> None:
-        self.folder_edit.setText(str(folder))
-
     def start(self) -> None:
         text = self.folder_edit.text().strip()
         if not self.model_name:

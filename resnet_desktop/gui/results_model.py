@@ -209,9 +209,6 @@ class ResultsModel(QAbstractTableModel):
     def row_at(self, number: int) -> ResultRow:
         return self._rows[number]
 
-    def row_of(self, path: Path) -> int | None:
-        return self._index.get(path)
-
     def add_paths(self, paths: Iterable[Path]) -> int:
         """Append the paths not listed yet, with one insert notification; returns how many."""
         new = [path for path in dict.fromkeys(paths) if path not in self._index]

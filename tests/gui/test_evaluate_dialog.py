@@ -61,7 +61,7 @@ def dialog(qtbot, colour_model):
 
 
 def run(qtbot, dialog: EvaluateDialog, folder: Path) -> None:
-    dialog.set_folder(folder)
+    dialog.folder_edit.setText(str(folder))
     dialog.start_button.click()
     assert dialog.runner.running and not dialog.start_button.isEnabled()
     qtbot.waitUntil(lambda: not dialog.runner.running, timeout=60_000)
@@ -111,18 +111,18 @@ def test_the_evaluation_runs_as_the_runtime_says(qtbot, colour_model, dataset, m
 
 
 def test_not_a_folder_and_no_model(qtbot, dialog, tmp_path):
-    dialog.set_folder(tmp_path / "missing")
+    dialog.folder_edit.setText(str(tmp_path / "missing"))
     dialog.start()
     assert "not a folder" in dialog.error.text() and not dialog.runner.running
     no_model = EvaluateDialog(None)
     qtbot.addWidget(no_model)
-    no_model.set_folder(tmp_path)
+    no_model.folder_edit.setText(str(tmp_path))
     no_model.start()
     assert "Choose a model" in no_model.error.text() and not no_model.runner.running
 
 
 def test_closing_mid_evaluation_joins_the_worker(qtbot, dialog, dataset):
-    dialog.set_folder(dataset)
+    dialog.folder_edit.setText(str(dataset))
     dialog.start()
     worker = dialog.runner.worker
     dialog.close()

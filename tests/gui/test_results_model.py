@@ -121,7 +121,7 @@ def test_adding_paths_skips_duplicates_in_one_insert(model: ResultsModel, qtbot)
     added = model.add_paths([Path("/photos/a.jpg"), Path("/x/1.png"), Path("/x/1.png")])
     assert added == 1 and inserts == [(5, 5)]
     assert model.add_paths([Path("/x/1.png")]) == 0 and inserts == [(5, 5)]
-    assert model.row_of(Path("/x/1.png")) == 5
+    assert model.row_at(5).path == Path("/x/1.png") and len(model) == 6
 
 
 def test_a_new_result_replaces_the_old_and_counts_follow(model: ResultsModel):
