@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from resnet_desktop.core.device import ENGINES
+
 if TYPE_CHECKING:  # Qt and the window are imported once the environment is set up
     from PySide6.QtCore import QEventLoop
 
@@ -131,7 +133,7 @@ def main() -> int:
     parser.add_argument("--folder", type=Path, default=DEFAULT_FOLDER)
     parser.add_argument("--model", default="resnet50")
     parser.add_argument("--random-imagenet-weights", action="store_true")
-    parser.add_argument("--engine", choices=("auto", "torch", "openvino"), default="auto")
+    parser.add_argument("--engine", choices=ENGINES, default="auto")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         os.environ["RESNET_DESKTOP_DATA_DIR"] = os.path.join(scratch, "data")
