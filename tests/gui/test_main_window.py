@@ -164,6 +164,11 @@ def test_closing_mid_run_stops_and_joins_every_worker(qtbot, window: MainWindow,
     qtbot.waitUntil(lambda: len(window.workers) == 0, timeout=5000)
 
 
+def test_an_unknown_event_from_the_classify_job_is_a_bug_not_ignored(window: MainWindow):
+    with pytest.raises(TypeError, match="unknown event from the classify job: 'Loading…'"):
+        window._run_item("Loading…")  # a bare string, as jobs yielded before events had types
+
+
 def test_classifying_again_redoes_only_what_is_missing_or_changed(
     qtbot, window: MainWindow, tmp_path: Path
 ):
