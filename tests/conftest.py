@@ -69,3 +69,32 @@ def shared():
         return path
 
     return resolve
+
+
+# --- a small real model, for the tests that classify -----------------------------------
+
+TINY_MODEL = "tiny"
+
+
+@pytest.fixture
+def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random cifar_resnet20 state dict saved to a file (seeded: the same every time)."""
+    import torch
+
+    from resnet_desktop.core.networks import build_network
+    from resnet_desktop.core.zoo import get_spec
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "resnet20-random.pth"
+    torch.save(build_network(get_spec("cifar_resnet20")).state_dict(), path)
+    return path
+
+
+@pytest.fixture
+def tiny_model(tiny_weights: Path) -> str:
+    """``tiny_weights`` imported into this test's model library; returns the model's name."""
+    from resnet_desktop.core.library import ModelLibrary
+    from resnet_desktop.core.zoo import CIFAR10_CLASSES
+
+    ModelLibrary().import_file(tiny_weights, "cifar_resnet20", CIFAR10_CLASSES, TINY_MODEL)
+    return TINY_MODEL

@@ -61,3 +61,10 @@ def write_class_folders(
             pixels = np.clip(np.array(rgb)[None, None] + noise, 0, 255).astype(np.uint8)
             Image.fromarray(pixels).save(folder / f"{index:03d}.png")
     return root
+
+
+def resolved(model, **options):
+    """``RuntimeOptions(**options)`` resolved for ``model``: the runtime a Predictor takes."""
+    from resnet_desktop.core.runtime import RuntimeOptions
+
+    return RuntimeOptions(**options).resolve(model.preprocess)

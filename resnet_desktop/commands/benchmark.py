@@ -11,8 +11,13 @@ from resnet_desktop.commands.common import (
     notify,
     positive_int,
     reports_errors,
+    runtime_options,
 )
+from resnet_desktop.core import benchmark
 from resnet_desktop.core.errors import UserError
+from resnet_desktop.core.imaging import scan_images
+from resnet_desktop.core.model_loader import load_model
+from resnet_desktop.core.predictor import Predictor
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,21 +42,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 @reports_errors
 def run(args: argparse.Namespace) -> int:
-    from resnet_desktop.core import benchmark
-    from resnet_desktop.core.imaging import scan_images
-    from resnet_desktop.core.model_loader import load_model
-    from resnet_desktop.core.predictor import Predictor
-
     model = load_model(args.model, args.weights or "random")
-    predictor = Predictor(
-        model,
-        device=args.device,
-        precision=args.precision,
-        batch_size=args.batch_size,
-        engine=args.engine,
-        notify=notify,
+    predictor = Predictor(model, runtime_options(args).resolve(model.preprocess), notify=notify)
+    print(
+        f"{args.model} on {predictor.runtime.describe()}, {predictor.decode_workers} decode threads"
     )
-    print(f"{args.model} on {predictor.describe()}, {predictor.decode_workers} decode threads")
     model_rate = benchmark.measure_model(predictor, args.batches)
     _show(model_rate)
     if not args.folder:

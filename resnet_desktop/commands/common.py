@@ -1,4 +1,8 @@
-"""What the sub-commands share: runtime options, and errors turned into one line and a status."""
+"""What the sub-commands share: runtime options, user errors as exit codes, report tables.
+
+The sub-command modules never import each other; what two of them need lives here or in
+:mod:`~resnet_desktop.commands.progress`.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,15 @@ import argparse
 import functools
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from resnet_desktop.app.logs import report_bug
 from resnet_desktop.core.device import DEVICES, ENGINES, PRECISIONS
 from resnet_desktop.core.errors import UserError, user_message
+from resnet_desktop.core.runtime import RuntimeOptions
+
+if TYPE_CHECKING:
+    from resnet_desktop.core.evaluate import EvalReport
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # could not run: bad model, missing file ... or a bug
@@ -33,6 +42,7 @@ def add_model_args(parser: argparse.ArgumentParser, *, required: bool = True) ->
 
 
 def add_runtime_args(parser: argparse.ArgumentParser, *, engine: bool = True) -> None:
+    """``--batch-size --device --precision`` (and ``--engine``): read with runtime_options."""
     parser.add_argument("--batch-size", type=positive_int, help="images per batch (default: auto)")
     parser.add_argument("--device", choices=DEVICES, default="auto")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto")
@@ -43,6 +53,16 @@ def add_runtime_args(parser: argparse.ArgumentParser, *, engine: bool = True) ->
             default="auto",
             help="what runs the network; auto: OpenVINO for fp32 on the CPU, else PyTorch",
         )
+
+
+def runtime_options(args: argparse.Namespace) -> RuntimeOptions:
+    """The options add_runtime_args added, as one value (``auto`` for an engine not offered)."""
+    return RuntimeOptions(
+        device=args.device,
+        precision=args.precision,
+        engine=getattr(args, "engine", "auto"),
+        batch_size=args.batch_size,
+    )
 
 
 def notify(message: str) -> None:
@@ -73,3 +93,15 @@ def reports_errors(command: Command) -> Command:
             return EXIT_ERROR
 
     return wrapper
+
+
+def class_table(report: EvalReport) -> list[str]:
+    """One line per class: precision, recall and support."""
+    width = max(len("class"), *(len(name) for name in report.class_names))
+    lines = [f"{'class':<{width}}  precision  recall  support"]
+    for metrics in report.per_class:
+        lines.append(
+            f"{metrics.name:<{width}}  {metrics.precision:>9.1%}  {metrics.recall:>6.1%}  "
+            f"{metrics.support:>7}"
+        )
+    return lines

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING
 
+from resnet_desktop.app.formatting import format_duration
 from resnet_desktop.commands.common import (
     EXIT_OK,
     EXIT_PARTIAL,
     add_model_args,
     add_runtime_args,
+    class_table,
     notify,
     reports_errors,
+    runtime_options,
 )
-from resnet_desktop.commands.progress import ProgressBar, format_duration
-
-if TYPE_CHECKING:
-    from resnet_desktop.core.evaluate import EvalReport
+from resnet_desktop.commands.progress import ProgressBar
+from resnet_desktop.core.evaluate import EvalReport, evaluate
+from resnet_desktop.core.model_loader import load_model
 
 MAX_CONFUSION_CLASSES = 20  # wider matrices do not fit a terminal
 
@@ -38,22 +39,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 @reports_errors
 def run(args: argparse.Namespace) -> int:
-    from resnet_desktop.core.evaluate import EvalReport, evaluate
-    from resnet_desktop.core.model_loader import load_model
-
     model = load_model(args.model, args.weights)
     bar: ProgressBar | None = None
     report: EvalReport | None = None
     elapsed = 0.0
-    for item in evaluate(
-        model,
-        args.folder,
-        device=args.device,
-        precision=args.precision,
-        batch_size=args.batch_size,
-        engine=args.engine,
-        notify=notify,
-    ):
+    for item in evaluate(model, args.folder, runtime_options(args), notify=notify):
         if isinstance(item, EvalReport):
             report = item
             continue
@@ -85,18 +75,6 @@ def summary_lines(report: EvalReport) -> list[str]:
 
 def _correct(report: EvalReport) -> int:
     return sum(report.confusion[i][i] for i in range(len(report.confusion)))
-
-
-def class_table(report: EvalReport) -> list[str]:
-    """One line per class: precision, recall and support."""
-    width = max(len("class"), *(len(name) for name in report.class_names))
-    lines = [f"{'class':<{width}}  precision  recall  support"]
-    for metrics in report.per_class:
-        lines.append(
-            f"{metrics.name:<{width}}  {metrics.precision:>9.1%}  {metrics.recall:>6.1%}  "
-            f"{metrics.support:>7}"
-        )
-    return lines
 
 
 def confusion_lines(report: EvalReport) -> list[str]:

@@ -8,24 +8,29 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from resnet_desktop.app.formatting import format_duration
+from resnet_desktop.app.weights import describe_base_weights
 from resnet_desktop.commands.common import (
     EXIT_ERROR,
     EXIT_OK,
     add_model_args,
     add_runtime_args,
+    class_table,
     positive_int,
     reports_errors,
+    runtime_options,
 )
-from resnet_desktop.commands.evaluate import class_table
-from resnet_desktop.commands.progress import ProgressBar, format_duration
+from resnet_desktop.commands.progress import ProgressBar
+from resnet_desktop.core.dataset import load_scan, split_dataset
 from resnet_desktop.core.errors import UserError
+from resnet_desktop.core.library import ModelLibrary, check_name
+from resnet_desktop.core.model_loader import load_model
+from resnet_desktop.core.train_config import STRATEGIES
 
 if TYPE_CHECKING:
     from resnet_desktop.core.dataset import DatasetScan, DatasetSplit, ScanProgress
-    from resnet_desktop.core.model_loader import LoadedModel
     from resnet_desktop.core.trainer import BatchProgress, EpochReport, FitResult, StageProgress
 
 EXIT_INTERRUPTED = 130
@@ -43,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("dataset", metavar="DATASET", help="one sub-folder of images per class")
     add_model_args(parser)
     parser.add_argument("--name", required=True, help="library name of the fine-tuned model")
-    parser.add_argument("--strategy", choices=("head", "last", "full"), default="head")
+    parser.add_argument("--strategy", choices=STRATEGIES, default="head")
     parser.add_argument("--epochs", type=positive_int, help="default: depends on the strategy")
     parser.add_argument("--lr", type=float, help="peak learning rate (default: per strategy)")
     parser.add_argument("--val-split", type=float, default=0.2, help="default: 0.2")
@@ -56,9 +61,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 @reports_errors
 def run(args: argparse.Namespace) -> int:
-    from resnet_desktop.core.dataset import split_dataset
-    from resnet_desktop.core.library import ModelLibrary, check_name
-    from resnet_desktop.core.model_loader import load_model
     from resnet_desktop.core.trainer import TrainConfig, fit, save_model
 
     check_name(args.name)
@@ -74,12 +76,12 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         lr=args.lr,
         batch_size=args.batch_size,
-        device=args.device,
-        precision=args.precision,
+        runtime=runtime_options(args),
         seed=args.seed,
     )
     with _stop_on_interrupt() as stopped:
-        result = _train(fit(base, split, config, stopped, base_weights=_describe_base(base, args)))
+        described = describe_base_weights(base, args.weights)
+        result = _train(fit(base, split, config, stopped, base_weights=described))
     print("\n".join(result_lines(result)))
     if result.error:
         raise UserError(result.error)
@@ -92,8 +94,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _scan(args: argparse.Namespace) -> DatasetScan:
-    from resnet_desktop.core.dataset import load_scan
-
     bar: list[ProgressBar] = []
     started = time.monotonic()
 
@@ -109,15 +109,6 @@ def _scan(args: argparse.Namespace) -> DatasetScan:
     if bar:
         bar[0].close()
     return scan
-
-
-def _describe_base(base: LoadedModel, args: argparse.Namespace) -> str:
-    """Where the starting weights came from, for the library's metadata."""
-    if args.weights is None:
-        return f"library:{base.name}" if base.name != base.spec.name else str(base.spec.weights)
-    if args.weights == "random":
-        return "random"
-    return f"file:{Path(args.weights).name}"
 
 
 @contextlib.contextmanager

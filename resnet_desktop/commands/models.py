@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from resnet_desktop.app.models import WeightsState, zoo_choices
 from resnet_desktop.commands.common import EXIT_OK, reports_errors
 from resnet_desktop.core import zoo
+from resnet_desktop.core.library import ModelLibrary
+from resnet_desktop.core.weights import read_class_names
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -62,9 +65,6 @@ def _register_remove(actions: argparse._SubParsersAction) -> None:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from resnet_desktop.core.library import ModelLibrary
-    from resnet_desktop.core.weights import read_class_names
-
     class_names = read_class_names(args.classes)
     library = ModelLibrary()
     model = library.import_file(
@@ -78,8 +78,6 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from resnet_desktop.core.library import ModelLibrary
-
     library = ModelLibrary()
     models = library.list()
     if models:
@@ -93,20 +91,18 @@ def _list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_WEIGHTS_TEXT = {
+    WeightsState.CACHED: "cached",
+    WeightsState.DOWNLOAD: "not cached (downloaded on use)",
+    WeightsState.NEEDS_FILE: "none (import a checkpoint)",
+}
+
+
 def _zoo_rows() -> list[tuple[str, ...]]:
-    from resnet_desktop.core.weights import imagenet_weights_cached
-
-    def weights_state(spec: zoo.ModelSpec) -> str:
-        if not spec.has_builtin_weights:
-            return "none (import a checkpoint)"
-        return "cached" if imagenet_weights_cached(spec) else "not cached (downloaded on use)"
-
-    return [(s.name, str(s.num_classes), weights_state(s)) for s in zoo.SPECS.values()]
+    return [(c.name, str(c.spec.num_classes), _WEIGHTS_TEXT[c.state]) for c in zoo_choices()]
 
 
 def _remove(args: argparse.Namespace) -> int:
-    from resnet_desktop.core.library import ModelLibrary
-
     ModelLibrary().remove(args.name)
     print(f"removed {args.name!r}")
     return EXIT_OK

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from resnet_desktop.app.formatting import format_duration
 from resnet_desktop.commands.common import (
     EXIT_OK,
     EXIT_PARTIAL,
@@ -13,9 +14,14 @@ from resnet_desktop.commands.common import (
     notify,
     positive_int,
     reports_errors,
+    runtime_options,
 )
-from resnet_desktop.commands.progress import ProgressBar, format_duration
+from resnet_desktop.commands.progress import ProgressBar
 from resnet_desktop.core.errors import UserError, user_file_errors
+from resnet_desktop.core.export import display_path, write_csv
+from resnet_desktop.core.imaging import scan_images
+from resnet_desktop.core.model_loader import load_model
+from resnet_desktop.core.predictor import Predictor
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,25 +42,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 @reports_errors
 def run(args: argparse.Namespace) -> int:
-    from resnet_desktop.core.export import write_csv
-    from resnet_desktop.core.imaging import scan_images
-    from resnet_desktop.core.model_loader import load_model
-    from resnet_desktop.core.predictor import Predictor
-
     paths = list(scan_images(args.paths))
     if not paths:
         raise UserError("no images found in " + ", ".join(args.paths))
     model = load_model(args.model, args.weights, args.classes)
-    predictor = Predictor(
-        model,
-        device=args.device,
-        precision=args.precision,
-        batch_size=args.batch_size,
-        top_k=args.top_k,
-        engine=args.engine,
-        notify=notify,
-    )
-    print(f"{len(paths)} images, {args.model} on {predictor.describe()}", file=sys.stderr)
+    runtime = runtime_options(args).resolve(model.preprocess)
+    predictor = Predictor(model, runtime, top_k=args.top_k, notify=notify)
+    print(f"{len(paths)} images, {args.model} on {predictor.runtime.describe()}", file=sys.stderr)
     predictions = []
     bar = ProgressBar(len(paths))
     last = None
@@ -81,8 +75,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _describe(prediction) -> str:
-    from resnet_desktop.core.export import display_path
-
     if not prediction.ok:
         return f"{display_path(prediction.path)}\terror: {prediction.error}"
     top = ", ".join(

@@ -6,15 +6,7 @@ import sys
 import time
 from typing import TextIO
 
-
-def format_duration(seconds: float | None) -> str:
-    """``1:02:03`` / ``02:03``; ``--:--`` when unknown."""
-    if seconds is None or seconds != seconds or seconds == float("inf"):
-        return "--:--"
-    seconds = round(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+from resnet_desktop.app.formatting import format_duration
 
 
 class ProgressBar:

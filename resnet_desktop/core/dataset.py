@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from resnet_desktop.core.errors import UserError, user_file_errors
+from resnet_desktop.core.imaging import IMAGE_EXTENSIONS, scan_images
 from resnet_desktop.core.throttle import Throttle
 
 MIN_IMAGES_PER_CLASS = 5
@@ -181,8 +182,6 @@ def class_folders(root: Path) -> list[Path]:
 
 
 def _loose_images(root: Path) -> int:
-    from resnet_desktop.core.imaging import IMAGE_EXTENSIONS
-
     return sum(
         1
         for entry in root.iterdir()
@@ -216,7 +215,6 @@ def _list_classes(
     root: Path, should_stop: StopCheck, listed: list[int]
 ) -> Iterator[ScanProgress | tuple[str, list[Path]]]:
     """(class name, image paths) per class folder, with listing progress in between."""
-    from resnet_desktop.core.imaging import scan_images
 
     throttle = Throttle()
     for folder in class_folders(root):
@@ -349,10 +347,6 @@ def _build_scan(
         loose_files=sum(_loose_images(folder) for folder in roots),
         duplicates=_duplicates(samples + (val_samples or []), class_names),
     )
-
-
-def _missing(class_names: list[str], val: dict[str, list[Path]] | None) -> list[str]:
-    return [] if val is None else [name for name in class_names if not val.get(name)]
 
 
 def _check_classes(root: Path, class_names: list[str], val: dict[str, list[Path]] | None) -> None:

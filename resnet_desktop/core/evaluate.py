@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from resnet_desktop.core.dataset import FileProblem, class_folders
 from resnet_desktop.core.errors import UserError
+from resnet_desktop.core.imaging import scan_images
+from resnet_desktop.core.predictor import Predictor
+from resnet_desktop.core.runtime import RuntimeOptions
 
 if TYPE_CHECKING:
     from resnet_desktop.core.model_loader import LoadedModel
@@ -155,7 +158,6 @@ def labelled_images(
     Sub-folder names must be class names of the model: anything else would silently be
     scored against the wrong label, so it is an error that lists the unknown names.
     """
-    from resnet_desktop.core.imaging import scan_images
 
     folders = class_folders(Path(folder))
     index = {name: i for i, name in enumerate(class_names)}
@@ -183,29 +185,16 @@ def _abbreviated(names: Sequence[str], limit: int = 10) -> str:
 def evaluate(
     model: LoadedModel,
     folder: str | os.PathLike[str],
+    runtime: RuntimeOptions,
     *,
-    device: str = "auto",
-    precision: str = "auto",
-    batch_size: int | None = None,
-    engine: str = "auto",
     notify: Callable[[str], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> Iterator[EvalProgress | EvalReport]:
     """Classify every labelled image; yields progress, then exactly one EvalReport."""
-    from resnet_desktop.core.predictor import Predictor
-
     items = labelled_images(folder, model.class_names, should_stop)
     labels = {path: label for path, label in items}
-    predictor = Predictor(
-        model,
-        device=device,
-        precision=precision,
-        batch_size=batch_size,
-        top_k=1,
-        engine=engine,
-        notify=notify,
-        should_stop=should_stop,
-    )
+    resolved = runtime.resolve(model.preprocess)
+    predictor = Predictor(model, resolved, top_k=1, notify=notify, should_stop=should_stop)
     true: list[int] = []
     predicted: list[int] = []
     probs: list[float] = []

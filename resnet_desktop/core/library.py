@@ -25,6 +25,12 @@ from typing import TYPE_CHECKING, Any
 from resnet_desktop.core import paths, zoo
 from resnet_desktop.core.atomic import atomic_write_bytes, atomic_write_text
 from resnet_desktop.core.errors import UserError
+from resnet_desktop.core.weights import (
+    WeightsError,
+    apply_state_dict,
+    file_sha256,
+    load_state_dict_file,
+)
 from resnet_desktop.core.zoo import Preprocess
 
 if TYPE_CHECKING:
@@ -226,7 +232,6 @@ class ModelLibrary:
 
         Raises WeightsError for an unreadable or unsafe file, LibraryError otherwise.
         """
-        from resnet_desktop.core.weights import file_sha256, load_state_dict_file
 
         self._check_new_name(name, overwrite)
         spec = _spec(architecture)
@@ -304,7 +309,6 @@ def _check_class_names(class_names: Sequence[str]) -> None:
 def _check_fits(architecture: str, state_dict: dict[str, torch.Tensor], classes: int) -> None:
     """Build the network and load the weights into it, as the model loader later will."""
     from resnet_desktop.core.networks import build_network
-    from resnet_desktop.core.weights import WeightsError, apply_state_dict
 
     network = build_network(_spec(architecture), num_classes=classes)
     try:

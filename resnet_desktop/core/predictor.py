@@ -8,6 +8,7 @@ its own error boundary: a broken image becomes one error row, never a failed bat
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -19,17 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from resnet_desktop.core import imaging
-from resnet_desktop.core.device import (
-    ENGINE_TITLES,
-    Normalizer,
-    OptionError,
-    autocast,
-    resolve_device,
-    resolve_engine,
-    resolve_precision,
-)
+from resnet_desktop.core.device import Normalizer, OptionError, autocast
 from resnet_desktop.core.model_loader import LoadedModel
 from resnet_desktop.core.prefetch import batches_ahead
+from resnet_desktop.core.runtime import ResolvedRuntime
 from resnet_desktop.core.zoo import Preprocess
 
 if TYPE_CHECKING:
@@ -71,13 +65,6 @@ class BatchResult:
         return (self.total - self.done) / rate if rate > 0 else None
 
 
-def default_batch_size(device: torch.device, preprocess: Preprocess) -> int:
-    small = preprocess.crop <= 64
-    if device.type == "cpu":
-        return 256 if small else 32
-    return 512 if small else 64
-
-
 def decode_or_reason(path: Path, preprocess: Preprocess) -> np.ndarray | str:
     """The network input for ``path``, or a one-line reason why there is none."""
     return imaging.array_or_reason(lambda: imaging.load_input(path, preprocess), path)
@@ -88,10 +75,9 @@ class Predictor:
 
     Args:
         model: the network and its class names and preprocessing.
-        device: ``auto|cpu|cuda|mps``.
-        precision: ``auto|fp32|bf16|fp16`` (see :mod:`resnet_desktop.core.device`).
-        engine: ``auto|torch|openvino``: what runs the network (ditto).
-        batch_size: images per forward pass; by default chosen from device and input size.
+        runtime: device, precision, engine and batch size, resolved for ``model``. The
+            OpenVINO engine falls back to PyTorch when it cannot compile the model,
+            unless the user named it; :attr:`runtime` then says PyTorch.
         top_k: how many classes to report per image.
         decode_workers: decoding threads; by default one per CPU core.
         prefetch_batches: batches decoded ahead while the network runs. By default 2
@@ -107,29 +93,21 @@ class Predictor:
     def __init__(
         self,
         model: LoadedModel,
+        runtime: ResolvedRuntime,
         *,
-        device: str = "auto",
-        precision: str = "auto",
-        batch_size: int | None = None,
         top_k: int = 5,
         decode_workers: int | None = None,
         prefetch_batches: int | None = None,
-        engine: str = "auto",
         notify: Callable[[str], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
     ) -> None:
         import torch
 
         self.model = model
-        self.device = resolve_device(device)
-        self.precision = resolve_precision(self.device, precision)
-        self.engine = resolve_engine(self.device, self.precision, engine)
-        self._openvino = self._compile_openvino(engine == "openvino", notify, should_stop)
-        if batch_size is None:
-            batch_size = default_batch_size(self.device, model.preprocess)
-        self.batch_size = batch_size
-        if self.batch_size < 1:
-            raise OptionError("batch size must be at least 1")
+        self.runtime = runtime
+        self.device = torch.device(runtime.device)
+        self._openvino = self._compile_openvino(notify, should_stop)
+        self.batch_size = runtime.batch_size  # halved after running out of GPU memory
         self.top_k = max(1, min(top_k, len(model.class_names)))
         self.decode_workers = decode_workers or max(1, min(16, os.cpu_count() or 1))
         if prefetch_batches is None:
@@ -138,36 +116,33 @@ class Predictor:
         self.network = model.network.to(self.device, memory_format=torch.channels_last).eval()
         self._normalize = Normalizer(model.preprocess.mean, model.preprocess.std, self.device)
 
-    def describe(self) -> str:
-        """How the run goes, for status lines: ``cpu (fp32, OpenVINO, batch 32)``."""
-        engine = ENGINE_TITLES[self.engine]
-        return f"{self.device.type} ({self.precision}, {engine}, batch {self.batch_size})"
-
     def _compile_openvino(
         self,
-        explicit: bool,
         notify: Callable[[str], None] | None,
         should_stop: Callable[[], bool] | None,
     ):
         """The OpenVINO network when that is the engine; ``auto`` falls back to PyTorch."""
-        if self.engine != "openvino":
+        if self.runtime.engine != "openvino":
             return None
         from resnet_desktop.core.openvino_engine import ConversionStopped, OpenVinoNetwork
 
         try:
-            return OpenVinoNetwork(self.model, self.precision, notify, should_stop)
+            return OpenVinoNetwork(self.model, self.runtime.precision, notify, should_stop)
         except ConversionStopped:
-            self.engine = "torch"
+            self._fall_back_to_pytorch()
             return None
         except Exception as error:  # any failure means: run it in PyTorch, or say why not
             reason = f"OpenVINO could not compile {self.model.name} ({error})"
-            if explicit:
+            if self.runtime.engine_named:
                 raise OptionError(f"{reason}; use --engine torch") from error
             logger.warning("%s; running it in PyTorch", reason, exc_info=error)
             if notify:
                 notify(f"{reason}; running it in PyTorch")
-            self.engine = "torch"
+            self._fall_back_to_pytorch()
             return None
+
+    def _fall_back_to_pytorch(self) -> None:
+        self.runtime = dataclasses.replace(self.runtime, engine="torch")
 
     def predict_iter(
         self, paths: Sequence[Path], should_stop: Callable[[], bool] | None = None
@@ -213,7 +188,7 @@ class Predictor:
     def _logits(self, inputs: torch.Tensor) -> torch.Tensor:
         if self._openvino is not None:
             return self._openvino(inputs)
-        with autocast(self.device, self.precision):
+        with autocast(self.device, self.runtime.precision):
             return self.network(self._normalize(inputs)).float()
 
     def _decoded_batches(

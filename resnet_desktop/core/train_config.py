@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from resnet_desktop.core.dataset import FileProblem
 from resnet_desktop.core.errors import UserError
+from resnet_desktop.core.runtime import RuntimeOptions
 from resnet_desktop.core.zoo import Preprocess
 
 if TYPE_CHECKING:
@@ -32,7 +33,11 @@ class TrainingError(UserError, ValueError):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Training settings; ``None`` means the default for the strategy and input size."""
+    """Training settings; ``None`` means the default for the strategy and input size.
+
+    ``runtime`` gives the device and precision to train with; training always runs in
+    PyTorch, at ``batch_size``, so the runtime's engine and batch size do not apply.
+    """
 
     strategy: str = "head"
     epochs: int | None = None
@@ -45,13 +50,19 @@ class TrainConfig:
     augment: bool = True
     class_weighted: bool | None = None
     patience: int | None = None
-    device: str = "auto"
-    precision: str = "auto"
+    runtime: RuntimeOptions = field(default_factory=RuntimeOptions)
     seed: int = 0
     workers: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The settings as flat JSON-safe values; the runtime as ``device`` and ``precision``."""
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "runtime"}
+        return {**values, "device": self.runtime.device, "precision": self.runtime.precision}
+
+    def updated(self, **values: Any) -> TrainConfig:
+        """A copy with ``values`` changed, named as :meth:`to_dict` names them."""
+        runtime = {name: values.pop(name) for name in ("device", "precision") if name in values}
+        return replace(self, runtime=replace(self.runtime, **runtime), **values)
 
 
 # The head trains on fixed features: a convex problem where epochs cost milliseconds, so

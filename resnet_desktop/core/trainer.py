@@ -38,7 +38,7 @@ from torch import nn
 
 from resnet_desktop.core.augment import pad_crop_flip
 from resnet_desktop.core.dataset import DatasetSplit, FileProblem
-from resnet_desktop.core.device import Normalizer, autocast, resolve_device, resolve_precision
+from resnet_desktop.core.device import Normalizer, autocast
 from resnet_desktop.core.evaluate import build_report
 from resnet_desktop.core.library import LibraryModel, ModelLibrary
 from resnet_desktop.core.model_loader import LoadedModel
@@ -171,8 +171,9 @@ class _Run:
         _check_data(data)
         self.base, self.data, self.config, self.stop = base, data, config, stop
         self.spec = base.spec
-        self.device = resolve_device(config.device)
-        self.precision = resolve_precision(self.device, config.precision)
+        runtime = config.runtime.in_pytorch().resolve(base.preprocess)
+        self.device = torch.device(runtime.device)
+        self.precision = runtime.precision
         self.started = time.monotonic()
         self.skipped: dict[Path, str] = {}
         self.workers = config.workers or min(8, os.cpu_count() or 1)

@@ -10,7 +10,7 @@ from PySide6.QtCore import qVersion
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from resnet_desktop import __version__
-from resnet_desktop.gui.jobs import RuntimeInfo
+from resnet_desktop.app.startup import RuntimeInfo
 from resnet_desktop.gui.messages import show_message
 from resnet_desktop.resources import APP_NAME
 

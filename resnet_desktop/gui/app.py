@@ -24,7 +24,7 @@ from resnet_desktop.core.errors import UserError, user_message
 from resnet_desktop.gui.gui_gc import GuiThreadCollector
 from resnet_desktop.gui.main_window import MainWindow
 from resnet_desktop.gui.messages import show_bug, show_message
-from resnet_desktop.resources import APP_ID, APP_NAME
+from resnet_desktop.resources import APP_ID, APP_NAME, app_icon
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,6 @@ ORGANIZATION_DOMAIN = "resnetdesktop.org"
 
 def load_icon() -> QIcon:
     """The application icon, or an empty icon when the packaged PNGs are missing or broken."""
-    from resnet_desktop.resources import app_icon
 
     try:
         return app_icon()

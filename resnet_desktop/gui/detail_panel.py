@@ -89,9 +89,6 @@ class ScaledImage(QLabel):
         else:
             self._rescale()
 
-    def has_image(self) -> bool:
-        return not self._pixmap.isNull()
-
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         self._rescale()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PySide6.QtWidgets import (
     QDialog,
@@ -19,6 +19,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from resnet_desktop.core.evaluate import EvalProgress, EvalReport, evaluate
+from resnet_desktop.core.model_loader import load_model
+from resnet_desktop.core.runtime import RuntimeOptions
 from resnet_desktop.gui.evaluation_view import (
     EvalReportView,
     InlineError,
@@ -27,20 +30,14 @@ from resnet_desktop.gui.evaluation_view import (
 )
 from resnet_desktop.gui.workers import Job, JobRunner
 
-if TYPE_CHECKING:
-    from resnet_desktop.core.evaluate import EvalProgress, EvalReport
 
-
-def evaluation_job(model_name: str, folder: Path) -> Job:
+def evaluation_job(model_name: str, folder: Path, runtime: RuntimeOptions) -> Job:
     """Load the model, then classify the folder; yields a status line, then evaluate()'s items."""
 
     def job(should_stop: Any) -> Iterator[Any]:
         yield "Loading the model…"
-        from resnet_desktop.core.evaluate import evaluate
-        from resnet_desktop.core.model_loader import load_model
-
         model = load_model(model_name, should_stop=should_stop)
-        yield from evaluate(model, folder, should_stop=should_stop)
+        yield from evaluate(model, folder, runtime, should_stop=should_stop)
 
     return job
 
@@ -49,11 +46,18 @@ class EvaluateDialog(QDialog):
     """Runs core.evaluate on a folder in the background and shows the EvalReport.
 
     Stop keeps what was classified so far (a partial report); closing stops and joins.
+    ``runtime`` is the main window's device, precision, engine and batch size.
     """
 
-    def __init__(self, model_name: str | None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        model_name: str | None,
+        parent: QWidget | None = None,
+        runtime: RuntimeOptions = RuntimeOptions(),
+    ) -> None:
         super().__init__(parent)
         self.model_name = model_name or ""
+        self.runtime = runtime
         self.report: EvalReport | None = None
         self.setWindowTitle(f"Evaluate {self.model_name}" if model_name else "Evaluate")
         self.runner = JobRunner(self)
@@ -94,9 +98,6 @@ class EvaluateDialog(QDialog):
         layout.addWidget(close)
         self._update_buttons()
 
-    def set_folder(self, folder: str | Path) -> None:
-        self.folder_edit.setText(str(folder))
-
     def start(self) -> None:
         text = self.folder_edit.text().strip()
         if not self.model_name:
@@ -110,7 +111,7 @@ class EvaluateDialog(QDialog):
         self.report = None
         self.report_view.set_report(None)
         self.progress.setValue(0)
-        self.runner.start(evaluation_job(self.model_name, folder))
+        self.runner.start(evaluation_job(self.model_name, folder, self.runtime))
         self._update_buttons()
 
     def stop(self) -> None:
@@ -126,8 +127,6 @@ class EvaluateDialog(QDialog):
         self.folder_edit.setEnabled(not running)
 
     def _on_item(self, item: Any) -> None:
-        from resnet_desktop.core.evaluate import EvalReport
-
         if isinstance(item, str):
             self.status.setText(item)
             self.progress.setRange(0, 0)

@@ -18,12 +18,13 @@ from typing import Any
 from PySide6.QtCore import QObject, QThreadPool, Signal
 from PySide6.QtGui import QImage
 
+from resnet_desktop.core.imaging import DecodeError, open_image
+
 log = logging.getLogger(__name__)
 
 
 def decode_scaled(path: Path, size: int) -> QImage:
     """``path`` scaled to fit ``size`` x ``size``; a null QImage if it cannot be decoded."""
-    from resnet_desktop.core.imaging import DecodeError, open_image
 
     try:
         image = open_image(path, min_size=size)

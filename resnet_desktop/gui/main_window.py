@@ -8,11 +8,9 @@ the background once the window is on screen.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QMimeData, Qt, QTimer, Signal
@@ -27,29 +25,35 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from resnet_desktop.core.settings import load_settings, save_settings
-from resnet_desktop.gui import about
-from resnet_desktop.gui.actions import create_actions
-from resnet_desktop.gui.detail_panel import PREVIEW_SIZE, DetailPanel
-from resnet_desktop.gui.image_loader import ImageLoader
-from resnet_desktop.gui.jobs import (
+from resnet_desktop.app.classify import (
+    ClassifyEvent,
     ModelReady,
     Preparing,
     RunKey,
     RunPlan,
     RunRequest,
-    RuntimeInfo,
     classify_job,
     scan_job,
-    warm_up_job,
 )
+from resnet_desktop.app.models import WeightsState, list_model_choices
+from resnet_desktop.app.startup import RuntimeInfo, warm_up_job
+from resnet_desktop.core.export import csv_text, write_csv
+from resnet_desktop.core.imaging import IMAGE_EXTENSIONS
+from resnet_desktop.core.predictor import BatchResult
+from resnet_desktop.core.settings import load_settings, save_settings
+from resnet_desktop.gui import about
+from resnet_desktop.gui.actions import create_actions
+from resnet_desktop.gui.detail_panel import PREVIEW_SIZE, DetailPanel
+from resnet_desktop.gui.evaluate_dialog import EvaluateDialog
+from resnet_desktop.gui.image_loader import ImageLoader
 from resnet_desktop.gui.messages import show_message
-from resnet_desktop.gui.model_selector import ModelSelector, WeightsState, list_model_choices
+from resnet_desktop.gui.model_selector import ModelSelector
 from resnet_desktop.gui.results_model import ResultsModel
 from resnet_desktop.gui.results_view import THUMBNAIL_SIZE, ResultsPane
 from resnet_desktop.gui.run_options import RunOptions
 from resnet_desktop.gui.status_panel import StatusPanel
 from resnet_desktop.gui.weights_flow import WeightsFlow
+from resnet_desktop.gui.wizard import FineTuneWizard
 from resnet_desktop.gui.workers import GeneratorWorker, WorkerSet
 from resnet_desktop.resources import APP_NAME
 
@@ -57,16 +61,6 @@ log = logging.getLogger(__name__)
 
 WARM_UP_DELAY_MS = 150  # let the window paint before torch's import competes for the GIL
 STATUS_TIMEOUT_MS = 8000
-
-
-def optional_module(name: str) -> ModuleType | None:
-    """``name`` imported, or None if that module (not one it imports) does not exist."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as error:
-        if error.name == name:
-            return None
-        raise
 
 
 def local_paths(mime: QMimeData) -> list[str]:
@@ -249,8 +243,6 @@ class MainWindow(QMainWindow):
             self.add_paths([folder])
 
     def add_images(self) -> None:
-        from resnet_desktop.core.imaging import IMAGE_EXTENSIONS
-
         patterns = " ".join(f"*{e} *{e.upper()}" for e in sorted(IMAGE_EXTENSIONS))
         files, _ = QFileDialog.getOpenFileNames(
             self, "Add Images", self.settings.last_folder, f"Images ({patterns});;All files (*)"
@@ -352,7 +344,7 @@ class MainWindow(QMainWindow):
         if self._run is not None:  # a run shows the device it really uses
             return
         best = self.runtime.devices[0] if self.runtime else None
-        self.status.show_device(self.options.device(), best)
+        self.status.show_device(self.options.runtime().device, best)
 
     def _warm_up_failed(self, message: str) -> None:
         if not self._closing:
@@ -383,14 +375,7 @@ class MainWindow(QMainWindow):
 
     def _start_run(self, model: str) -> None:
         key = RunKey(model, self.options.top_k())
-        request = RunRequest(
-            key,
-            self.options.device(),
-            self.options.precision(),
-            self.options.batch_size(),
-            self.results.candidates(key),
-            self.options.engine(),
-        )
+        request = RunRequest(key, self.options.runtime(), self.results.candidates(key))
         self._run_key = key
         self._run = self.workers.start(
             classify_job(request),
@@ -401,24 +386,25 @@ class MainWindow(QMainWindow):
         self.status.busy("Checking files…")
         self._update_state()
 
-    def _run_item(self, item: Any) -> None:
-        if isinstance(item, RunPlan):
-            self._planned(item)
-        elif isinstance(item, Preparing):
-            self.status.start(len(self._run_signatures), item.message)
-        elif isinstance(item, ModelReady):
-            self.status.show_run_device(item)
-        else:
-            self._batch_done(item)
+    def _run_item(self, event: ClassifyEvent) -> None:
+        match event:
+            case RunPlan():
+                self._planned(event)
+            case Preparing():
+                self.status.start(len(self._run_signatures), event.message)
+            case ModelReady():
+                self.status.show_run_device(event.runtime)
+            case BatchResult():
+                self._batch_done(event)
+            case _:
+                raise TypeError(f"unknown event from the classify job: {event!r}")
 
     def _planned(self, plan: RunPlan) -> None:
         self._run_signatures = plan.signatures
-        if plan.todo:
-            self.status.start(len(plan.todo), "Loading the model…")
-        else:
+        if not plan.todo:
             self._status(f"All {plan.skipped} images are up to date")
 
-    def _batch_done(self, batch: Any) -> None:
+    def _batch_done(self, batch: BatchResult) -> None:
         """Store one BatchResult and show the run's progress."""
         assert self._run_key is not None  # set before the run starts
         self.results.apply_predictions(batch.predictions, self._run_key, self._run_signatures)
@@ -459,8 +445,6 @@ class MainWindow(QMainWindow):
         self._export(self.pane.filtered_source_rows())
 
     def _export(self, rows: Sequence[int]) -> None:
-        from resnet_desktop.core.export import write_csv
-
         predictions = self.results.predictions(rows)
         if not predictions:
             self._status("Nothing to export yet: classify the images first (F5)")
@@ -480,7 +464,6 @@ class MainWindow(QMainWindow):
 
     def copy_selection(self) -> None:
         """Copy the selected rows' results as CSV text (Ctrl+C)."""
-        from resnet_desktop.core.export import csv_text
 
         predictions = self.results.predictions(self.pane.selected_source_rows())
         if not predictions:
@@ -498,11 +481,7 @@ class MainWindow(QMainWindow):
     # --- dialogs ------------------------------------------------------------------------
 
     def open_fine_tune(self) -> None:
-        module = optional_module("resnet_desktop.gui.wizard")
-        if module is None:
-            self._not_available("Fine-tuning")
-            return
-        wizard = module.FineTuneWizard(parent=self)
+        wizard = FineTuneWizard(parent=self, runtime=self.options.runtime())
         wizard.modelSaved.connect(self._model_saved)
         self._open_dialog(wizard)
 
@@ -510,18 +489,12 @@ class MainWindow(QMainWindow):
         self.refresh_models(select=name if use_now else None)
 
     def open_evaluate(self) -> None:
-        module = optional_module("resnet_desktop.gui.evaluate_dialog")
-        if module is None:
-            self._not_available("Evaluation")
-            return
-        self._open_dialog(module.EvaluateDialog(self.selector.current_model(), parent=self))
+        model = self.selector.current_model()
+        self._open_dialog(EvaluateDialog(model, self, self.options.runtime()))
 
     def _open_dialog(self, dialog: QDialog) -> None:
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
-
-    def _not_available(self, feature: str) -> None:
-        show_message(self, APP_NAME, f"{feature} is not available in this version.")
 
     def show_about(self) -> None:
         about.show_about(self, self.runtime)

@@ -1,86 +1,15 @@
 """The model selector: every zoo architecture and library model, with the state of its weights.
 
-Finding that state reads the disk (the torch hub cache, the library's JSON files), so
-:func:`list_model_choices` runs in a worker; until its answer arrives the selector lists
-the zoo's architectures by title, which needs nothing but the model table.
+The list comes from :mod:`resnet_desktop.app.models`; until the window's worker has read
+the states from disk, the selector lists the zoo's architectures by title.
 """
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass
-
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QSizePolicy, QWidget
 
-from resnet_desktop.core.zoo import SPECS, ModelSpec
-
-
-class WeightsState(enum.Enum):
-    UNCHECKED = "unchecked"  # ImageNet weights, not looked for yet
-    CACHED = "cached"  # ImageNet weights on disk
-    DOWNLOAD = "download"  # ImageNet weights to download
-    NEEDS_FILE = "needs file"  # no built-in weights: the user must bring a file
-    LIBRARY = "library"  # a model of the user's library
-
-
-@dataclass(frozen=True)
-class ModelChoice:
-    name: str  # what load_model takes
-    label: str  # what the selector shows
-    state: WeightsState
-    architecture: str
-
-    @property
-    def spec(self) -> ModelSpec:
-        return SPECS[self.architecture]
-
-    @property
-    def ready(self) -> bool:
-        """Whether classifying can start without fetching or importing weights first."""
-        return self.state in (WeightsState.CACHED, WeightsState.LIBRARY)
-
-
-_SUFFIXES = {
-    WeightsState.UNCHECKED: "ImageNet",
-    WeightsState.CACHED: "ImageNet (cached)",
-    WeightsState.DOWNLOAD: "ImageNet (download needed)",
-    WeightsState.NEEDS_FILE: "needs weights file",
-}
-
-
-def zoo_choice(spec: ModelSpec, state: WeightsState) -> ModelChoice:
-    return ModelChoice(spec.name, f"{spec.title} — {_SUFFIXES[state]}", state, spec.name)
-
-
-def unchecked_choices() -> list[ModelChoice]:
-    """The zoo without looking at the disk."""
-    return [
-        zoo_choice(
-            spec, WeightsState.UNCHECKED if spec.has_builtin_weights else WeightsState.NEEDS_FILE
-        )
-        for spec in SPECS.values()
-    ]
-
-
-def list_model_choices() -> list[ModelChoice]:
-    """Every zoo architecture with its weights' state, then the library's models (reads disk)."""
-    from resnet_desktop.core.library import ModelLibrary
-    from resnet_desktop.core.weights import imagenet_weights_cached
-
-    choices = []
-    for spec in SPECS.values():
-        if not spec.has_builtin_weights:
-            state = WeightsState.NEEDS_FILE
-        else:
-            state = WeightsState.CACHED if imagenet_weights_cached(spec) else WeightsState.DOWNLOAD
-        choices.append(zoo_choice(spec, state))
-    for model in ModelLibrary().list():
-        if model.architecture in SPECS:
-            title = SPECS[model.architecture].title
-            label = f"{model.name} — library ({title}, {len(model.class_names)} classes)"
-            choices.append(ModelChoice(model.name, label, WeightsState.LIBRARY, model.architecture))
-    return choices
+from resnet_desktop.app.models import ModelChoice, unchecked_choices
 
 
 class ModelSelector(QComboBox):

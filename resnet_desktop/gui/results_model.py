@@ -27,7 +27,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QApplication, QStyle
 
-from resnet_desktop.gui.jobs import Candidate, RunKey, Signature
+from resnet_desktop.app.classify import Candidate, RunKey, Signature
 
 if TYPE_CHECKING:
     from resnet_desktop.core.predictor import Prediction
@@ -208,9 +208,6 @@ class ResultsModel(QAbstractTableModel):
 
     def row_at(self, number: int) -> ResultRow:
         return self._rows[number]
-
-    def row_of(self, path: Path) -> int | None:
-        return self._index.get(path)
 
     def add_paths(self, paths: Iterable[Path]) -> int:
         """Append the paths not listed yet, with one insert notification; returns how many."""

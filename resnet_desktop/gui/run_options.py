@@ -9,6 +9,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QWidget
 
 from resnet_desktop.core.device import ENGINE_TITLES, ENGINES, PRECISIONS
+from resnet_desktop.core.runtime import RuntimeOptions
 from resnet_desktop.core.settings import MAX_TOP_K, Settings
 
 DEVICE_TITLES = {"auto": "Auto", "cpu": "CPU", "cuda": "CUDA", "mps": "MPS"}
@@ -73,7 +74,7 @@ class RunOptions(QWidget):
 
     def set_available_devices(self, devices: list[str]) -> None:
         """Offer Auto plus ``devices``; an empty list means "not known yet"."""
-        wanted = self.device() if self.device_box.count() else self._saved_device
+        wanted = self.runtime().device if self.device_box.count() else self._saved_device
         offered = devices or ([self._saved_device] if self._saved_device != "auto" else [])
         self.device_box.clear()
         for device in ("auto", *offered):
@@ -91,23 +92,19 @@ class RunOptions(QWidget):
         self.batch_spin.setValue(settings.batch_size or 0)
 
     def store(self, settings: Settings) -> None:
-        settings.device = self.device()
-        settings.precision = self.precision()
-        settings.engine = self.engine()
+        runtime = self.runtime()
+        settings.device, settings.precision = runtime.device, runtime.precision
+        settings.engine, settings.batch_size = runtime.engine, runtime.batch_size
         settings.top_k = self.top_k()
-        settings.batch_size = self.batch_size()
 
-    def device(self) -> str:
-        return self.device_box.currentData() or "auto"
-
-    def precision(self) -> str:
-        return self.precision_box.currentData() or "auto"
-
-    def engine(self) -> str:
-        return self.engine_box.currentData() or "auto"
+    def runtime(self) -> RuntimeOptions:
+        """The strip's runtime choices as one value: runs, Evaluate and the wizard take it."""
+        return RuntimeOptions(
+            device=self.device_box.currentData() or "auto",
+            precision=self.precision_box.currentData() or "auto",
+            engine=self.engine_box.currentData() or "auto",
+            batch_size=self.batch_spin.value() or None,
+        )
 
     def top_k(self) -> int:
         return self.top_k_spin.value()
-
-    def batch_size(self) -> int | None:
-        return self.batch_spin.value() or None

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
 
-from resnet_desktop.commands.progress import format_duration
-from resnet_desktop.core.device import ENGINE_TITLES
+from resnet_desktop.app.formatting import format_duration
+from resnet_desktop.core.predictor import BatchResult
+from resnet_desktop.core.runtime import ResolvedRuntime
 from resnet_desktop.gui.run_options import DEVICE_TITLES
-
-if TYPE_CHECKING:
-    from resnet_desktop.gui.jobs import ModelReady
 
 LABEL_MARGIN = 8
 
@@ -42,11 +38,8 @@ class StatusPanel:
         resolved = f" ({DEVICE_TITLES.get(best, best)})" if device == "auto" and best else ""
         self.device_label.setText(f"Device: {title}{resolved}")
 
-    def show_run_device(self, ready: ModelReady) -> None:
-        engine = ENGINE_TITLES[ready.engine]
-        self.device_label.setText(
-            f"Device: {ready.device} ({ready.precision}, {engine}, batch {ready.batch_size})"
-        )
+    def show_run_device(self, runtime: ResolvedRuntime) -> None:
+        self.device_label.setText(f"Device: {runtime.describe()}")
 
     def show_counts(self, total: int, done: int, failed: int) -> None:
         self.counts_label.setText(f"{total} images · {done} done · {failed} failed")
@@ -61,7 +54,7 @@ class StatusPanel:
         self.progress.setValue(0)
         self.progress.setFormat(text)
 
-    def show_batch(self, batch: Any) -> None:
+    def show_batch(self, batch: BatchResult) -> None:
         """Progress of a run from its latest BatchResult: count, images/s and ETA."""
         self.progress.setValue(batch.done)
         self.progress.setFormat(

@@ -10,63 +10,21 @@ file and name pickers the user asked for are ordinary modal dialogs).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import cast
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QProgressDialog, QWidget
 
-from resnet_desktop.core.atomic import atomic_open
+from resnet_desktop.app.names import new_model_name
+from resnet_desktop.app.weights import import_into_library, install_imagenet_weights
+from resnet_desktop.core.weights import ensure_imagenet_weights
 from resnet_desktop.core.zoo import ModelSpec
 from resnet_desktop.gui.messages import show_message
 from resnet_desktop.gui.workers import Job, WorkerSet
 
 WEIGHTS_FILTER = "Weights (*.pth *.pt *.th *.bin *.safetensors);;All files (*)"
-COPY_CHUNK = 1 << 20
 MEGABYTE = 1 << 20
-
-
-# --- jobs (run in workers) ------------------------------------------------------------------
-
-
-def install_imagenet_weights(
-    spec: ModelSpec, source: Path, should_stop: Callable[[], bool]
-) -> Iterator[Path]:
-    """Check that ``source`` loads into ``spec``'s network, then copy it into torch's cache."""
-    from resnet_desktop.core.networks import build_network
-    from resnet_desktop.core.weights import (
-        WeightsError,
-        apply_state_dict,
-        imagenet_weights_path,
-        load_state_dict_file,
-    )
-
-    apply_state_dict(build_network(spec), load_state_dict_file(source))
-    target = imagenet_weights_path(spec)
-    with open(source, "rb") as reader, atomic_open(target, "wb") as writer:
-        while chunk := reader.read(COPY_CHUNK):
-            if should_stop():
-                raise WeightsError("import cancelled")
-            writer.write(chunk)
-    yield target
-
-
-def import_into_library(
-    spec: ModelSpec, source: Path, name: str, should_stop: Callable[[], bool]
-) -> Iterator[str]:
-    """Add ``source`` to the library as ``name``, with the class names its head implies."""
-    from resnet_desktop.core.library import ModelLibrary
-    from resnet_desktop.core.model_loader import load_model
-
-    loaded = load_model(spec.name, weights=source, should_stop=should_stop)
-    ModelLibrary().import_file(source, spec.name, loaded.class_names, name)
-    yield name
-
-
-def _suggested_name(spec: ModelSpec, source: Path) -> str:
-    stem = "".join(c if c.isalnum() or c in "-_." else "-" for c in source.stem).strip(".-")
-    return f"{spec.name}-{stem}" if stem else spec.name
 
 
 class _Progress(QObject):
@@ -114,8 +72,6 @@ class WeightsFlow(QObject):
         """Make sure ``spec``'s ImageNet weights are cached; emits ready when they are."""
         if self.busy:
             return
-        from resnet_desktop.core.weights import ensure_imagenet_weights
-
         progress = _Progress(self)
         dialog = self._progress_dialog(f"Downloading the ImageNet weights of {spec.title}…")
         progress.bytes_done.connect(self._show_bytes)
@@ -207,7 +163,7 @@ class WeightsFlow(QObject):
             "Import into the library",
             f"{spec.title} has no built-in weights, so the file becomes a library model.\n"
             "Name of the new model:",
-            text=_suggested_name(spec, source),
+            text=new_model_name(spec.name, source.stem),
         )
         return name.strip() if accepted and name.strip() else None
 

@@ -9,7 +9,6 @@ training only abandons its run, so the window never waits for a batch.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +29,12 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from resnet_desktop.app.names import new_model_name
+from resnet_desktop.app.weights import describe_base_weights
+from resnet_desktop.core.library import LibraryError, ModelLibrary, check_name
+from resnet_desktop.core.model_loader import load_model
+from resnet_desktop.core.runtime import RuntimeOptions
+from resnet_desktop.core.train_config import BatchProgress, EpochReport, FitResult
 from resnet_desktop.gui.charts import TRAIN_COLOR, VAL_COLOR, LineChart
 from resnet_desktop.gui.evaluation_view import (
     EvalReportView,
@@ -43,13 +48,7 @@ from resnet_desktop.gui.workers import Job, JobRunner
 if TYPE_CHECKING:
     from resnet_desktop.core.dataset import DatasetSplit
     from resnet_desktop.core.library import LibraryModel
-    from resnet_desktop.core.train_config import (
-        BatchProgress,
-        EpochReport,
-        FitResult,
-        StageProgress,
-        TrainConfig,
-    )
+    from resnet_desktop.core.train_config import StageProgress, TrainConfig
 
 PROGRESS_STEPS = 1000
 
@@ -59,11 +58,10 @@ def training_job(model: str, weights: str | None, split: DatasetSplit, config: T
 
     def job(should_stop: Any) -> Iterator[Any]:
         yield "Loading the base model…"
-        from resnet_desktop.core.model_loader import load_model
         from resnet_desktop.core.trainer import fit
 
         base = load_model(model, weights, should_stop=should_stop)
-        described = None if weights is None else str(weights)
+        described = describe_base_weights(base, weights)
         yield from fit(base, split, config, should_stop, base_weights=described)
 
     return job
@@ -220,8 +218,6 @@ class TrainPage(QWizardPage):
         self.completeChanged.emit()
 
     def _on_item(self, item: Any) -> None:
-        from resnet_desktop.core.train_config import BatchProgress, EpochReport, FitResult
-
         if isinstance(item, str):
             self.status.setText(item)
             self.progress.setRange(0, 0)
@@ -299,21 +295,8 @@ class TrainPage(QWizardPage):
 # ------------------------------------------------------------------------------ 5. review
 
 
-_UNSAFE_NAME_CHARACTERS = re.compile(r"[^A-Za-z0-9 _.\-]+")
-
-
-def suggest_name(dataset: str, architecture: str, taken: set[str]) -> str:
-    """A valid, unused library name such as ``flowers-resnet50`` (``-2``, ``-3`` ... if taken)."""
-    stem = _UNSAFE_NAME_CHARACTERS.sub("-", f"{dataset}-{architecture}").strip(" .-")[:56]
-    stem = stem or "fine-tuned"
-    folded = {name.casefold() for name in taken}
-    candidates = (stem if n == 1 else f"{stem}-{n}" for n in range(1, len(folded) + 2))
-    return next(name for name in candidates if name.casefold() not in folded)
-
-
 def name_problem(name: str) -> str:
     """Why ``name`` cannot be used for a new library model ('' if it can)."""
-    from resnet_desktop.core.library import LibraryError, ModelLibrary, check_name
 
     try:
         check_name(name)
@@ -368,11 +351,8 @@ class ReviewPage(QWizardPage):
         self.wizard().setButtonText(QWizard.WizardButton.FinishButton, "Save")
 
     def _suggestion(self, result: FitResult) -> str:
-        from resnet_desktop.core.library import ModelLibrary
-
         dataset = self.state.scan.root.name if self.state.scan else "dataset"
-        taken = {model.name for model in ModelLibrary().list()}
-        return suggest_name(dataset, result.architecture, taken)
+        return new_model_name(dataset, result.architecture)
 
     def _check_name(self) -> None:
         self.name_error.setText(name_problem(self.name_edit.text()))
@@ -425,7 +405,9 @@ class FineTuneWizard(QWizard):
 
     modelSaved = Signal(str, bool)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, parent: QWidget | None = None, runtime: RuntimeOptions = RuntimeOptions()
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Fine-tune a model")
         self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
@@ -433,7 +415,7 @@ class FineTuneWizard(QWizard):
         self.state = FineTuneState()
         self.dataset_page = DatasetPage(self.state)
         self.model_page = ModelPage(self.state)
-        self.options_page = OptionsPage(self.state)
+        self.options_page = OptionsPage(self.state, runtime)
         self.train_page = TrainPage(self.state)
         self.review_page = ReviewPage(self.state)
         for page in self._pages():

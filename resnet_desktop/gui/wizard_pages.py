@@ -41,23 +41,32 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from resnet_desktop.app.models import ModelChoice, WeightsState, list_model_choices
+from resnet_desktop.core.dataset import DatasetError, DatasetScan, scan_dataset, split_dataset
+from resnet_desktop.core.device import DEVICES, PRECISIONS
+from resnet_desktop.core.library import LibraryError, ModelLibrary
+from resnet_desktop.core.runtime import RuntimeOptions
+from resnet_desktop.core.train_config import (
+    OPTIMIZERS,
+    STRATEGIES,
+    TrainConfig,
+    TrainingError,
+    default_config,
+    resolve_config,
+)
+from resnet_desktop.core.zoo import SPECS
 from resnet_desktop.gui.evaluation_view import (
     InlineError,
     Thumb,
     ThumbnailGallery,
     folder_row,
 )
-from resnet_desktop.gui.model_selector import (
-    ModelChoice,
-    ModelSelector,
-    WeightsState,
-    list_model_choices,
-)
+from resnet_desktop.gui.model_selector import ModelSelector
 from resnet_desktop.gui.workers import JobRunner
 
 if TYPE_CHECKING:
-    from resnet_desktop.core.dataset import DatasetScan, DatasetSplit, ScanProgress
-    from resnet_desktop.core.train_config import FitResult, TrainConfig
+    from resnet_desktop.core.dataset import DatasetSplit, ScanProgress
+    from resnet_desktop.core.train_config import FitResult
     from resnet_desktop.core.zoo import Preprocess
 
 THUMBNAILS_PER_CLASS = 4
@@ -94,8 +103,6 @@ class FineTuneState:
     result: FitResult | None = None
 
     def split(self) -> DatasetSplit:
-        from resnet_desktop.core.dataset import split_dataset
-
         if self.scan is None:
             raise ValueError("no dataset has been scanned")
         seed = self.config.seed if self.config is not None else 0
@@ -172,7 +179,6 @@ class DatasetPage(QWizardPage):
 
     def rescan(self) -> None:
         """Scan the folders now (abandoning a scan of earlier ones)."""
-        from resnet_desktop.core.dataset import scan_dataset
 
         self._timer.stop()
         self._show_scan(None)
@@ -191,8 +197,6 @@ class DatasetPage(QWizardPage):
         self.completeChanged.emit()
 
     def _on_item(self, item: ScanProgress | DatasetScan) -> None:
-        from resnet_desktop.core.dataset import DatasetScan
-
         if isinstance(item, DatasetScan):
             if not item.cancelled:
                 self._show_scan(item)
@@ -309,7 +313,8 @@ class ModelPage(QWizardPage):
         box = QGroupBox("What to train")
         self.strategy_group = QButtonGroup(self)
         grid = QGridLayout(box)
-        for row, (key, (title, explanation)) in enumerate(STRATEGY_TEXT.items()):
+        for row, key in enumerate(STRATEGIES):
+            title, explanation = STRATEGY_TEXT[key]
             button = QRadioButton(title)
             button.setObjectName(f"strategy_{key}")
             button.setChecked(key == "head")
@@ -339,7 +344,7 @@ class ModelPage(QWizardPage):
         """Select a model, where its weights come from, and the strategy (tests, presets)."""
         self.selector.select_model(name)
         self.set_weights(weights)
-        self.strategy_group.button(list(STRATEGY_TEXT).index(strategy)).setChecked(True)
+        self.strategy_group.button(STRATEGIES.index(strategy)).setChecked(True)
 
     def set_weights(self, key: str) -> None:
         self.weights_group.button((BUILTIN, RANDOM, FILE).index(key)).setChecked(True)
@@ -349,7 +354,7 @@ class ModelPage(QWizardPage):
         return (BUILTIN, RANDOM, FILE)[index] if index >= 0 else BUILTIN
 
     def strategy(self) -> str:
-        return list(STRATEGY_TEXT)[max(0, self.strategy_group.checkedId())]
+        return STRATEGIES[max(0, self.strategy_group.checkedId())]
 
     def _update(self, *_args: Any) -> None:
         choice = self.selector.current_choice()
@@ -410,8 +415,6 @@ def _model_hint(choice: ModelChoice | None, weights: str, strategy: str) -> str:
 def _preprocess_of(choice: ModelChoice) -> Preprocess:
     """The library model's own preprocessing, or the architecture's."""
     if choice.state == WeightsState.LIBRARY:
-        from resnet_desktop.core.library import LibraryError, ModelLibrary
-
         try:
             return ModelLibrary().get(choice.name).preprocess
         except LibraryError:
@@ -477,22 +480,31 @@ def _option_fields() -> list[_Field]:
         _spin_field("epochs", "Epochs:", _spin(1, 10_000)),
         _spin_field("lr", "Learning rate:", lr),
         _spin_field("batch_size", "Batch size:", _spin(1, 4096)),
-        _combo_field("optimizer", "Optimizer:", _combo(("adamw", "sgd"))),
+        _combo_field("optimizer", "Optimizer:", _combo(OPTIMIZERS)),
         _spin_field("weight_decay", "Weight decay:", _double(0.0, 1.0, 5, 1e-4)),
         _spin_field("label_smoothing", "Label smoothing:", _double(0.0, 0.9, 2, 0.05)),
         _check_field("augment", "Augmentation:", QCheckBox("Random crops and flips")),
-        _combo_field("device", "Device:", _combo(("auto", "cpu", "cuda", "mps"), editable=True)),
-        _combo_field("precision", "Precision:", _combo(("auto", "fp32", "bf16", "fp16"))),
+        _combo_field("device", "Device:", _combo(DEVICES, editable=True)),
+        _combo_field("precision", "Precision:", _combo(PRECISIONS)),
         _spin_field("seed", "Random seed:", _spin(0, 2**31 - 1)),
     ]
 
 
 class OptionsPage(QWizardPage):
-    """Training settings, filled with the trainer's defaults for the chosen strategy."""
+    """Training settings, filled with the trainer's defaults for the chosen strategy.
 
-    def __init__(self, state: FineTuneState, parent: QWidget | None = None) -> None:
+    Device and precision start as ``runtime`` has them: the main window's choices.
+    """
+
+    def __init__(
+        self,
+        state: FineTuneState,
+        runtime: RuntimeOptions = RuntimeOptions(),
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.state = state
+        self.runtime = runtime
         self.setTitle("Training options")
         self.setSubTitle("The defaults suit the chosen strategy; change them if you know why.")
         self._defaults: TrainConfig | None = None
@@ -519,9 +531,8 @@ class OptionsPage(QWizardPage):
         layout.addStretch(1)
 
     def initializePage(self) -> None:
-        from resnet_desktop.core.train_config import default_config
-
-        defaults = default_config(self.state.strategy, self._preprocess())
+        strategy_defaults = default_config(self.state.strategy, self._preprocess())
+        defaults = dataclasses.replace(strategy_defaults, runtime=self.runtime)
         if defaults != self._defaults:  # a new strategy or input size: its own defaults
             self._defaults = defaults
             self.restore_defaults()
@@ -530,15 +541,14 @@ class OptionsPage(QWizardPage):
         self._show_split()
 
     def _preprocess(self) -> Preprocess:
-        from resnet_desktop.core.zoo import SPECS
-
         return self.state.preprocess or SPECS["resnet50"].preprocess
 
     def restore_defaults(self) -> None:
         if self._defaults is None:
             return
+        values = self._defaults.to_dict()
         for name, field in self.fields.items():
-            field.put(getattr(self._defaults, name))
+            field.put(values[name])
         self.error.clear()
 
     def set_value(self, name: str, value: Any) -> None:
@@ -546,15 +556,12 @@ class OptionsPage(QWizardPage):
 
     def config(self) -> TrainConfig:
         """The form's settings over the defaults (which fill what the form does not show)."""
-        from resnet_desktop.core.train_config import TrainConfig
 
         base = self._defaults or TrainConfig(strategy=self.state.strategy)
         values = {name: field.get() for name, field in self.fields.items()}
-        return dataclasses.replace(base, strategy=self.state.strategy, **values)
+        return base.updated(strategy=self.state.strategy, **values)
 
     def _show_split(self) -> None:
-        from resnet_desktop.core.dataset import DatasetError
-
         self.state.val_fraction = self.val_percent.value() / 100
         try:
             split = self.state.split()
@@ -569,8 +576,6 @@ class OptionsPage(QWizardPage):
         self.split_label.setText(text + ".")
 
     def validatePage(self) -> bool:
-        from resnet_desktop.core.train_config import TrainingError, resolve_config
-
         try:
             self.state.config = resolve_config(self.config(), self._preprocess())
         except TrainingError as error:

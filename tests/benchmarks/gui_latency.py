@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from resnet_desktop.core.device import ENGINES
+
 if TYPE_CHECKING:  # Qt and the window are imported once the environment is set up
     from PySide6.QtCore import QEventLoop
 
@@ -57,7 +59,7 @@ def wait_for(signal: Any, loop: QEventLoop) -> None:
 
 def select_ready_model(window: MainWindow, model: str, loop: QEventLoop) -> bool:
     """Select ``model`` once the window has read which weights are on disk; False if none."""
-    from resnet_desktop.gui.model_selector import WeightsState
+    from resnet_desktop.app.models import WeightsState
 
     window.select_model(model)
     choice = window.selector.current_choice()
@@ -131,7 +133,7 @@ def main() -> int:
     parser.add_argument("--folder", type=Path, default=DEFAULT_FOLDER)
     parser.add_argument("--model", default="resnet50")
     parser.add_argument("--random-imagenet-weights", action="store_true")
-    parser.add_argument("--engine", choices=("auto", "torch", "openvino"), default="auto")
+    parser.add_argument("--engine", choices=ENGINES, default="auto")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         os.environ["RESNET_DESKTOP_DATA_DIR"] = os.path.join(scratch, "data")

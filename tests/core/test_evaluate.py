@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from resnet_desktop.cli import main
+from resnet_desktop.commands import evaluate as evaluate_command
 from resnet_desktop.core.evaluate import (
     EvalProgress,
     EvalReport,
@@ -20,6 +21,7 @@ from resnet_desktop.core.evaluate import (
     evaluate,
     labelled_images,
 )
+from resnet_desktop.core.runtime import RuntimeOptions
 from tests.helpers import colour_model, write_class_folders
 
 # colour_model's classes are red, green, blue: not the sorted folder order, on purpose.
@@ -73,7 +75,7 @@ def test_evaluate_counts_mistakes_and_skips_unreadable_files(tmp_path: Path):
     write_class_folders(tmp_path, 4)
     shutil.copy(tmp_path / "blue" / "000.png", tmp_path / "red" / "really_blue.png")
     (tmp_path / "green" / "broken.png").write_bytes(b"not an image")
-    items = list(evaluate(colour_model(), tmp_path, batch_size=5, precision="fp32"))
+    items = list(evaluate(colour_model(), tmp_path, RuntimeOptions(precision="fp32", batch_size=5)))
     assert all(isinstance(i, EvalProgress) for i in items[:-1]) and len(items) == 4  # 14 files
     report = items[-1]
     assert isinstance(report, EvalReport) and not report.cancelled
@@ -90,7 +92,8 @@ def test_evaluate_counts_mistakes_and_skips_unreadable_files(tmp_path: Path):
 def test_evaluate_can_be_cancelled(tmp_path: Path):
     write_class_folders(tmp_path, 10)
     seen: list[object] = []
-    for item in evaluate(colour_model(), tmp_path, batch_size=4, should_stop=lambda: bool(seen)):
+    runtime = RuntimeOptions(batch_size=4)
+    for item in evaluate(colour_model(), tmp_path, runtime, should_stop=lambda: bool(seen)):
         seen.append(item)
     report = seen[-1]
     assert len(seen) == 2 and isinstance(report, EvalReport)
@@ -98,9 +101,7 @@ def test_evaluate_can_be_cancelled(tmp_path: Path):
 
 
 def test_cli_evaluate_prints_accuracy_table_and_confusion(tmp_path: Path, monkeypatch, capsys):
-    import resnet_desktop.core.model_loader as loader
-
-    monkeypatch.setattr(loader, "load_model", lambda name, weights=None, **_: colour_model())
+    monkeypatch.setattr(evaluate_command, "load_model", lambda *_, **__: colour_model())
     write_class_folders(tmp_path, 3)
     assert main(["evaluate", str(tmp_path), "--model", "colours", "--precision", "fp32"]) == 0
     out = capsys.readouterr().out
@@ -110,9 +111,7 @@ def test_cli_evaluate_prints_accuracy_table_and_confusion(tmp_path: Path, monkey
 
 
 def test_cli_evaluate_exit_codes(tmp_path: Path, monkeypatch, capsys):
-    import resnet_desktop.core.model_loader as loader
-
-    monkeypatch.setattr(loader, "load_model", lambda name, weights=None, **_: colour_model())
+    monkeypatch.setattr(evaluate_command, "load_model", lambda *_, **__: colour_model())
     write_class_folders(tmp_path, 2)
     (tmp_path / "red" / "broken.png").write_bytes(b"junk")
     assert main(["evaluate", str(tmp_path), "--model", "colours"]) == 3

@@ -14,7 +14,7 @@ from resnet_desktop.core import openvino_engine
 from resnet_desktop.core.model_loader import LoadedModel, load_model
 from resnet_desktop.core.predictor import Predictor
 from resnet_desktop.core.zoo import Preprocess, get_spec
-from tests.helpers import colour_model, write_colour_images
+from tests.helpers import colour_model, resolved, write_colour_images
 
 CPU = torch.device("cpu")
 
@@ -56,9 +56,9 @@ def _inputs(batch: int, size: int, seed: int = 0) -> torch.Tensor:
 
 def test_openvino_fp32_gives_pytorch_fp32_answers_at_any_batch_size(cache: Path):
     model = load_model("cifar_resnet20", "random")
-    torch_engine = Predictor(model, precision="fp32", engine="torch")
-    openvino = Predictor(model, precision="fp32", engine="openvino")
-    assert openvino.engine == "openvino"
+    torch_engine = Predictor(model, resolved(model, precision="fp32", engine="torch"))
+    openvino = Predictor(model, resolved(model, precision="fp32", engine="openvino"))
+    assert openvino.runtime.engine == "openvino"
     for batch in (1, 5):
         inputs = _inputs(batch, 32, seed=batch)
         torch_p, torch_i = torch_engine.predict_inputs(inputs)
@@ -70,15 +70,21 @@ def test_openvino_fp32_gives_pytorch_fp32_answers_at_any_batch_size(cache: Path)
 def test_bf16_through_openvino_stays_close_to_fp32(cache: Path):
     model = _tiny(0)
     inputs = _inputs(6, 8)
-    fp32, _ = Predictor(model, precision="fp32", engine="torch").predict_inputs(inputs)
-    bf16, _ = Predictor(model, precision="bf16", engine="openvino").predict_inputs(inputs)
+    fp32, _ = Predictor(model, resolved(model, precision="fp32", engine="torch")).predict_inputs(
+        inputs
+    )
+    bf16, _ = Predictor(model, resolved(model, precision="bf16", engine="openvino")).predict_inputs(
+        inputs
+    )
     torch.testing.assert_close(bf16, fp32, atol=2e-2, rtol=0)
 
 
 def test_the_converted_model_is_cached_and_reused(cache: Path, monkeypatch: pytest.MonkeyPatch):
     notices: list[str] = []
     model = _tiny(0)
-    first = Predictor(model, precision="fp32", engine="openvino", notify=notices.append)
+    first = Predictor(
+        model, resolved(model, precision="fp32", engine="openvino"), notify=notices.append
+    )
     assert len(notices) == 1 and "once per model" in notices[0]
     assert [p.name for p in cache.iterdir()] == [openvino_engine.cache_key(model)]
 
@@ -86,7 +92,9 @@ def test_the_converted_model_is_cached_and_reused(cache: Path, monkeypatch: pyte
         raise AssertionError("converted again")
 
     monkeypatch.setattr("openvino.convert_model", no_conversion)
-    second = Predictor(model, precision="fp32", engine="openvino", notify=notices.append)
+    second = Predictor(
+        model, resolved(model, precision="fp32", engine="openvino"), notify=notices.append
+    )
     assert len(notices) == 1
     inputs = _inputs(3, 8)
     assert torch.equal(first.predict_inputs(inputs)[1], second.predict_inputs(inputs)[1])
@@ -103,11 +111,13 @@ def test_other_weights_get_their_own_entry():
 
 def test_an_unreadable_entry_is_rebuilt(cache: Path):
     model = _tiny(0)
-    Predictor(model, precision="fp32", engine="openvino")
+    Predictor(model, resolved(model, precision="fp32", engine="openvino"))
     xml = cache / openvino_engine.cache_key(model) / "model.xml"
     xml.write_text("<net><broken")
     notices: list[str] = []
-    rebuilt = Predictor(model, precision="fp32", engine="openvino", notify=notices.append)
+    rebuilt = Predictor(
+        model, resolved(model, precision="fp32", engine="openvino"), notify=notices.append
+    )
     assert len(notices) == 1
     assert rebuilt.predict_inputs(_inputs(2, 8))[1].shape == (2, 4)
     assert "<broken" not in xml.read_text()
@@ -123,7 +133,8 @@ def test_a_conversion_another_run_finished_first_is_used(
         raise OSError(39, "Directory not empty")  # ... so ours cannot be renamed there
 
     monkeypatch.setattr(openvino_engine.os, "replace", lose_the_race)
-    predictor = Predictor(_tiny(0), precision="fp32", engine="openvino")
+    model = _tiny(0)
+    predictor = Predictor(model, resolved(model, precision="fp32", engine="openvino"))
     assert predictor.predict_inputs(_inputs(2, 8))[1].shape == (2, 4)
     assert [p.name for p in cache.iterdir()] == [openvino_engine.cache_key(_tiny(0))]
 
@@ -132,7 +143,7 @@ def test_the_cache_keeps_only_the_most_recent_entries(cache: Path, monkeypatch: 
     monkeypatch.setattr(openvino_engine, "CACHE_ENTRIES_KEPT", 2)
     models = [_tiny(seed) for seed in range(3)]
     for model in models:
-        Predictor(model, precision="fp32", engine="openvino")
+        Predictor(model, resolved(model, precision="fp32", engine="openvino"))
     kept = {p.name for p in cache.iterdir()}
     assert kept == {openvino_engine.cache_key(m) for m in models[1:]}
 
@@ -166,8 +177,9 @@ def test_a_model_openvino_cannot_take_runs_in_pytorch_under_auto(
 
     monkeypatch.setattr(openvino_engine, "export", refuse)
     notices: list[str] = []
-    predictor = Predictor(colour_model(), precision="fp32", notify=notices.append)
-    assert predictor.engine == "torch"
+    model = colour_model()
+    predictor = Predictor(model, resolved(model, precision="fp32"), notify=notices.append)
+    assert predictor.runtime.engine == "torch"
     assert notices[-1] == (
         "OpenVINO could not compile colours (unsupported operator); running it in PyTorch"
     )
@@ -175,12 +187,13 @@ def test_a_model_openvino_cannot_take_runs_in_pytorch_under_auto(
     labels = [p.labels[0] for b in predictor.predict_iter(paths) for p in b.predictions]
     assert labels == ["blue", "green", "red"]
     with pytest.raises(ValueError, match=r"unsupported operator.*--engine torch"):
-        Predictor(colour_model(), precision="fp32", engine="openvino")
+        Predictor(model, resolved(model, precision="fp32", engine="openvino"))
 
 
 def test_describe_names_the_engine(cache: Path):
-    predictor = Predictor(_tiny(0), device="cpu", precision="fp32", batch_size=7)
-    assert predictor.describe() == "cpu (fp32, OpenVINO, batch 7)"
+    model = _tiny(0)
+    predictor = Predictor(model, resolved(model, device="cpu", precision="fp32", batch_size=7))
+    assert predictor.runtime.describe() == "cpu (fp32, OpenVINO, batch 7)"
 
 
 def test_random_weights_are_seeded_so_benchmarks_reuse_their_conversion():
@@ -195,7 +208,8 @@ def test_random_weights_are_seeded_so_benchmarks_reuse_their_conversion():
 def test_converting_never_starts_openvino_telemetry(cache: Path):
     import sys
 
-    Predictor(_tiny(5), precision="fp32", engine="openvino")
+    model = _tiny(5)
+    Predictor(model, resolved(model, precision="fp32", engine="openvino"))
     from openvino.tools.ovc import convert_impl, telemetry_utils
 
     assert sys.modules["openvino_telemetry"] is None
@@ -215,14 +229,16 @@ def test_a_stoppable_conversion_runs_in_a_child_process_that_stops_at_once(cache
         return len(polls) > 1
 
     predictor = Predictor(
-        model, precision="fp32", engine="openvino", should_stop=stop_on_second_poll
+        model, resolved(model, precision="fp32", engine="openvino"), should_stop=stop_on_second_poll
     )
-    assert predictor.engine == "torch"  # ready for a run the caller will not start
+    assert predictor.runtime.engine == "torch"  # ready for a run the caller will not start
     assert multiprocessing.active_children() == []
     assert list(cache.iterdir()) == []  # no entry, no half-written folder
 
-    converted = Predictor(model, precision="fp32", engine="openvino", should_stop=lambda: False)
-    assert converted.engine == "openvino"
+    converted = Predictor(
+        model, resolved(model, precision="fp32", engine="openvino"), should_stop=lambda: False
+    )
+    assert converted.runtime.engine == "openvino"
     assert [p.name for p in cache.iterdir()] == [openvino_engine.cache_key(model)]
 
 
@@ -235,5 +251,7 @@ def test_a_conversion_process_that_fails_reports_why(cache: Path):
         preprocess=Preprocess(crop=8, resize=None),
     )
     with pytest.raises(ValueError, match=r"refuses to be exported.*--engine torch"):
-        Predictor(model, precision="fp32", engine="openvino", should_stop=lambda: False)
+        Predictor(
+            model, resolved(model, precision="fp32", engine="openvino"), should_stop=lambda: False
+        )
     assert list(cache.iterdir()) == []

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from resnet_desktop.core.predictor import Predictor
-from tests.helpers import colour_model, write_colour_images
+from tests.helpers import colour_model, resolved, write_colour_images
+
+
+def _predictor(top_k: int = 5, **options) -> Predictor:
+    model = colour_model()
+    return Predictor(model, resolved(model, **options), top_k=top_k)
 
 
 def _run(predictor: Predictor, paths, **kwargs):
@@ -16,7 +22,7 @@ def _run(predictor: Predictor, paths, **kwargs):
 
 def test_every_image_is_predicted_in_order_including_the_last_partial_batch(tmp_path: Path):
     paths = write_colour_images(tmp_path, per_colour=3)  # 9 images
-    predictor = Predictor(colour_model(), batch_size=4, top_k=2, precision="fp32")
+    predictor = _predictor(batch_size=4, precision="fp32", top_k=2)
     batches = _run(predictor, paths)
     assert [b.done for b in batches] == [4, 8, 9]
     predictions = [p for b in batches for p in b.predictions]
@@ -30,9 +36,7 @@ def test_a_broken_file_is_one_error_row_and_the_batch_goes_on(tmp_path: Path):
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     paths.insert(2, broken)
-    predictions = [
-        p for b in _run(Predictor(colour_model(), batch_size=8), paths) for p in b.predictions
-    ]
+    predictions = [p for b in _run(_predictor(batch_size=8), paths) for p in b.predictions]
     assert [p.ok for p in predictions] == [True, True, False, True, True, True, True]
     assert predictions[2].error and "\n" not in predictions[2].error
     assert predictions[3].labels[0] == "green"
@@ -40,7 +44,7 @@ def test_a_broken_file_is_one_error_row_and_the_batch_goes_on(tmp_path: Path):
 
 def test_stop_ends_the_run_after_the_current_batch(tmp_path: Path):
     paths = write_colour_images(tmp_path, per_colour=10)
-    predictor = Predictor(colour_model(), batch_size=5)
+    predictor = _predictor(batch_size=5)
     seen = []
     for batch in predictor.predict_iter(paths, should_stop=lambda: len(seen) >= 1):
         seen.append(batch)
@@ -49,7 +53,7 @@ def test_stop_ends_the_run_after_the_current_batch(tmp_path: Path):
 
 def test_top_k_is_clamped_to_the_number_of_classes(tmp_path: Path):
     paths = write_colour_images(tmp_path, per_colour=1)
-    predictor = Predictor(colour_model(), top_k=10)
+    predictor = _predictor(top_k=10)
     prediction = _run(predictor, paths)[0].predictions[0]
     assert len(prediction.labels) == 3
     assert sum(prediction.probs) == pytest.approx(1.0, abs=1e-5)
@@ -58,15 +62,15 @@ def test_top_k_is_clamped_to_the_number_of_classes(tmp_path: Path):
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_cpu_precisions_agree_on_clear_cases(tmp_path: Path, precision: str):
     paths = write_colour_images(tmp_path, per_colour=2)
-    predictor = Predictor(colour_model(), device="cpu", precision=precision)
-    assert predictor.precision == precision
+    predictor = _predictor(device="cpu", precision=precision)
+    assert predictor.runtime.precision == precision
     labels = [p.labels[0] for b in _run(predictor, paths) for p in b.predictions]
     assert labels == [p.name.split("_")[0] for p in paths]
 
 
 def test_progress_reports_rate_and_eta(tmp_path: Path):
     paths = write_colour_images(tmp_path, per_colour=4)
-    first = _run(Predictor(colour_model(), batch_size=4), paths)[0]
+    first = _run(_predictor(batch_size=4), paths)[0]
     assert first.total == 12 and first.images_per_second > 0
     assert first.eta_seconds is not None and first.eta_seconds >= 0
 
@@ -82,7 +86,7 @@ def test_progress_reports_rate_and_eta(tmp_path: Path):
 )
 def test_bad_settings_are_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        Predictor(colour_model(), **kwargs)
+        _predictor(**kwargs)
 
 
 # ------------------------------------------------------------------------ out of memory
@@ -135,15 +139,20 @@ def test_out_of_memory_mid_run_halves_batches_and_keeps_every_result_on_its_path
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n cut short")
     paths.insert(13, broken)  # 23 files: batches of 6, 6, 6, 5
-    options = {"batch_size": 6, "top_k": 3, "engine": "torch", "precision": "fp32"}
-    options["prefetch_batches"] = 2  # batches decoded ahead at the size before the OOM
-    expected = [p for b in _run(Predictor(colour_model(), **options), paths) for p in b.predictions]
+    options = {"batch_size": 6, "engine": "torch", "precision": "fp32"}
+    extra = {"top_k": 3, "prefetch_batches": 2}  # batches decoded ahead at the old size
+    reference = colour_model()
+    expected = [
+        p
+        for b in _run(Predictor(reference, resolved(reference, **options), **extra), paths)
+        for p in b.predictions
+    ]
     assert len({p.probs for p in expected if p.ok}) == 22  # a shifted result would show
 
     model = colour_model()
     memory = _OutOfMemoryMidRun(limit=3, after=1)  # the first batch runs whole, then OOM
     model.network = memory.wrap(model.network)
-    predictor = Predictor(model, **options)
+    predictor = Predictor(model, resolved(model, **options), **extra)
     batches = _run(predictor, paths)
 
     assert memory.refused == [6] and predictor.batch_size == 3
@@ -164,7 +173,7 @@ def test_out_of_memory_on_a_single_image_is_raised(tmp_path):
     model.network = _OutOfMemoryMidRun(limit=0, after=0).wrap(model.network)
     with pytest.raises(torch.cuda.OutOfMemoryError):
         _run(
-            Predictor(model, batch_size=4, engine="torch"),
+            Predictor(model, resolved(model, batch_size=4, engine="torch")),
             write_colour_images(tmp_path, per_colour=1),
         )
 
@@ -185,7 +194,7 @@ def test_a_bug_in_preprocessing_is_a_row_saying_so_and_is_logged(tmp_path, monke
 
     monkeypatch.setattr(imaging, "to_input", failing_on_green)
     predictions = [
-        p for b in _run(Predictor(colour_model(), batch_size=4), paths) for p in b.predictions
+        p for b in _run(_predictor(batch_size=4), paths) for p in b.predictions
     ]
     failed = [p for p in predictions if not p.ok]
     assert [p.path.name for p in failed] == ["green_000.png", "green_001.png"]
@@ -196,16 +205,17 @@ def test_a_bug_in_preprocessing_is_a_row_saying_so_and_is_logged(tmp_path, monke
 
 
 def test_openvino_failing_under_auto_falls_back_to_pytorch_and_logs_why(monkeypatch, caplog):
-    from resnet_desktop.core import openvino_engine, predictor
+    from resnet_desktop.core import openvino_engine
 
     def refuse(*args, **kwargs):
         raise RuntimeError("unsupported operator")
 
-    monkeypatch.setattr(predictor, "resolve_engine", lambda *args: "openvino")
     monkeypatch.setattr(openvino_engine, "OpenVinoNetwork", refuse)
     notices: list[str] = []
-    chosen = Predictor(colour_model(), device="cpu", engine="auto", notify=notices.append)
-    assert chosen.engine == "torch"
+    model = colour_model()
+    runtime = dataclasses.replace(resolved(model, device="cpu"), engine="openvino")
+    chosen = Predictor(model, runtime, notify=notices.append)
+    assert chosen.runtime.engine == "torch"
     assert notices and "unsupported operator" in notices[0]
     warnings = [r for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1 and "running it in PyTorch" in warnings[0].getMessage()

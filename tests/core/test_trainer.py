@@ -30,7 +30,7 @@ from resnet_desktop.core.trainer import (
     save_model,
 )
 from resnet_desktop.core.zoo import Preprocess, get_spec
-from tests.helpers import write_class_folders
+from tests.helpers import resolved, write_class_folders
 
 CIFAR = Preprocess(crop=32, resize=None)
 FULL = TrainConfig(strategy="full", epochs=6, batch_size=16, lr=0.05, workers=1)
@@ -301,7 +301,7 @@ def test_library_round_trip(head_result: FitResult, split: DatasetSplit):
     with pytest.raises(Exception, match="already exists"):
         save_model(head_result, "colours-head")
     loaded = load_model("colours-head")
-    predictor = Predictor(loaded, precision="fp32", top_k=1)
+    predictor = Predictor(loaded, resolved(loaded, precision="fp32"), top_k=1)
     predictions = [
         p for b in predictor.predict_iter([s.path for s in split.val]) for p in b.predictions
     ]

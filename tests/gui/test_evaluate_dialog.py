@@ -13,6 +13,8 @@ import pytest
 from PySide6.QtCore import Qt
 
 from resnet_desktop.core.errors import UserError
+from resnet_desktop.core.evaluate import evaluate
+from resnet_desktop.core.runtime import RuntimeOptions
 from resnet_desktop.gui.evaluate_dialog import EvaluateDialog
 from resnet_desktop.gui.evaluation_view import (
     ConfusionModel,
@@ -60,7 +62,7 @@ def dialog(qtbot, colour_model):
 
 
 def run(qtbot, dialog: EvaluateDialog, folder: Path) -> None:
-    dialog.set_folder(folder)
+    dialog.folder_edit.setText(str(folder))
     dialog.start_button.click()
     assert dialog.runner.running and not dialog.start_button.isEnabled()
     qtbot.waitUntil(lambda: not dialog.runner.running, timeout=60_000)
@@ -92,19 +94,36 @@ def test_folder_names_outside_the_model_are_an_inline_error(qtbot, dialog, tmp_p
     assert dialog.report is None
 
 
+def test_the_evaluation_runs_as_the_runtime_says(qtbot, colour_model, dataset, monkeypatch):
+    from resnet_desktop.gui import evaluate_dialog
+
+    runtime = RuntimeOptions(device="cpu", precision="fp32", engine="torch", batch_size=5)
+    used: list[RuntimeOptions] = []
+
+    def recording_evaluate(model, folder, options, **kwargs):
+        used.append(options)
+        return evaluate(model, folder, options, **kwargs)
+
+    monkeypatch.setattr(evaluate_dialog, "evaluate", recording_evaluate)
+    dialog = EvaluateDialog(colour_model, runtime=runtime)
+    qtbot.addWidget(dialog)
+    run(qtbot, dialog, dataset)
+    assert used == [runtime] and dialog.report is not None and dialog.report.total == 36
+
+
 def test_not_a_folder_and_no_model(qtbot, dialog, tmp_path):
-    dialog.set_folder(tmp_path / "missing")
+    dialog.folder_edit.setText(str(tmp_path / "missing"))
     dialog.start()
     assert "not a folder" in dialog.error.text() and not dialog.runner.running
     no_model = EvaluateDialog(None)
     qtbot.addWidget(no_model)
-    no_model.set_folder(tmp_path)
+    no_model.folder_edit.setText(str(tmp_path))
     no_model.start()
     assert "Choose a model" in no_model.error.text() and not no_model.runner.running
 
 
 def test_closing_mid_evaluation_joins_the_worker(qtbot, dialog, dataset):
-    dialog.set_folder(dataset)
+    dialog.folder_edit.setText(str(dataset))
     dialog.start()
     worker = dialog.runner.worker
     dialog.close()

@@ -16,11 +16,11 @@ from PySide6.QtWidgets import (
     QPushButton,
 )
 
+from resnet_desktop.app.models import WeightsState
 from resnet_desktop.core.library import ModelLibrary
 from resnet_desktop.core.weights import imagenet_weights_path
 from resnet_desktop.core.zoo import get_spec
 from resnet_desktop.gui.main_window import MainWindow
-from resnet_desktop.gui.model_selector import WeightsState, list_model_choices
 from tests.gui.imagefiles import write_noise_images
 from tests.gui.test_main_window import action, add_and_wait
 
@@ -72,18 +72,6 @@ def _button(box: QMessageBox, text: str):
 def _state(window: MainWindow, name: str) -> WeightsState | None:
     choice = window.selector.choice(name)
     return None if choice is None else choice.state
-
-
-def test_every_model_is_listed_with_the_state_of_its_weights(tiny_model: str):
-    cached = imagenet_weights_path(get_spec("resnet18"))
-    cached.parent.mkdir(parents=True)
-    cached.write_bytes(b"weights")
-    labels = {choice.name: choice.label for choice in list_model_choices()}
-    assert labels["resnet18"] == "ResNet-18 — ImageNet (cached)"
-    assert labels["resnet50"] == "ResNet-50 — ImageNet (download needed)"
-    assert labels["cifar_resnet20"] == "CIFAR ResNet-20 (32x32) — needs weights file"
-    assert labels[tiny_model] == "tiny — library (CIFAR ResNet-20 (32x32), 10 classes)"
-    assert len(labels) == 15
 
 
 def test_selector_items_carry_the_model_name(qtbot, window: MainWindow, tiny_model: str):

@@ -8,9 +8,9 @@ import pytest
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
 
+from resnet_desktop.app.classify import RunKey
 from resnet_desktop.core.predictor import Prediction
 from resnet_desktop.gui import results_model
-from resnet_desktop.gui.jobs import RunKey
 from resnet_desktop.gui.results_model import (
     PATH_ROLE,
     SORT_ROLE,
@@ -121,7 +121,7 @@ def test_adding_paths_skips_duplicates_in_one_insert(model: ResultsModel, qtbot)
     added = model.add_paths([Path("/photos/a.jpg"), Path("/x/1.png"), Path("/x/1.png")])
     assert added == 1 and inserts == [(5, 5)]
     assert model.add_paths([Path("/x/1.png")]) == 0 and inserts == [(5, 5)]
-    assert model.row_of(Path("/x/1.png")) == 5
+    assert model.row_at(5).path == Path("/x/1.png") and len(model) == 6
 
 
 def test_a_new_result_replaces_the_old_and_counts_follow(model: ResultsModel):

@@ -13,13 +13,13 @@ import pytest
 import shiboken6
 from PySide6.QtWidgets import QApplication, QMessageBox, QWizard
 
+from resnet_desktop.core.runtime import RuntimeOptions
 from resnet_desktop.gui.charts import LineChart, nice_ticks
 from resnet_desktop.gui.wizard import (
     FineTuneWizard,
     _Progress,
     name_problem,
     result_text,
-    suggest_name,
 )
 from resnet_desktop.gui.wizard_pages import FineTuneState, OptionsPage
 
@@ -140,6 +140,8 @@ def test_walk_through_trains_and_saves(qtbot, wizard, dataset, tmp_path):
     assert model.class_names == tuple(CLASSES)
     assert model.architecture == "cifar_resnet20"
     assert len(model.training["history"]) == 3
+    assert model.base_weights == "random"  # as the command line records it
+    assert model.training["device"] == "cpu"
 
 
 def test_one_class_folder_is_an_inline_error(qtbot, wizard, tmp_path):
@@ -279,6 +281,20 @@ def test_model_page_weights_choices(qtbot, wizard, tmp_path):
     assert wizard.state.preprocess.crop == 32
 
 
+def test_options_start_from_the_window_runtime(qtbot):
+    from resnet_desktop.core.zoo import SPECS
+
+    state = FineTuneState(strategy="head", preprocess=SPECS["cifar_resnet20"].preprocess)
+    page = OptionsPage(state, RuntimeOptions("cpu", "bf16", "openvino", 8))
+    qtbot.addWidget(page)
+    page.initializePage()
+    assert page.fields["device"].widget.currentText() == "cpu"
+    page.set_value("precision", "fp32")
+    assert page.config().runtime == RuntimeOptions("cpu", "fp32", "openvino", 8)
+    page.restore_defaults()
+    assert page.config().runtime.precision == "bf16"
+
+
 def test_options_restore_defaults(qtbot):
     from resnet_desktop.core.trainer import default_config
     from resnet_desktop.core.zoo import SPECS
@@ -315,9 +331,6 @@ def test_name_rules():
     network = build_network(spec, 2)
     ModelLibrary().add("taken", spec.name, network.state_dict(), ["a", "b"], spec.preprocess)
     assert "already exists" in name_problem("taken")
-    assert suggest_name("taken", "x", set()) == "taken-x"
-    assert suggest_name("my/data", "resnet50", {"my-data-resnet50"}) == "my-data-resnet50-2"
-    assert suggest_name("...", "", set()) == "fine-tuned"
 
 
 def test_progress_fraction_and_eta():

@@ -1,4 +1,4 @@
-"""The window's background jobs as plain generators: scanning in chunks, planning a run."""
+"""Adding and classifying images as plain generators: scanning in chunks, planning a run."""
 
 from __future__ import annotations
 
@@ -7,9 +7,22 @@ from pathlib import Path
 
 import pytest
 
-from resnet_desktop.gui import jobs
-from resnet_desktop.gui.jobs import Candidate, RunKey, RunPlan, RunRequest, plan_run
+from resnet_desktop.app import classify as jobs
+from resnet_desktop.app.classify import (
+    Candidate,
+    ModelReady,
+    Preparing,
+    RunKey,
+    RunPlan,
+    RunRequest,
+    Stage,
+    plan_run,
+)
+from resnet_desktop.core.predictor import BatchResult
+from resnet_desktop.core.runtime import RuntimeOptions
 from tests.gui.imagefiles import write_noise_images
+
+CPU_FP32 = RuntimeOptions(device="cpu", precision="fp32")
 
 
 def _never() -> bool:
@@ -76,37 +89,29 @@ def test_plan_redoes_missing_failed_changed_and_other_key(tmp_path: Path):
 def test_classify_job_with_nothing_to_do_loads_no_model(tmp_path: Path):
     path = write_noise_images(tmp_path, 1)[0]
     candidate = Candidate(path, jobs.file_signature(path), up_to_date=True)
-    request = RunRequest(RunKey("no-such-model", 5), "cpu", "fp32", None, (candidate,))
+    request = RunRequest(RunKey("no-such-model", 5), CPU_FP32, (candidate,))
     items = list(jobs.classify_job(request)(_never))
     assert items == [RunPlan([], {}, skipped=1)]
 
 
 def test_a_stopped_classify_job_ends_after_its_plan(tmp_path: Path):
     paths = write_noise_images(tmp_path, 2)
-    request = RunRequest(
-        RunKey("no-such-model", 5),
-        "cpu",
-        "fp32",
-        None,
-        tuple(Candidate(p, None, False) for p in paths),
-    )
+    candidates = tuple(Candidate(p, None, False) for p in paths)
+    request = RunRequest(RunKey("no-such-model", 5), CPU_FP32, candidates)
     assert list(jobs.classify_job(request)(lambda: True)) == [RunPlan([], {}, skipped=0)]
 
 
 def test_classify_job_yields_plan_model_and_batches(tmp_path: Path, tiny_model: str):
     paths = write_noise_images(tmp_path, 5)
     candidates = tuple(Candidate(p, None, False) for p in paths)
-    request = RunRequest(RunKey(tiny_model, 3), "cpu", "fp32", 2, candidates, "torch")
-    plan, ready, *batches = list(jobs.classify_job(request)(_never))
+    runtime = RuntimeOptions("cpu", "fp32", "torch", batch_size=2)
+    request = RunRequest(RunKey(tiny_model, 3), runtime, candidates)
+    plan, loading, ready, *batches = list(jobs.classify_job(request)(_never))
     assert plan.todo == paths
-    assert (ready.model, ready.device, ready.precision, ready.batch_size, ready.top_k) == (
-        tiny_model,
-        "cpu",
-        "fp32",
-        2,
-        3,
-    )
-    assert ready.engine == "torch"
+    assert loading == Preparing(Stage.LOADING_MODEL)
+    assert isinstance(ready, ModelReady) and (ready.model, ready.top_k) == (tiny_model, 3)
+    assert ready.runtime.describe() == "cpu (fp32, PyTorch, batch 2)"
+    assert ready.runtime.options == runtime
     assert [b.done for b in batches] == [2, 4, 5]
     assert [p.path for b in batches for p in b.predictions] == paths
 
@@ -119,14 +124,16 @@ def test_classify_job_says_when_it_prepares_for_openvino_and_stops_there_if_aske
     monkeypatch.setattr(openvino_engine, "cache_root", lambda: tmp_path / "openvino")
     paths = write_noise_images(tmp_path, 3)
     candidates = tuple(Candidate(p, None, False) for p in paths)
-    request = RunRequest(RunKey(tiny_model, 3), "cpu", "fp32", None, candidates, "openvino")
+    runtime = RuntimeOptions("cpu", "fp32", "openvino")
+    request = RunRequest(RunKey(tiny_model, 3), runtime, candidates)
     items = list(jobs.classify_job(request)(_never))
-    assert [type(item).__name__ for item in items] == [
-        "RunPlan", "Preparing", "ModelReady", "BatchResult"
+    assert [type(item) for item in items] == [
+        RunPlan, Preparing, Preparing, ModelReady, BatchResult
     ]  # fmt: skip
-    assert items[1].message == "Preparing the model for OpenVINO…"
-    assert items[2].engine == "openvino"
-    assert [p.path for p in items[3].predictions] == paths
+    assert [items[1].stage, items[2].stage] == [Stage.LOADING_MODEL, Stage.CONVERTING]
+    assert items[2].message == "Preparing the model for OpenVINO…"
+    assert items[3].runtime.engine == "openvino"
+    assert [p.path for p in items[4].predictions] == paths
 
     fresh = tmp_path / "fresh-cache"
     monkeypatch.setattr(openvino_engine, "cache_root", lambda: fresh)
@@ -139,5 +146,5 @@ def test_classify_job_says_when_it_prepares_for_openvino_and_stops_there_if_aske
         return bool(pressed)
 
     stopped = list(jobs.classify_job(request)(stop_once_converting))
-    assert [type(item).__name__ for item in stopped] == ["RunPlan", "Preparing"]
+    assert [type(item) for item in stopped] == [RunPlan, Preparing, Preparing]
     assert list(fresh.iterdir()) == []  # the half-done conversion is gone

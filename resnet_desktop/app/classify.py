@@ -1,18 +1,25 @@
-"""The main window's background jobs, as plain generators a GeneratorWorker runs.
+"""Adding images and classifying them: the window's jobs, as plain generators.
 
-Nothing here touches Qt, so the jobs can be tested without a window. torch and the
-prediction modules are imported inside the jobs: importing this module stays cheap and
-the window appears before torch has loaded.
+A job takes a ``should_stop`` callable and yields typed events; the window runs it in a
+GeneratorWorker and matches on the events. Nothing here touches Qt, so the jobs are
+tested without a window, and nothing here imports torch at import time: the window
+appears before torch has loaded, and only a classify job's model loading pulls it in.
 """
 
 from __future__ import annotations
 
+import enum
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypeAlias
+
+from resnet_desktop.core.imaging import scan_images
+from resnet_desktop.core.model_loader import load_model
+from resnet_desktop.core.predictor import BatchResult, Predictor
+from resnet_desktop.core.runtime import ResolvedRuntime, RuntimeOptions
 
 ShouldStop = Callable[[], bool]
 Signature = tuple[int, int]  # (size in bytes, mtime in ns): has the file changed?
@@ -29,8 +36,6 @@ def scan_job(paths: Sequence[str | Path]) -> Callable[[ShouldStop], Iterator[lis
     """A job that yields the images among ``paths`` in chunks of at most SCAN_CHUNK."""
 
     def job(should_stop: ShouldStop) -> Iterator[list[Path]]:
-        from resnet_desktop.core.imaging import scan_images
-
         files = scan_images(list(paths), should_stop)
         return chunked(files, SCAN_CHUNK, SCAN_FLUSH_SECONDS, should_stop)
 
@@ -81,40 +86,52 @@ class Candidate:
 
 @dataclass(frozen=True)
 class RunRequest:
+    """What to classify, and how: the rows on offer and the runtime the user chose."""
+
     key: RunKey
-    device: str
-    precision: str
-    batch_size: int | None
+    runtime: RuntimeOptions
     candidates: tuple[Candidate, ...]
-    engine: str = "auto"
 
 
 @dataclass(frozen=True)
 class RunPlan:
-    """Yielded first: the files that need classifying and their signatures now."""
+    """The first event: the files that need classifying and their signatures now."""
 
     todo: list[Path]
     signatures: dict[Path, Signature | None]
     skipped: int  # up-to-date rows left alone
 
 
+class Stage(enum.Enum):
+    """Set-up before the first batch that can take a while; the value is what to show."""
+
+    LOADING_MODEL = "Loading the model…"
+    # Seconds the first time (a conversion), well under one later (the cache): telling
+    # the two apart would mean hashing the weights twice.
+    CONVERTING = "Preparing the model for OpenVINO…"
+
+
 @dataclass(frozen=True)
 class Preparing:
-    """Yielded before set-up that can be slow (an OpenVINO conversion): what is going on."""
+    """A set-up stage has begun."""
 
-    message: str
+    stage: Stage
+
+    @property
+    def message(self) -> str:
+        return self.stage.value
 
 
 @dataclass(frozen=True)
 class ModelReady:
-    """Yielded once the model is loaded: how the run will go."""
+    """The model is loaded: how the run will go (the engine after any fallback)."""
 
     model: str
-    device: str
-    precision: str
-    batch_size: int
+    runtime: ResolvedRuntime
     top_k: int
-    engine: str
+
+
+ClassifyEvent: TypeAlias = RunPlan | Preparing | ModelReady | BatchResult
 
 
 def file_signature(path: Path) -> Signature | None:
@@ -142,75 +159,24 @@ def plan_run(candidates: Sequence[Candidate], should_stop: ShouldStop) -> RunPla
     return RunPlan(todo, signatures, skipped)
 
 
-def classify_job(request: RunRequest) -> Callable[[ShouldStop], Iterator[Any]]:
-    """A job yielding a RunPlan, then (if there is work) ModelReady and BatchResults."""
+def classify_job(request: RunRequest) -> Callable[[ShouldStop], Iterator[ClassifyEvent]]:
+    """A job yielding a RunPlan, then (if there is work) set-up stages, ModelReady, batches."""
 
-    def job(should_stop: ShouldStop) -> Iterator[Any]:
+    def job(should_stop: ShouldStop) -> Iterator[ClassifyEvent]:
         plan = plan_run(request.candidates, should_stop)
         yield plan
         if not plan.todo or should_stop():
             return
-        from resnet_desktop.core.model_loader import load_model
-        from resnet_desktop.core.predictor import Predictor
-
+        yield Preparing(Stage.LOADING_MODEL)
         loaded = load_model(request.key.model, should_stop=should_stop)
-        if _uses_openvino(request):
-            # Seconds the first time (a conversion), well under one later (the cache):
-            # telling the two apart would mean hashing the weights twice.
-            yield Preparing("Preparing the model for OpenVINO…")
-        predictor = Predictor(
-            loaded,
-            device=request.device,
-            precision=request.precision,
-            batch_size=request.batch_size,
-            top_k=request.key.top_k,
-            engine=request.engine,
-            should_stop=should_stop,
-        )
+        runtime = request.runtime.resolve(loaded.preprocess)
+        if runtime.engine == "openvino":
+            yield Preparing(Stage.CONVERTING)
+        predictor = Predictor(loaded, runtime, top_k=request.key.top_k, should_stop=should_stop)
         if should_stop():
             return
-        yield ModelReady(
-            loaded.name,
-            predictor.device.type,
-            predictor.precision,
-            predictor.batch_size,
-            predictor.top_k,
-            predictor.engine,
-        )
+        yield ModelReady(loaded.name, predictor.runtime, predictor.top_k)
         if not should_stop():
             yield from predictor.predict_iter(plan.todo, should_stop)
 
     return job
-
-
-def _uses_openvino(request: RunRequest) -> bool:
-    from resnet_desktop.core.device import resolve_device, resolve_engine, resolve_precision
-
-    device = resolve_device(request.device)
-    engine = resolve_engine(device, resolve_precision(device, request.precision), request.engine)
-    return engine == "openvino"
-
-
-# ------------------------------------------------------------------------------ start-up
-
-
-@dataclass(frozen=True)
-class RuntimeInfo:
-    """What is known once torch has loaded: versions and the usable devices."""
-
-    torch_version: str
-    torchvision_version: str
-    devices: list[str]  # concrete devices, best first ("cuda", "mps", "cpu")
-    cuda_name: str | None
-
-
-def warm_up_job(should_stop: ShouldStop) -> Iterator[RuntimeInfo]:
-    """Import torch and torchvision in the background while the user picks images."""
-    import torch
-    import torchvision
-
-    from resnet_desktop.core.device import available_devices
-
-    devices = available_devices()
-    cuda_name = torch.cuda.get_device_name(0) if "cuda" in devices else None
-    yield RuntimeInfo(torch.__version__, torchvision.__version__, devices, cuda_name)

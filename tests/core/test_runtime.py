@@ -1,0 +1,77 @@
+"""The runtime options: one value from either front end, resolved once into decisions."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from resnet_desktop.commands.common import add_runtime_args, runtime_options
+from resnet_desktop.core import device as device_mod
+from resnet_desktop.core.runtime import RuntimeOptions
+from resnet_desktop.core.train_config import TrainConfig
+from resnet_desktop.core.zoo import Preprocess
+
+CIFAR = Preprocess(crop=32, resize=None)
+IMAGENET = Preprocess(crop=224, resize=256)
+
+
+def test_the_default_batch_size_depends_on_device_and_input_size():
+    assert RuntimeOptions(device="cpu").resolve(CIFAR).batch_size == 256
+    assert RuntimeOptions(device="cpu").resolve(IMAGENET).batch_size == 32
+    assert RuntimeOptions(device="cpu", batch_size=7).resolve(IMAGENET).batch_size == 7
+
+
+def test_resolving_names_every_decision(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(device_mod, "openvino_installed", lambda: True)
+    options = RuntimeOptions(device="cpu", precision="fp32")
+    resolved = options.resolve(CIFAR)
+    assert (resolved.device, resolved.precision, resolved.engine) == ("cpu", "fp32", "openvino")
+    assert resolved.options == options and not resolved.engine_named
+    assert resolved.describe() == "cpu (fp32, OpenVINO, batch 256)"
+    assert options.in_pytorch().resolve(CIFAR).engine == "torch"
+    monkeypatch.setattr(device_mod, "openvino_installed", lambda: False)
+    assert options.resolve(CIFAR).engine == "torch"
+
+
+def test_a_named_engine_is_marked_so():
+    resolved = RuntimeOptions(device="cpu", precision="fp32", engine="torch").resolve(CIFAR)
+    assert resolved.engine_named and resolved.describe().endswith("PyTorch, batch 256)")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (RuntimeOptions(device="tpu"), "unknown device"),
+        (RuntimeOptions(precision="fp8"), "unknown precision"),
+        (RuntimeOptions(engine="tensorrt"), "unknown engine"),
+        (RuntimeOptions(device="cpu", precision="fp16"), "fp16 is not supported on the CPU"),
+        (RuntimeOptions(batch_size=0), "batch size"),
+    ],
+)
+def test_impossible_choices_are_clear_errors(options: RuntimeOptions, message: str):
+    with pytest.raises(ValueError, match=message):
+        options.resolve(CIFAR)
+
+
+def _parse(argv: list[str], *, engine: bool = True) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_runtime_args(parser, engine=engine)
+    return parser.parse_args(argv)
+
+
+def test_the_command_line_gives_one_value():
+    args = _parse(["--device", "cpu", "--precision", "bf16", "--engine", "torch"])
+    assert runtime_options(args) == RuntimeOptions("cpu", "bf16", "torch", None)
+    args = _parse(["--batch-size", "8"], engine=False)
+    assert runtime_options(args) == RuntimeOptions(batch_size=8)
+
+
+def test_training_settings_keep_device_and_precision_flat_in_their_metadata():
+    config = TrainConfig(strategy="full", runtime=RuntimeOptions("cpu", "bf16", "openvino", 9))
+    values = config.to_dict()
+    assert (values["device"], values["precision"]) == ("cpu", "bf16")
+    assert "runtime" not in values and "engine" not in values
+    changed = config.updated(precision="fp32", epochs=3)
+    assert changed.runtime == RuntimeOptions("cpu", "fp32", "openvino", 9)
+    assert (changed.epochs, changed.strategy) == (3, "full")
