@@ -193,9 +193,7 @@ def test_a_bug_in_preprocessing_is_a_row_saying_so_and_is_logged(tmp_path, monke
         return original(image, preprocess)
 
     monkeypatch.setattr(imaging, "to_input", failing_on_green)
-    predictions = [
-        p for b in _run(_predictor(batch_size=4), paths) for p in b.predictions
-    ]
+    predictions = [p for b in _run(_predictor(batch_size=4), paths) for p in b.predictions]
     failed = [p for p in predictions if not p.ok]
     assert [p.path.name for p in failed] == ["green_000.png", "green_001.png"]
     assert all(p.error.startswith(imaging.BUG_REASON) for p in failed)
