@@ -51,11 +51,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         or args_list[0] in _command_names(parser)
     ):
         args = parser.parse_args(args_list)
+        _clean_abandoned()
         return int(args.func(args))
     window_args = build_window_parser().parse_args(args_list)
+    _clean_abandoned()
     from resnet_desktop.gui.app import run_app
 
     return run_app(window_args.paths, model=window_args.model)
+
+
+def _clean_abandoned() -> None:
+    """Delete what killed runs left behind (a day old or more); a few folder listings."""
+    from resnet_desktop.core.housekeeping import clean_abandoned
+
+    clean_abandoned()
 
 
 def _command_names(parser: argparse.ArgumentParser) -> set[str]:

@@ -72,7 +72,10 @@ def _check_regular(fd: int, path: str | os.PathLike[str], limit: int) -> int:
 
 
 def _size(limit: int) -> str:
-    return f"{limit // MIB} MiB" if limit >= MIB else f"{limit // KIB} KiB"
+    for unit, name in ((MIB, "MiB"), (KIB, "KiB")):
+        if limit >= unit:
+            return f"{limit / unit:g} {name}"
+    return f"{limit} bytes"
 
 
 def parse_json(data: bytes, source: str | Path, **kwargs: Any) -> Any:

@@ -269,7 +269,7 @@ def test_the_head_size_read_from_a_file_is_bounded(tmp_path, shape, message):
     state = small_state_dict()
     state["linear.weight"] = torch.zeros(shape)
     torch.save(state, tmp_path / "w.pth")
-    with pytest.raises(ModelLoadError, match="linear.weight") as caught:
+    with pytest.raises(ModelLoadError, match=r"linear\.weight") as caught:
         load_model("cifar_resnet20", weights=tmp_path / "w.pth")
     assert message in str(caught.value)
 
@@ -280,7 +280,7 @@ def test_special_files_are_refused_without_blocking(tmp_path):
     os.mkfifo(tmp_path / "fifo.pth")
     os.mkfifo(tmp_path / "names.txt")
     (tmp_path / "zero.txt").symlink_to("/dev/zero")
-    with pytest.raises(WeightsError, match="fifo.pth is not a regular file"):
+    with pytest.raises(WeightsError, match=r"fifo\.pth is not a regular file"):
         load_state_dict_file(tmp_path / "fifo.pth")
     for name in ("names.txt", "zero.txt"):
         with pytest.raises(WeightsError, match=f"{name} is not a regular file"):
