@@ -21,6 +21,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import stat
 import tempfile
@@ -404,6 +405,34 @@ class ModelLibrary:
                 return [path for path in litter if _unlinked(path)]
         except (LockTimeout, OSError):
             return []
+
+
+def keep_elsewhere(
+    name: str,
+    architecture: str,
+    state_dict: dict[str, torch.Tensor] | None,
+    class_names: Sequence[str],
+) -> str:
+    """Write weights the library could not take to a temporary folder; says where.
+
+    Hours of fine-tuning are not thrown away because the library's disk filled up
+    meanwhile: the weights (safetensors) and class names (a JSON list) are what
+    ``resnet-desktop models import`` takes, and the returned sentence gives that command.
+    """
+    if state_dict is None:
+        return "There were no trained weights to keep."
+    try:
+        folder = Path(tempfile.mkdtemp(prefix="resnet-desktop-unsaved-"))
+        weights, classes = folder / f"{name}{WEIGHTS_SUFFIX}", folder / f"{name}.classes.json"
+        atomic_write_bytes(weights, _safetensors_bytes(state_dict))
+        atomic_write_text(classes, json.dumps(list(class_names), ensure_ascii=False))
+    except OSError as error:
+        return f"Keeping the trained weights in a temporary folder failed too: {_reason(error)}"
+    command = shlex.join([
+        "resnet-desktop", "models", "import", str(weights), "--model", architecture,
+        "--classes", str(classes), "--name", name,
+    ])  # fmt: skip
+    return f"The trained model is kept in {folder}; add it to the library later with: {command}"
 
 
 def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -164,3 +165,68 @@ def test_the_command_line_cleans_up_at_start(capsys):
     orphan = make(paths.library_dir() / "orphan.safetensors", 2)
     assert main(["models", "list"]) == 0
     assert not orphan.exists()
+
+
+# --- fine-tuning finds a library it cannot save in before training -------------------------
+
+
+def finetune_argv(dataset: Path, name: str = "tuned") -> list[str]:
+    return ["finetune", str(dataset), "--model", "cifar_resnet20", "--weights", "random",
+            "--strategy", "head", "--epochs", "1", "--name", name]  # fmt: skip
+
+
+def no_training(*args, **kwargs):
+    raise AssertionError("trained although the result could not be saved")
+
+
+@pytest.fixture
+def dataset(tmp_path) -> Path:
+    from tests.helpers import write_class_folders
+
+    return write_class_folders(tmp_path / "data", 5, {"dark": (20, 20, 20), "light": (230,) * 3})
+
+
+def test_finetune_checks_the_library_is_writable_before_training(dataset, monkeypatch, capsys):
+    from resnet_desktop.core import library as library_module
+
+    def read_only(**kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(library_module.tempfile, "NamedTemporaryFile", read_only)
+    monkeypatch.setattr("resnet_desktop.core.trainer.fit", no_training)
+    assert main(finetune_argv(dataset)) == 1
+    assert "cannot save models in" in capsys.readouterr().err
+
+
+def test_finetune_checks_free_space_before_training(dataset, monkeypatch, capsys):
+    from resnet_desktop.core import library as library_module
+
+    monkeypatch.setattr(
+        library_module.shutil, "disk_usage", lambda path: type("U", (), {"free": 1000})()
+    )
+    monkeypatch.setattr("resnet_desktop.core.trainer.fit", no_training)
+    assert main(finetune_argv(dataset)) == 1
+    assert "not enough free space" in capsys.readouterr().err
+
+
+def test_finetune_keeps_a_result_the_library_refuses_and_says_where(
+    dataset, tmp_path, monkeypatch, capsys
+):
+    from resnet_desktop.core import library as library_module
+
+    monkeypatch.setattr(library_module.tempfile, "tempdir", str(tmp_path))
+
+    def disk_full(self, name, weights, metadata):
+        raise library_module.LibraryError(f"could not save model {name!r}: No space left")
+
+    real_write = library_module.ModelLibrary._write
+    monkeypatch.setattr(library_module.ModelLibrary, "_write", disk_full)
+    assert main(finetune_argv(dataset)) == 1
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert "No space left" in error and "The trained model is kept in" in error
+    command = error.split("add it to the library later with: ")[1]
+    argv = shlex.split(command)
+    assert argv[:3] == ["resnet-desktop", "models", "import"]
+    monkeypatch.setattr(library_module.ModelLibrary, "_write", real_write)
+    assert main(argv[1:]) == 0
+    assert library_module.ModelLibrary().get("tuned").class_names == ("dark", "light")
