@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from resnet_desktop.commands.common import EXIT_OK, reports_errors
 from resnet_desktop.core import zoo
+
+if TYPE_CHECKING:
+    from resnet_desktop.core.library import ModelLibrary
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -87,10 +91,19 @@ def _list(args: argparse.Namespace) -> int:
         print(format_table(("NAME", "ARCHITECTURE", "CLASSES", "CREATED"), rows))
     else:
         print(f"no models in the library ({library.root})")
+    _print_damaged(library)
     if args.all:
         print()
         print(format_table(("BUILT-IN", "CLASSES", "IMAGENET WEIGHTS"), _zoo_rows()))
     return EXIT_OK
+
+
+def _print_damaged(library: ModelLibrary) -> None:
+    """Entries that cannot be used, so a name that "already exists" is never invisible."""
+    damaged = library.damaged()
+    if damaged:
+        print("\ndamaged entries (remove them with: resnet-desktop models remove NAME):")
+        print(format_table(("NAME", "PROBLEM"), [(d.name, d.reason) for d in damaged]))
 
 
 def _zoo_rows() -> list[tuple[str, ...]]:
