@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from resnet_desktop.commands.common import (
     EXIT_OK,
@@ -15,6 +17,12 @@ from resnet_desktop.commands.common import (
     reports_errors,
 )
 from resnet_desktop.commands.progress import ProgressBar, format_duration
+from resnet_desktop.core.errors import UserError
+
+if TYPE_CHECKING:
+    from resnet_desktop.core.predictor import Prediction
+
+EXIT_INTERRUPTED = 130
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "predict",
         help="classify images and folders",
         description="Classify images (folders are searched recursively). Exit status: 0 all "
-        "classified, 3 some files failed, 1 could not run, 2 bad arguments.",
+        "classified, 3 some files failed, 1 could not run, 2 bad arguments, 130 interrupted "
+        "(Ctrl+C; the CSV then holds the images classified so far).",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
     add_model_args(parser)
@@ -30,6 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--top-k", type=positive_int, default=5)
     add_runtime_args(parser)
     parser.add_argument("--csv", metavar="OUT", help="write the results to this CSV file")
+    parser.add_argument(
+        "--force", action="store_true", help="write --csv even where it replaces an image"
+    )
     parser.set_defaults(func=run)
 
 
@@ -43,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
     paths = list(scan_images(args.paths))
     if not paths:
         raise ValueError("no images found in " + ", ".join(args.paths))
+    if args.csv and not args.force:
+        _check_csv_target(args.csv, paths)
     model = load_model(args.model, args.weights, args.classes)
     predictor = Predictor(
         model,
@@ -54,15 +68,19 @@ def run(args: argparse.Namespace) -> int:
         notify=notify,
     )
     print(f"{len(paths)} images, {args.model} on {predictor.describe()}", file=sys.stderr)
-    predictions = []
+    predictions: list[Prediction] = []
     bar = ProgressBar(len(paths))
     last = None
-    for last in predictor.predict_iter(paths):
-        predictions.extend(last.predictions)
-        if not args.csv:
-            for prediction in last.predictions:
-                print(_describe(prediction))
-        bar.update(last.done, last.images_per_second, last.eta_seconds)
+    interrupted = False
+    try:
+        for last in predictor.predict_iter(paths):
+            predictions.extend(last.predictions)
+            if not args.csv:
+                for prediction in last.predictions:
+                    print(_describe(prediction))
+            bar.update(last.done, last.images_per_second, last.eta_seconds)
+    except KeyboardInterrupt:  # keep what was classified: the CSV gets it below
+        interrupted = True
     bar.close()
     if args.csv:
         write_csv(args.csv, predictions, predictor.top_k)
@@ -75,16 +93,39 @@ def run(args: argparse.Namespace) -> int:
         + (f"; results in {args.csv}" if args.csv else ""),
         file=sys.stderr,
     )
+    if interrupted:
+        print(
+            f"interrupted: {len(paths) - len(predictions)} images not classified", file=sys.stderr
+        )
+        return EXIT_INTERRUPTED
     return EXIT_PARTIAL if failed else EXIT_OK
 
 
-def _describe(prediction) -> str:
-    from resnet_desktop.core.export import display_path
+def _check_csv_target(target: str, paths: list[Path]) -> None:
+    """Refuse to write the CSV over an image, one of the inputs above all (see --force)."""
+    from resnet_desktop.core.export import csv_target_problem
 
+    problem = csv_target_problem(target, paths)
+    if problem:
+        raise CsvTargetError(f"not writing --csv: {problem} (add --force to write it anyway)")
+
+
+class CsvTargetError(UserError, ValueError):
+    """--csv names a file the results must not replace.
+
+    A ValueError too until the front ends treat every UserError as the user's.
+    """
+
+
+def _describe(prediction: Prediction) -> str:
+    """One line for the terminal; file and class names cannot act on the terminal."""
+    from resnet_desktop.core.export import display_path, terminal_safe
+
+    path = terminal_safe(display_path(prediction.path))
     if not prediction.ok:
-        return f"{display_path(prediction.path)}\terror: {prediction.error}"
+        return f"{path}\terror: {terminal_safe(str(prediction.error))}"
     top = ", ".join(
-        f"{label} {prob:.1%}"
+        f"{terminal_safe(label)} {prob:.1%}"
         for label, prob in zip(prediction.labels, prediction.probs, strict=True)
     )
-    return f"{display_path(prediction.path)}\t{top}"
+    return f"{path}\t{top}"
