@@ -88,7 +88,7 @@ def _list(args: argparse.Namespace) -> int:
     models = library.list()
     if models:
         rows = [(m.name, m.architecture, str(len(m.class_names)), m.created) for m in models]
-        print(format_table(("NAME", "ARCHITECTURE", "CLASSES", "CREATED"), rows))
+        print(format_table(("NAME", "ARCHITECTURE", "CLASSES", "CREATED"), _safe(rows)))
     else:
         print(f"no models in the library ({library.root})")
     _print_damaged(library)
@@ -103,7 +103,14 @@ def _print_damaged(library: ModelLibrary) -> None:
     damaged = library.damaged()
     if damaged:
         print("\ndamaged entries (remove them with: resnet-desktop models remove NAME):")
-        print(format_table(("NAME", "PROBLEM"), [(d.name, d.reason) for d in damaged]))
+        print(format_table(("NAME", "PROBLEM"), _safe([(d.name, d.reason) for d in damaged])))
+
+
+def _safe(rows: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """The cells with what a terminal would act on escaped: names come from file names."""
+    from resnet_desktop.core.export import terminal_safe
+
+    return [tuple(terminal_safe(cell) for cell in row) for row in rows]
 
 
 def _zoo_rows() -> list[tuple[str, ...]]:

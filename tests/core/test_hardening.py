@@ -230,3 +230,15 @@ def test_finetune_keeps_a_result_the_library_refuses_and_says_where(
     monkeypatch.setattr(library_module.ModelLibrary, "_write", real_write)
     assert main(argv[1:]) == 0
     assert library_module.ModelLibrary().get("tuned").class_names == ("dark", "light")
+
+
+@pytest.mark.skipif(os.sep == "\\", reason="ESC is not allowed in Windows file names")
+def test_evaluate_prints_unreadable_file_names_escaped(tmp_path, capsys):
+    from tests.helpers import write_class_folders
+
+    folder = write_class_folders(tmp_path / "data", 3, {"cat": (20, 20, 20), "dog": (230,) * 3})
+    (folder / "cat" / "\x1b[2Jbroken.png").write_bytes(b"not an image")
+    argv = ["evaluate", str(folder), "--model", "cifar_resnet20", "--weights", "random"]
+    assert main(argv) == 3
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\\x1b[2Jbroken.png" in err

@@ -124,6 +124,19 @@ def test_damaged_entries_are_listed_named_in_errors_and_removable(capsys, checkp
     assert "damaged" not in run(capsys, "list")[1]
 
 
+def test_names_from_the_library_folder_cannot_act_on_the_terminal(capsys, checkpoint):
+    assert run(capsys, *import_args(checkpoint, "good"))[0] == 0
+    library = ModelLibrary()
+    (library.root / "\x1b[2J.json").write_text("{", encoding="utf-8")
+    good = (library.root / "good.json").read_text(encoding="utf-8")
+    (library.root / "\x1b]0;x\x07.json").write_text(
+        good.replace('"name": "good"', '"name": "\\u001b]0;x\\u0007"'), encoding="utf-8"
+    )
+    status, out, _ = run(capsys, "list")
+    assert status == 0 and "\x1b" not in out and "\x07" not in out
+    assert "\\x1b]0;x\\x07  cifar_resnet20" in out and "\\x1b[2J  " in out
+
+
 def test_removing_an_unknown_model_is_an_error(capsys):
     status, _, err = run(capsys, "remove", "ghost")
     assert status == 1 and err.startswith("error: no model named 'ghost'")
