@@ -511,11 +511,18 @@ def _model_from_metadata(data: dict[str, Any], weights_path: Path, stem: str) ->
         preprocess=_preprocess_from_metadata(data["preprocess"]),
         created=str(data["created"]),
         weights_path=weights_path,
-        source_sha256=data.get("source_sha256"),
-        base_weights=data.get("base_weights"),
+        source_sha256=_text_or_none(data, "source_sha256"),
+        base_weights=_text_or_none(data, "base_weights"),
         training=dict(data.get("training") or {}),
         metrics=dict(data.get("metrics") or {}),
     )
+
+
+def _text_or_none(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{key} must be text or null")
+    return value
 
 
 def _preprocess_from_metadata(data: Any) -> Preprocess:

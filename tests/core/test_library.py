@@ -457,6 +457,7 @@ def test_preprocessing_values_are_checked_when_saved(library):
         ({"class_names": ["a", "a", "c"]}, "unique"),
         ({"class_names": ["x" * 1001, "b", "c"]}, "at most 1000 characters"),
         ({"name": "other"}, "names the model 'other'"),
+        ({"base_weights": ["x"]}, "base_weights must be text or null"),
     ],
 )
 def test_damaged_entries_are_listed_with_the_reason(library, changes, reason):
