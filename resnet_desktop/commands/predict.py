@@ -20,7 +20,7 @@ from resnet_desktop.commands.progress import ProgressBar, format_duration
 from resnet_desktop.core.errors import UserError
 
 if TYPE_CHECKING:
-    from resnet_desktop.core.predictor import Prediction
+    from resnet_desktop.core.predictor import BatchResult, Prediction, Predictor
 
 EXIT_INTERRUPTED = 130
 
@@ -68,20 +68,7 @@ def run(args: argparse.Namespace) -> int:
         notify=notify,
     )
     print(f"{len(paths)} images, {args.model} on {predictor.describe()}", file=sys.stderr)
-    predictions: list[Prediction] = []
-    bar = ProgressBar(len(paths))
-    last = None
-    interrupted = False
-    try:
-        for last in predictor.predict_iter(paths):
-            predictions.extend(last.predictions)
-            if not args.csv:
-                for prediction in last.predictions:
-                    print(_describe(prediction))
-            bar.update(last.done, last.images_per_second, last.eta_seconds)
-    except KeyboardInterrupt:  # keep what was classified: the CSV gets it below
-        interrupted = True
-    bar.close()
+    predictions, last, interrupted = _classify(predictor, paths, show=not args.csv)
     if args.csv:
         write_csv(args.csv, predictions, predictor.top_k)
     failed = sum(not p.ok for p in predictions)
@@ -99,6 +86,27 @@ def run(args: argparse.Namespace) -> int:
         )
         return EXIT_INTERRUPTED
     return EXIT_PARTIAL if failed else EXIT_OK
+
+
+def _classify(
+    predictor: Predictor, paths: list[Path], show: bool
+) -> tuple[list[Prediction], BatchResult | None, bool]:
+    """Predictions, the last batch and whether Ctrl+C ended the run (keeping what was done)."""
+    predictions: list[Prediction] = []
+    bar = ProgressBar(len(paths))
+    last = None
+    try:
+        for last in predictor.predict_iter(paths):
+            predictions.extend(last.predictions)
+            if show:
+                for prediction in last.predictions:
+                    print(_describe(prediction))
+            bar.update(last.done, last.images_per_second, last.eta_seconds)
+    except KeyboardInterrupt:
+        return predictions, last, True
+    finally:
+        bar.close()
+    return predictions, last, False
 
 
 def _check_csv_target(target: str, paths: list[Path]) -> None:

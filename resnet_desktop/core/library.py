@@ -212,7 +212,7 @@ class ModelLibrary:
         """Delete a weights file no entry names (copied entries may share one)."""
         named = {self._weights_named_by(path) for path in self._metadata_files()}
         if weights_path not in named:
-            with contextlib.suppress(OSError):  # a leftover is cleaned up later; see below
+            with contextlib.suppress(OSError):  # a leftover goes in clean_abandoned()
                 weights_path.unlink(missing_ok=True)
 
     @contextlib.contextmanager
@@ -378,16 +378,15 @@ class ModelLibrary:
         If another process overwrites the model between the reading of its JSON and of
         its weights, the old weights are gone; the new JSON is then read once more.
         """
-        for attempt in range(2):
-            model = self.get(name)
-            try:
-                return _load_safetensors(model.weights_path)
-            except FileNotFoundError:
-                if attempt:
-                    raise LibraryError(
-                        f"the weights file of {name!r} ({model.weights_path}) is missing"
-                    ) from None
-        raise AssertionError("unreachable")
+        with contextlib.suppress(FileNotFoundError):
+            return _load_safetensors(name, self.get(name).weights_path)
+        weights_path = self.get(name).weights_path  # the new JSON, naming the new weights
+        try:
+            return _load_safetensors(name, weights_path)
+        except FileNotFoundError:
+            raise LibraryError(
+                f"the weights file of {name!r} ({weights_path}) is missing"
+            ) from None
 
     def clean_abandoned(self, now: float | None = None) -> list[Path]:
         """Delete what killed saves left behind a day ago or more; returns what went.
@@ -435,7 +434,7 @@ def keep_elsewhere(
     return f"The trained model is kept in {folder}; add it to the library later with: {command}"
 
 
-def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
+def _load_safetensors(name: str, path: Path) -> dict[str, torch.Tensor]:
     """FileNotFoundError if ``path`` is missing; LibraryError if it is not usable."""
     import safetensors.torch
 
@@ -445,7 +444,7 @@ def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
     except FileNotFoundError:
         raise
     except Exception as error:  # safetensors raises its own type for damaged files
-        raise LibraryError(f"cannot read the weights of {path.stem!r} ({path}): {error}") from None
+        raise LibraryError(f"cannot read the weights of {name!r} ({path}): {error}") from None
 
 
 def _is_litter(path: Path, named: set[Path], cutoff: float) -> bool:
