@@ -18,6 +18,7 @@ from resnet_desktop.commands.common import (
 )
 from resnet_desktop.commands.progress import ProgressBar
 from resnet_desktop.core.evaluate import EvalReport, evaluate
+from resnet_desktop.core.export import display_path, terminal_safe
 from resnet_desktop.core.model_loader import load_model
 
 MAX_CONFUSION_CLASSES = 20  # wider matrices do not fit a terminal
@@ -56,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     print("\n".join(summary_lines(report)))
     print(f"evaluated in {format_duration(elapsed)}", file=sys.stderr)
     for problem in report.errors:
-        print(f"unreadable: {problem.path}: {problem.reason}", file=sys.stderr)
+        line = f"unreadable: {display_path(problem.path)}: {problem.reason}"
+        print(terminal_safe(line), file=sys.stderr)  # file names cannot act on the terminal
     return EXIT_PARTIAL if report.errors else EXIT_OK
 
 

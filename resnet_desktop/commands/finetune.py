@@ -25,8 +25,8 @@ from resnet_desktop.commands.common import (
 from resnet_desktop.commands.progress import ProgressBar
 from resnet_desktop.core.dataset import load_scan, split_dataset
 from resnet_desktop.core.errors import UserError
-from resnet_desktop.core.library import ModelLibrary, check_name
-from resnet_desktop.core.model_loader import load_model
+from resnet_desktop.core.library import LibraryError, LibraryModel, ModelLibrary, keep_elsewhere
+from resnet_desktop.core.model_loader import LoadedModel, load_model
 from resnet_desktop.core.train_config import STRATEGIES
 
 if TYPE_CHECKING:
@@ -61,16 +61,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 @reports_errors
 def run(args: argparse.Namespace) -> int:
-    from resnet_desktop.core.trainer import TrainConfig, fit, save_model
+    from resnet_desktop.core.trainer import TrainConfig, fit
 
-    check_name(args.name)
     library = ModelLibrary()
-    if args.name in library and not args.overwrite:
-        raise UserError(f"a model named {args.name!r} already exists (use --overwrite)")
+    library.check_new_name(args.name, args.overwrite)
     scan = _scan(args)
     split = split_dataset(scan, args.val_split, args.seed)
     print("\n".join(preflight_lines(scan, split)))
     base = load_model(args.model, args.weights)
+    _check_library(library, args, base)
     config = TrainConfig(
         strategy=args.strategy,
         epochs=args.epochs,
@@ -88,9 +87,26 @@ def run(args: argparse.Namespace) -> int:
     if not result.savable:
         print("stopped before the first epoch finished; nothing saved", file=sys.stderr)
         return EXIT_INTERRUPTED if result.cancelled else EXIT_ERROR
-    saved = save_model(result, args.name, library, overwrite=args.overwrite)
+    saved = _save(result, args, library)
     print(f"saved as {saved.name!r} ({saved.weights_path})")
     return EXIT_INTERRUPTED if result.cancelled else EXIT_OK
+
+
+def _check_library(library: ModelLibrary, args: argparse.Namespace, base: LoadedModel) -> None:
+    """Fail now, not after training, if the library could not take the result."""
+    size = sum(t.numel() * t.element_size() for t in base.network.state_dict().values())
+    library.check_writable(args.name, args.overwrite, size)
+
+
+def _save(result: FitResult, args: argparse.Namespace, library: ModelLibrary) -> LibraryModel:
+    """Save in the library; if that fails after all, keep the weights and say where."""
+    from resnet_desktop.core.trainer import save_model
+
+    try:
+        return save_model(result, args.name, library, overwrite=args.overwrite)
+    except LibraryError as error:
+        kept = keep_elsewhere(args.name, result.architecture, result.state_dict, result.class_names)
+        raise LibraryError(f"{error}. {kept}") from None
 
 
 def _scan(args: argparse.Namespace) -> DatasetScan:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from resnet_desktop.app.models import WeightsState, zoo_choices
 from resnet_desktop.commands.common import EXIT_OK, reports_errors
 from resnet_desktop.core import zoo
 from resnet_desktop.core.library import ModelLibrary
 from resnet_desktop.core.weights import read_class_names
+
+if TYPE_CHECKING:
+    from resnet_desktop.core.library import ModelLibrary
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -82,9 +86,10 @@ def _list(args: argparse.Namespace) -> int:
     models = library.list()
     if models:
         rows = [(m.name, m.architecture, str(len(m.class_names)), m.created) for m in models]
-        print(format_table(("NAME", "ARCHITECTURE", "CLASSES", "CREATED"), rows))
+        print(format_table(("NAME", "ARCHITECTURE", "CLASSES", "CREATED"), _safe(rows)))
     else:
         print(f"no models in the library ({library.root})")
+    _print_damaged(library)
     if args.all:
         print()
         print(format_table(("BUILT-IN", "CLASSES", "IMAGENET WEIGHTS"), _zoo_rows()))
@@ -96,6 +101,21 @@ _WEIGHTS_TEXT = {
     WeightsState.DOWNLOAD: "not cached (downloaded on use)",
     WeightsState.NEEDS_FILE: "none (import a checkpoint)",
 }
+
+
+def _print_damaged(library: ModelLibrary) -> None:
+    """Entries that cannot be used, so a name that "already exists" is never invisible."""
+    damaged = library.damaged()
+    if damaged:
+        print("\ndamaged entries (remove them with: resnet-desktop models remove NAME):")
+        print(format_table(("NAME", "PROBLEM"), _safe([(d.name, d.reason) for d in damaged])))
+
+
+def _safe(rows: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """The cells with what a terminal would act on escaped: names come from file names."""
+    from resnet_desktop.core.export import terminal_safe
+
+    return [tuple(terminal_safe(cell) for cell in row) for row in rows]
 
 
 def _zoo_rows() -> list[tuple[str, ...]]:

@@ -3,7 +3,8 @@
 The file opens safely in spreadsheets: cells that a spreadsheet would run as a formula
 (starting with ``= + - @``, tab or CR) get a leading apostrophe. Paths are absolute and
 round-trip exactly when they are valid UTF-8; other bytes (possible in POSIX file names)
-are written as visible ``\\xNN`` escapes instead of failing the export.
+are written as visible ``\\xNN`` escapes instead of failing the export, and so that a
+real ``\\xff`` in a name is told apart, a backslash in a POSIX name is written doubled.
 """
 
 from __future__ import annotations
@@ -11,14 +12,20 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Iterable
+import re
+import stat
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TextIO
 
 from resnet_desktop.core.atomic import atomic_open
+from resnet_desktop.core.imaging import has_image_extension
 from resnet_desktop.core.predictor import Prediction
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# What a terminal acts on instead of showing: C0 and C1 controls (escape sequences start
+# with ESC or CSI), DEL, and the bidirectional overrides that reorder what follows.
+_TERMINAL_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def csv_header(top_k: int) -> list[str]:
@@ -35,9 +42,60 @@ def safe_cell(text: str) -> str:
 
 
 def display_path(path: Path | str) -> str:
-    """The absolute path as text; undecodable bytes become ``\\xNN`` escapes."""
+    """The absolute path as text, one text per path.
+
+    Bytes that are not UTF-8 become ``\\xNN``; on POSIX, where a backslash is an
+    ordinary character of a name, it becomes ``\\\\``, so a name holding the four
+    characters ``\\xff`` is not written as the one holding the byte 0xFF. (On Windows
+    the backslash separates folders and names are Unicode: the path is written as is.)
+    """
     raw = os.fsencode(os.path.abspath(path))
+    if os.sep != "\\":
+        raw = raw.replace(b"\\", b"\\\\")
     return raw.decode("utf-8", errors="backslashreplace")
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with what a terminal would act on (escape sequences...) shown as escapes.
+
+    File names and class names come from strangers; printed raw, ``ESC [ 2 J`` clears
+    the screen and other sequences retitle the window or rewrite what was printed.
+    """
+    return _TERMINAL_CONTROLS.sub(_escape_control, text)
+
+
+def _escape_control(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def csv_target_problem(target: str | Path, inputs: Sequence[Path]) -> str:
+    """Why writing the CSV to ``target`` would destroy an image ('' if it would not).
+
+    Refused: one of ``inputs``, any image file name (existing or not: ``--csv a.jpg``
+    is a slip of the keyboard), and an existing image file whatever its name.
+    """
+    absolute = os.path.abspath(target)
+    if any(os.path.abspath(path) == absolute for path in inputs):
+        return f"{target} is one of the images to classify"
+    if has_image_extension(absolute):
+        return f"{target} is an image file name"
+    if _is_image_file(absolute):
+        return f"{target} is an image file"
+    return ""
+
+
+def _is_image_file(path: str) -> bool:
+    """Whether ``path`` is a regular file Pillow recognises (it reads the header only)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
+        with Image.open(path):
+            return True
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+        return False
 
 
 def csv_row(prediction: Prediction, top_k: int) -> list[str]:

@@ -8,15 +8,25 @@ leaves either the whole model or none of it. Overwriting a model writes the new 
 under a new name (``<name>.<8 hex>.safetensors``, recorded in the JSON's
 ``weights_file``) before the JSON is replaced, so until that moment the old model is
 whole, and after it the new one.
+
+Every change runs under an OS file lock on the folder (``.lock``), and every JSON file is
+read as untrusted data: bounded in size, checked field by field. An entry that fails is
+listed as damaged, with the reason, and can be removed like any other.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import secrets
-from collections.abc import Sequence
+import shlex
+import shutil
+import stat
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,7 +35,12 @@ from typing import TYPE_CHECKING, Any
 from resnet_desktop.core import paths, zoo
 from resnet_desktop.core.atomic import atomic_write_bytes, atomic_write_text
 from resnet_desktop.core.errors import UserError
+from resnet_desktop.core.locking import LockTimeout, file_lock
+from resnet_desktop.core.safe_read import MIB, check_regular_file, read_json
 from resnet_desktop.core.weights import (
+    MAX_CLASS_NAME_LENGTH,
+    MAX_CLASSES,
+    MAX_WEIGHTS_BYTES,
     WeightsError,
     apply_state_dict,
     file_sha256,
@@ -40,6 +55,14 @@ FORMAT_VERSION = 1
 WEIGHTS_SUFFIX = ".safetensors"
 METADATA_SUFFIX = ".json"
 MAX_NAME_LENGTH = 64
+MAX_METADATA_BYTES = 16 * MIB  # 100,000 class names fit several times over
+LOCK_FILE = ".lock"
+LOCK_TIMEOUT_S = 60.0  # saving the largest model takes a few seconds
+SPACE_MARGIN = 16 * MIB  # free space wanted beyond the weights themselves
+ABANDONED_AFTER_S = 24 * 3600  # no save takes a day: older temporary files are litter
+MIN_CROP, MAX_CROP, MAX_RESIZE = 8, 1024, 2048
+MAX_NORMALISATION = 1000.0  # bound of each preprocessing mean and std value
+_BUSY = "busy: another resnet-desktop is saving or removing a model; try again"
 _NAME_CHARACTERS = re.compile(r"[A-Za-z0-9 _.\-]+")
 # Names Windows reserves for devices, with or without an extension.
 _RESERVED = {"con", "prn", "aux", "nul", *(f"{p}{i}" for p in ("com", "lpt") for i in range(10))}
@@ -87,8 +110,28 @@ def _check_name_syntax(name: str) -> None:
         raise LibraryError(f"{name!r} is a reserved file name on Windows; choose another")
 
 
+@dataclass(frozen=True)
+class DamagedEntry:
+    """A library entry whose JSON file cannot be used, and why."""
+
+    name: str  # the JSON file's name without ``.json``
+    path: Path
+    reason: str
+
+    def message(self) -> str:
+        return (
+            f"the library entry {self.path} is damaged: {self.reason}. Remove it "
+            f"('resnet-desktop models remove {self.name}') and import the model again"
+        )
+
+
 class ModelLibrary:
-    """The models in one folder (by default the user's library folder)."""
+    """The models in one folder (by default the user's library folder).
+
+    Reading needs no lock (every file appears by an atomic rename); every change (save,
+    overwrite, remove) checks and writes while holding the folder's lock, so two
+    processes saving one name can neither both succeed nor mix their files.
+    """
 
     def __init__(self, root: Path | None = None) -> None:
         self.root = Path(root) if root is not None else paths.library_dir()
@@ -100,31 +143,42 @@ class ModelLibrary:
         return self.root / f"{name}{METADATA_SUFFIX}"
 
     def list(self) -> list[LibraryModel]:
-        """Every readable model, sorted by name; unreadable metadata files are skipped."""
+        """Every usable model, sorted by name; :meth:`damaged` lists the others."""
+        found = [entry for entry in self._entries() if isinstance(entry, LibraryModel)]
+        return sorted(found, key=_by_name)
+
+    def damaged(self) -> list[DamagedEntry]:
+        """The entries that cannot be used, each with the reason, sorted by name."""
+        found = [entry for entry in self._entries() if isinstance(entry, DamagedEntry)]
+        return sorted(found, key=_by_name)
+
+    def _entries(self) -> Iterator[LibraryModel | DamagedEntry]:
+        return (self._read(path) for path in self._metadata_files())
+
+    def _metadata_files(self) -> list[Path]:
         if not self.root.is_dir():
             return []
-        models = (self._read(path) for path in self.root.glob(f"*{METADATA_SUFFIX}"))
-        found = [model for model in models if model is not None]
-        return sorted(found, key=lambda model: (model.name.casefold(), model.name))
+        return [p for p in self.root.glob(f"*{METADATA_SUFFIX}") if not p.name.startswith(".")]
 
     def get(self, name: str) -> LibraryModel:
-        """The model called ``name``; LibraryError if there is none (or it is unreadable)."""
-        path = self._existing_metadata_path(name)
-        model = self._read(path)
-        if model is None:
-            raise LibraryError(f"the library entry {path} is damaged; remove it and re-import")
-        return model
+        """The model called ``name``; LibraryError if there is none or it is damaged."""
+        entry = self._read(self._existing_metadata_path(name))
+        if isinstance(entry, DamagedEntry):
+            raise LibraryError(entry.message())
+        return entry
 
     def _existing_metadata_path(self, name: str) -> Path:
         """The JSON file of ``name``, which exists; the name cannot reach outside the folder."""
-        try:
-            _check_name_syntax(name)
-        except LibraryError:
-            raise LibraryError(f"no model named {name!r} in the library") from None
+        if not _is_plain_file_name(name):
+            raise LibraryError(f"no model named {name!r} in the library")
         path = self._metadata_path(name)
-        if not path.is_file():
+        if not os.path.lexists(path):
             raise LibraryError(f"no model named {name!r} in the library ({self.root})")
         return path
+
+    def exists(self, name: str) -> bool:
+        """Whether the library has an entry called ``name``, usable or damaged."""
+        return _is_plain_file_name(name) and os.path.lexists(self._metadata_path(name))
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
@@ -135,22 +189,52 @@ class ModelLibrary:
             return False
         return True
 
-    def _read(self, path: Path) -> LibraryModel | None:
-        """The model described by the JSON file ``path``, or None if it is unreadable."""
+    def _read(self, path: Path) -> LibraryModel | DamagedEntry:
+        """The model described by the JSON file ``path``, or why it is damaged."""
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = read_json(path, MAX_METADATA_BYTES)
+            if not isinstance(data, dict):
+                raise TypeError(f"expected a JSON object, found {type(data).__name__}")
             weights_file = data.get("weights_file", f"{path.stem}{WEIGHTS_SUFFIX}")
             return _model_from_metadata(data, self._weights_file_path(weights_file), path.stem)
-        except (OSError, ValueError, TypeError, KeyError, AttributeError):
-            return None
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
+            return DamagedEntry(path.stem, path, _reason(error))
 
     def _weights_file_path(self, file_name: object) -> Path:
         """A weights file named in metadata: a plain .safetensors name inside the folder."""
-        if not isinstance(file_name, str) or Path(file_name).name != file_name:
+        if not isinstance(file_name, str) or not _is_plain_file_name(file_name):
             raise ValueError(f"weights_file {file_name!r} is not a file name")
-        if not file_name.endswith(WEIGHTS_SUFFIX) or file_name.startswith("."):
+        if not file_name.endswith(WEIGHTS_SUFFIX):
             raise ValueError(f"weights_file {file_name!r} is not a safetensors file")
         return self.root / file_name
+
+    def _weights_named_by(self, metadata_path: Path) -> Path:
+        """The weights file a JSON file names, as far as it can be read (damaged or not)."""
+        default = self.root / f"{metadata_path.stem}{WEIGHTS_SUFFIX}"
+        try:
+            data = read_json(metadata_path, MAX_METADATA_BYTES)
+            return self._weights_file_path(data.get("weights_file", default.name))
+        except (OSError, ValueError, AttributeError):
+            return default
+
+    def _delete_unless_named(self, weights_path: Path) -> None:
+        """Delete a weights file no entry names (copied entries may share one)."""
+        named = {self._weights_named_by(path) for path in self._metadata_files()}
+        if weights_path not in named:
+            with contextlib.suppress(OSError):  # a leftover goes in clean_abandoned()
+                weights_path.unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def _locked(self, action: str) -> Iterator[None]:
+        """Hold the library's lock, so no other process changes it meanwhile."""
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(file_lock(self.root / LOCK_FILE, LOCK_TIMEOUT_S, _BUSY))
+            except LockTimeout:
+                raise LibraryError(f"the model library ({self.root}) is {_BUSY}") from None
+            except OSError as error:
+                raise LibraryError(f"could not {action} in {self.root}: {_reason(error)}") from None
+            yield
 
     def add(
         self,
@@ -170,10 +254,12 @@ class ModelLibrary:
 
         ``training`` and ``metrics`` are free-form JSON-compatible dicts (hyper-parameters,
         accuracies); they are serialised before anything is written, so a bad value leaves
-        the library untouched.
+        the library untouched. The name is checked again under the library's lock, so of
+        two processes saving one name without ``overwrite`` only the first succeeds.
         """
-        self._check_new_name(name, overwrite)
+        self.check_new_name(name, overwrite)
         _check_class_names(class_names)
+        _check_preprocess(preprocess)
         _check_fits(architecture, state_dict, len(class_names))
         metadata = {
             "format_version": FORMAT_VERSION,
@@ -187,37 +273,70 @@ class ModelLibrary:
             "training": training or {},
             "metrics": metrics or {},
         }
-        self._write(name, _safetensors_bytes(state_dict), metadata)
-        return self.get(name)
+        _json_text(metadata)  # raises TypeError for a value JSON cannot hold
+        weights = _safetensors_bytes(state_dict)
+        with self._locked(f"save model {name!r}"):
+            self.check_new_name(name, overwrite)
+            self._write(name, weights, metadata)
+            return self.get(name)
 
-    def _check_new_name(self, name: str, overwrite: bool) -> None:
+    def check_new_name(self, name: str, overwrite: bool = False) -> None:
+        """Raise LibraryError if ``name`` is invalid, or taken (by a damaged entry too)."""
         check_name(name)
-        if not overwrite and self._metadata_path(name).exists():
-            raise LibraryError(f"a model named {name!r} already exists; choose another name")
+        path = self._metadata_path(name)
+        if overwrite or not os.path.lexists(path):
+            return
+        entry = self._read(path)
+        if isinstance(entry, DamagedEntry):
+            raise LibraryError(
+                f"a damaged library entry named {name!r} exists ({entry.reason}); remove it "
+                "or overwrite it"
+            )
+        raise LibraryError(f"a model named {name!r} already exists; choose another name")
+
+    def check_writable(self, name: str, overwrite: bool, needed_bytes: int) -> None:
+        """Raise LibraryError now if saving ``name`` (about ``needed_bytes``) would fail.
+
+        Fine-tuning calls this before training, so a taken name, a read-only folder or a
+        full disk is reported before the work, not after it.
+        """
+        self.check_new_name(name, overwrite)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=self.root, prefix=".write-test-", suffix=".tmp"):
+                pass
+            free = shutil.disk_usage(self.root).free
+        except OSError as error:
+            raise LibraryError(f"cannot save models in {self.root}: {_reason(error)}") from None
+        needed = needed_bytes + SPACE_MARGIN
+        if free < needed:
+            raise LibraryError(
+                f"not enough free space in {self.root} to save the model: "
+                f"{free / MIB:.0f} MiB free, {needed / MIB:.0f} MiB needed"
+            )
 
     def _write(self, name: str, weights: bytes, metadata: dict[str, Any]) -> None:
         """Weights first, JSON last; a failure leaves the library as it was.
 
         A model being replaced keeps its files until the new JSON is in place; its weights
-        go only after that, so an overwrite never loses both versions.
+        go only after that, so an overwrite never loses both versions. Called locked.
         """
         metadata_path = self._metadata_path(name)
-        old = self._read(metadata_path) if metadata_path.is_file() else None
+        exists = os.path.lexists(metadata_path)
+        old_weights = self._weights_named_by(metadata_path) if exists else None
         weights_path = self._weights_path(name)
-        if weights_path.exists():  # the old model's, or a stray file: leave it until the end
+        if os.path.lexists(weights_path):  # the old model's, or a stray file: leave it be
             weights_path = self.root / f"{name}.{secrets.token_hex(4)}{WEIGHTS_SUFFIX}"
             metadata = {**metadata, "weights_file": weights_path.name}
-        metadata_text = json.dumps(metadata, indent=2, ensure_ascii=False) + "\n"
         try:
             atomic_write_bytes(weights_path, weights)
-            atomic_write_text(metadata_path, metadata_text)
+            atomic_write_text(metadata_path, _json_text(metadata))
         except OSError as error:
             with contextlib.suppress(OSError):
                 weights_path.unlink(missing_ok=True)
             raise LibraryError(f"could not save model {name!r} in {self.root}: {error}") from None
-        if old is not None and old.weights_path != weights_path:
-            with contextlib.suppress(OSError):  # a leftover file is harmless; the model is saved
-                old.weights_path.unlink(missing_ok=True)
+        if old_weights is not None and old_weights != weights_path:
+            self._delete_unless_named(old_weights)
 
     def import_file(
         self,
@@ -233,7 +352,7 @@ class ModelLibrary:
         Raises WeightsError for an unreadable or unsafe file, LibraryError otherwise.
         """
 
-        self._check_new_name(name, overwrite)
+        self.check_new_name(name, overwrite)
         spec = _spec(architecture)
         state_dict = load_state_dict_file(weights_file)
         return self.add(
@@ -247,47 +366,215 @@ class ModelLibrary:
         )
 
     def remove(self, name: str) -> None:
-        """Delete the model, damaged or not: JSON first, so a crash never leaves half a model."""
-        metadata_path = self._existing_metadata_path(name)
-        model = self._read(metadata_path)
-        weights_path = model.weights_path if model is not None else self._weights_path(name)
-        try:
-            metadata_path.unlink()
-            weights_path.unlink(missing_ok=True)
-        except OSError as error:
-            raise LibraryError(f"could not remove model {name!r}: {error}") from None
+        """Delete the model, damaged or not: JSON first, so a crash never leaves half a model.
+
+        Its weights file goes too, unless another entry (a copied JSON file) names it.
+        """
+        self._existing_metadata_path(name)
+        with self._locked(f"remove model {name!r}"):
+            metadata_path = self._existing_metadata_path(name)
+            weights_path = self._weights_named_by(metadata_path)
+            try:
+                metadata_path.unlink()
+            except OSError as error:
+                raise LibraryError(f"could not remove model {name!r}: {_reason(error)}") from None
+            self._delete_unless_named(weights_path)
 
     def load_state_dict(self, name: str) -> dict[str, torch.Tensor]:
-        """The model's tensors, read from its safetensors file (which holds no code)."""
-        import safetensors.torch
+        """The model's tensors, read from its safetensors file (which holds no code).
 
-        model = self.get(name)
+        If another process overwrites the model between the reading of its JSON and of
+        its weights, the old weights are gone; the new JSON is then read once more.
+        """
+        with contextlib.suppress(FileNotFoundError):
+            return _load_safetensors(name, self.get(name).weights_path)
+        weights_path = self.get(name).weights_path  # the new JSON, naming the new weights
         try:
-            return safetensors.torch.load_file(model.weights_path, device="cpu")
-        except Exception as error:  # safetensors raises its own type for damaged files
+            return _load_safetensors(name, weights_path)
+        except FileNotFoundError:
             raise LibraryError(
-                f"cannot read the weights of {name!r} ({model.weights_path}): {error}"
+                f"the weights file of {name!r} ({weights_path}) is missing"
             ) from None
+
+    def clean_abandoned(self, now: float | None = None) -> list[Path]:
+        """Delete what killed saves left behind a day ago or more; returns what went.
+
+        That is hidden temporary files and weights files that no entry names. Nothing is
+        deleted while another process holds the lock (it may be writing them).
+        """
+        if not self.root.is_dir():
+            return []
+        cutoff = (time.time() if now is None else now) - ABANDONED_AFTER_S
+        try:
+            with file_lock(self.root / LOCK_FILE, 0, _BUSY):
+                named = {self._weights_named_by(path) for path in self._metadata_files()}
+                litter = [p for p in self.root.iterdir() if _is_litter(p, named, cutoff)]
+                return [path for path in litter if _unlinked(path)]
+        except (LockTimeout, OSError):
+            return []
+
+
+def keep_elsewhere(
+    name: str,
+    architecture: str,
+    state_dict: dict[str, torch.Tensor] | None,
+    class_names: Sequence[str],
+) -> str:
+    """Write weights the library could not take to a temporary folder; says where.
+
+    Hours of fine-tuning are not thrown away because the library's disk filled up
+    meanwhile: the weights (safetensors) and class names (a JSON list) are what
+    ``resnet-desktop models import`` takes, and the returned sentence gives that command.
+    """
+    if state_dict is None:
+        return "There were no trained weights to keep."
+    try:
+        folder = Path(tempfile.mkdtemp(prefix="resnet-desktop-unsaved-"))
+        weights, classes = folder / f"{name}{WEIGHTS_SUFFIX}", folder / f"{name}.classes.json"
+        atomic_write_bytes(weights, _safetensors_bytes(state_dict))
+        atomic_write_text(classes, json.dumps(list(class_names), ensure_ascii=False))
+    except OSError as error:
+        return f"Keeping the trained weights in a temporary folder failed too: {_reason(error)}"
+    command = shlex.join([
+        "resnet-desktop", "models", "import", str(weights), "--model", architecture,
+        "--classes", str(classes), "--name", name,
+    ])  # fmt: skip
+    return f"The trained model is kept in {folder}; add it to the library later with: {command}"
+
+
+def _load_safetensors(name: str, path: Path) -> dict[str, torch.Tensor]:
+    """FileNotFoundError if ``path`` is missing; LibraryError if it is not usable."""
+    import safetensors.torch
+
+    try:
+        check_regular_file(path, MAX_WEIGHTS_BYTES)
+        return safetensors.torch.load_file(path, device="cpu")
+    except FileNotFoundError:
+        raise
+    except Exception as error:  # safetensors raises its own type for damaged files
+        raise LibraryError(f"cannot read the weights of {name!r} ({path}): {error}") from None
+
+
+def _is_litter(path: Path, named: set[Path], cutoff: float) -> bool:
+    """A file a killed save left: a hidden ``.tmp`` file or unnamed weights, old enough."""
+    name = path.name
+    temporary = name.startswith(".") and name.endswith(".tmp")
+    orphan = not name.startswith(".") and name.endswith(WEIGHTS_SUFFIX) and path not in named
+    try:
+        info = path.lstat()
+    except OSError:
+        return False
+    return (temporary or orphan) and not stat.S_ISDIR(info.st_mode) and info.st_mtime < cutoff
+
+
+def _unlinked(path: Path) -> bool:
+    try:
+        path.unlink()
+    except OSError:
+        return False
+    return True
+
+
+def _is_plain_file_name(name: str) -> bool:
+    """A name that stays inside the folder: no separators, not hidden, no NUL."""
+    return bool(name) and "\0" not in name and Path(name).name == name and name[0] != "."
+
+
+def _by_name(entry: LibraryModel | DamagedEntry) -> tuple[str, str]:
+    return (entry.name.casefold(), entry.name)
+
+
+def _reason(error: BaseException) -> str:
+    """Why a file could not be used, in a few words."""
+    if isinstance(error, KeyError):
+        return f"the field {error.args[0]!r} is missing"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error) or type(error).__name__
+
+
+def _json_text(metadata: dict[str, Any]) -> str:
+    return json.dumps(metadata, indent=2, ensure_ascii=False) + "\n"
 
 
 def _model_from_metadata(data: dict[str, Any], weights_path: Path, stem: str) -> LibraryModel:
-    """Raises KeyError/TypeError/ValueError for metadata that is not a library model."""
+    """Raises KeyError/TypeError/ValueError for metadata that is not a usable library model."""
     if data["name"] != stem:
-        raise ValueError(f"metadata names {data['name']!r}, file is {stem!r}")
-    if not isinstance(data["class_names"], list) or not data["class_names"]:
-        raise TypeError("class_names must be a non-empty list")
+        raise ValueError(f"the file names the model {data['name']!r}, not {stem!r}")
+    architecture = data["architecture"]
+    if architecture not in zoo.SPECS:
+        known = ", ".join(zoo.SPECS)
+        raise ValueError(f"unknown architecture {architecture!r} (known: {known})")
+    class_names = data["class_names"]
+    if not isinstance(class_names, list):
+        raise TypeError("class_names must be a list")
+    problem = _class_names_problem(class_names)
+    if problem:
+        raise ValueError(problem)
     return LibraryModel(
-        name=str(data["name"]),
-        architecture=str(data["architecture"]),
-        class_names=tuple(str(n) for n in data["class_names"]),
-        preprocess=Preprocess.from_dict(data["preprocess"]),
+        name=stem,
+        architecture=architecture,
+        class_names=tuple(class_names),
+        preprocess=_preprocess_from_metadata(data["preprocess"]),
         created=str(data["created"]),
         weights_path=weights_path,
-        source_sha256=data.get("source_sha256"),
-        base_weights=data.get("base_weights"),
+        source_sha256=_text_or_none(data, "source_sha256"),
+        base_weights=_text_or_none(data, "base_weights"),
         training=dict(data.get("training") or {}),
         metrics=dict(data.get("metrics") or {}),
     )
+
+
+def _text_or_none(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{key} must be text or null")
+    return value
+
+
+def _preprocess_from_metadata(data: Any) -> Preprocess:
+    """Preprocessing within the bounds every network accepts; ValueError otherwise.
+
+    A wrong length, a zero std or an absurd crop would otherwise fail per image, give
+    NaN probabilities or allocate gigabytes per batch.
+    """
+    if not isinstance(data, dict):
+        raise TypeError("preprocess must be a JSON object")
+    crop, resize = data["crop"], data.get("resize")
+    if not _is_int(crop) or not MIN_CROP <= crop <= MAX_CROP:
+        raise ValueError(f"preprocess crop must be a whole number {MIN_CROP}..{MAX_CROP}")
+    if resize is not None and (not _is_int(resize) or not crop <= resize <= MAX_RESIZE):
+        raise ValueError(f"preprocess resize must be null or a whole number {crop}..{MAX_RESIZE}")
+    mean = _three_numbers(data.get("mean", zoo.IMAGENET_MEAN), "mean")
+    std = _three_numbers(data.get("std", zoo.IMAGENET_STD), "std")
+    if min(std) <= 0:
+        raise ValueError("preprocess std values must be greater than 0")
+    return Preprocess(crop=crop, resize=resize, mean=mean, std=std)
+
+
+def _three_numbers(values: Any, what: str) -> tuple[float, float, float]:
+    if not isinstance(values, list | tuple) or len(values) != 3 or not all(map(_bounded, values)):
+        raise ValueError(
+            f"preprocess {what} must be 3 numbers (one per colour) within ±{MAX_NORMALISATION:g}"
+        )
+    return (float(values[0]), float(values[1]), float(values[2]))
+
+
+def _bounded(value: Any) -> bool:
+    """A number (not a bool) within the normalisation bounds; NaN and infinities are not."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return number and -MAX_NORMALISATION <= value <= MAX_NORMALISATION
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_preprocess(preprocess: Preprocess) -> None:
+    try:
+        _preprocess_from_metadata(preprocess.to_dict())
+    except ValueError as error:
+        raise LibraryError(str(error)) from None
 
 
 def _spec(architecture: str) -> zoo.ModelSpec:
@@ -298,12 +585,24 @@ def _spec(architecture: str) -> zoo.ModelSpec:
 
 
 def _check_class_names(class_names: Sequence[str]) -> None:
+    problem = _class_names_problem(class_names)
+    if problem:
+        raise LibraryError(problem)
+
+
+def _class_names_problem(class_names: Sequence[object]) -> str:
+    """Why these cannot be a model's class names ('' if they can)."""
     if not class_names:
-        raise LibraryError("a model needs at least one class name")
-    if not all(isinstance(n, str) and n.strip() for n in class_names):
-        raise LibraryError("class names must be non-empty text")
+        return "a model needs at least one class name"
+    if len(class_names) > MAX_CLASSES:
+        return f"a model has at most {MAX_CLASSES} classes, not {len(class_names)}"
+    if not all(
+        isinstance(n, str) and n.strip() and len(n) <= MAX_CLASS_NAME_LENGTH for n in class_names
+    ):
+        return f"class names must be non-empty text of at most {MAX_CLASS_NAME_LENGTH} characters"
     if len(set(class_names)) != len(class_names):
-        raise LibraryError("class names must be unique")
+        return "class names must be unique"
+    return ""
 
 
 def _check_fits(architecture: str, state_dict: dict[str, torch.Tensor], classes: int) -> None:

@@ -59,7 +59,7 @@ def load_model(
     try:
         class_names = _read_classes(classes)
         library = ModelLibrary()
-        if name not in SPECS and name in library:
+        if name not in SPECS and library.exists(name):  # damaged entries say so
             return _load_library_model(library, name, weights, class_names)
         spec = _spec(name, library)
         if weights is None:
@@ -129,10 +129,26 @@ def _load_random(spec: ModelSpec, class_names: list[str] | None) -> LoadedModel:
 
 def _load_file(spec: ModelSpec, path: Path, class_names: list[str] | None) -> LoadedModel:
     state_dict = weights_mod.load_state_dict_file(path)
-    head_weight = state_dict.get(f"{spec.head}.weight")
-    num_classes = spec.num_classes if head_weight is None else int(head_weight.shape[0])
-    names = class_names or _default_class_names(spec, num_classes)
+    names = class_names or _default_class_names(spec, _head_classes(spec, state_dict))
     return _assemble(spec.name, spec, state_dict, names, spec.preprocess)
+
+
+def _head_classes(spec: ModelSpec, state_dict: dict[str, torch.Tensor]) -> int:
+    """The number of classes the weights' head has, checked before anything is built.
+
+    It is read from the file, and decides the size of the network and of the class list,
+    so a head that is not a matrix with a plausible row count is refused here.
+    """
+    head_weight = state_dict.get(f"{spec.head}.weight")
+    if head_weight is None:
+        return spec.num_classes
+    classes = int(head_weight.shape[0]) if head_weight.dim() == 2 else 0
+    if not 1 <= classes <= weights_mod.MAX_CLASSES:
+        raise ModelLoadError(
+            f"the weights' {spec.head}.weight has shape {tuple(head_weight.shape)}; a "
+            f"{spec.name} head has one row per class, 1 to {weights_mod.MAX_CLASSES}"
+        )
+    return classes
 
 
 def _assemble(

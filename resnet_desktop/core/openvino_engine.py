@@ -10,7 +10,10 @@ NHWC in, logits out), so the engine sees exactly the inputs the PyTorch path see
 Exporting and converting takes seconds (5 for ResNet-50, 19 for DenseNet-201 here), so
 the converted model is cached under the cache folder, keyed by a hash of the weights and
 the versions involved; later runs load it in well under a second. The cache is a pure
-speed-up: an entry that cannot be read is rebuilt.
+speed-up: an entry that cannot be read is rebuilt, and anything else found where an entry
+belongs (a plain file, a half-copied folder) is replaced. Conversions are written in a
+hidden staging folder and published by a rename, under the cache's lock, and never over
+a finished entry: when two processes convert one model at once, the first one's wins.
 
 A caller that can cancel (the window) passes ``should_stop``, and the conversion then runs
 in a child process: it is mostly Python, which would hold the GIL the window needs, and a
@@ -24,11 +27,13 @@ with Intel's own tool; the app never lets it (see :func:`_openvino`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import multiprocessing
 import os
 import pickle
+import secrets
 import shutil
 import sys
 import tempfile
@@ -41,6 +46,8 @@ from torch import nn
 
 from resnet_desktop.core import paths
 from resnet_desktop.core.device import Normalizer
+from resnet_desktop.core.locking import file_lock
+from resnet_desktop.core.safe_read import MIB, check_regular_file
 
 if TYPE_CHECKING:
     from resnet_desktop.core.model_loader import LoadedModel
@@ -50,6 +57,10 @@ CACHE_ENTRIES_KEPT = 8
 MAX_BATCH = 4096
 PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16"}
 POLL_SECONDS = 0.1  # how often a waiting conversion checks should_stop
+LOCK_FILE = ".lock"
+PUBLISH_TIMEOUT_S = 120.0  # another process may be reading a large entry under the lock
+# An entry's files, with the most each may hold (DenseNet-201's IR: 1.4 MB + 80 MB).
+ENTRY_FILES = {"model.xml": 256 * MIB, "model.bin": 4096 * MIB}
 
 
 class ConversionStopped(Exception):
@@ -57,7 +68,7 @@ class ConversionStopped(Exception):
 
 
 def cache_root() -> Path:
-    return paths.cache_dir() / "openvino"
+    return paths.openvino_cache_dir()
 
 
 def _openvino():
@@ -134,40 +145,82 @@ def _cached_model(
     should_stop: Callable[[], bool] | None,
 ):
     """The model's OpenVINO form, read from the cache or converted into it."""
-    folder = cache_root() / cache_key(model)
-    ir_path = folder / "model.xml"
-    if ir_path.is_file():
-        try:
-            cached = core.read_model(ir_path)
-        except Exception:  # a truncated or foreign file: rebuild it rather than fail the run
-            pass
-        else:
+    folder = _cache_folder() / cache_key(model)
+    cached = _read_entry(core, folder)
+    if cached is not None:
+        with contextlib.suppress(OSError):  # a read-only cache is still a cache
             os.utime(folder)  # most recently used, for pruning
-            return cached
+        return cached
     if notify:
         notify(f"Preparing {model.name} for OpenVINO (once per model; later runs reuse it)")
-    _convert_into(model, folder, should_stop)
+    converted = _convert_into(model, folder, core, should_stop)
     _prune(keep=folder)
-    return core.read_model(ir_path)
+    return converted
 
 
-def _convert_into(model: LoadedModel, folder: Path, should_stop: Callable[[], bool] | None) -> None:
-    """Export, convert and save the IR into ``folder``, which appears whole or not at all."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
+def _cache_folder() -> Path:
+    """The cache's folder, made a folder again if something else took its place."""
+    root = cache_root()
+    if os.path.lexists(root) and not root.is_dir():
+        root.unlink()
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _read_entry(core, folder: Path):
+    """The model in a cache entry, or None if there is none or it is not whole."""
+    try:
+        for name, limit in ENTRY_FILES.items():
+            check_regular_file(folder / name, limit)
+        return core.read_model(folder / "model.xml")
+    except Exception:  # missing, truncated or foreign files: the entry is rebuilt
+        return None
+
+
+def _convert_into(model: LoadedModel, folder: Path, core, should_stop: Callable[[], bool] | None):
+    """Export, convert and save the IR into ``folder``; returns the model read from it.
+
+    The staging folder holds a lock while the conversion runs, so the clean-up of what
+    killed runs leave (:mod:`resnet_desktop.core.housekeeping`) never takes it.
+    """
     staging = Path(tempfile.mkdtemp(prefix=".converting-", dir=folder.parent))
     try:
-        if should_stop is None:
-            convert_and_save(model, staging / "model.xml")
-        else:
-            _convert_in_child(model, staging / "model.xml", should_stop)
-        shutil.rmtree(folder, ignore_errors=True)  # the unreadable entry being replaced
-        try:
-            os.replace(staging, folder)
-        except OSError:  # another run (a second window, the CLI) finished it first
-            if not (folder / "model.xml").is_file():
-                raise
+        with file_lock(staging / LOCK_FILE, 0, "in use"):
+            if should_stop is None:
+                convert_and_save(model, staging / "model.xml")
+            else:
+                _convert_in_child(model, staging / "model.xml", should_stop)
+        (staging / LOCK_FILE).unlink()
+        return _publish(staging, folder, core)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _publish(staging: Path, folder: Path, core):
+    """Rename ``staging`` to ``folder`` unless a whole entry is there; returns the model.
+
+    Under the cache's lock, so between looking and renaming nobody else publishes: a
+    finished entry (another process's, converted at the same time) is used and never
+    removed; only what is not a whole entry is moved aside and deleted.
+    """
+    busy = f"the OpenVINO cache ({folder.parent}) is busy; try again"
+    with file_lock(folder.parent / LOCK_FILE, PUBLISH_TIMEOUT_S, busy):
+        finished = _read_entry(core, folder)
+        if finished is not None:
+            return finished
+        _remove_entry(folder)
+        os.replace(staging, folder)
+    return core.read_model(folder / "model.xml")
+
+
+def _remove_entry(folder: Path) -> None:
+    """Delete what is at ``folder``: a damaged entry is renamed away first (hidden)."""
+    if os.path.isdir(folder) and not os.path.islink(folder):
+        aside = folder.with_name(f".replaced-{secrets.token_hex(4)}")
+        os.replace(folder, aside)
+        shutil.rmtree(aside, ignore_errors=True)
+    elif os.path.lexists(folder):
+        folder.unlink()
 
 
 def _convert_in_child(model: LoadedModel, xml_path: Path, should_stop: Callable[[], bool]):
@@ -236,11 +289,19 @@ def _prune(keep: Path) -> None:
     """
     entries = sorted(
         (p for p in cache_root().iterdir() if p.is_dir() and p != keep and p.name[0] != "."),
-        key=lambda p: p.stat().st_mtime,
+        key=_last_used,
         reverse=True,
     )
     for stale in entries[CACHE_ENTRIES_KEPT - 1 :]:
         shutil.rmtree(stale, ignore_errors=True)
+
+
+def _last_used(entry: Path) -> float:
+    """An entry's modification time; 0 for one another process has just pruned."""
+    try:
+        return entry.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 class _NormalizedNetwork(nn.Module):

@@ -38,6 +38,11 @@ def cache_dir() -> Path:
     return root / "cache" if root else Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
 
 
+def openvino_cache_dir() -> Path:
+    """Folder of the models converted for OpenVINO."""
+    return cache_dir() / "openvino"
+
+
 def library_dir() -> Path:
     """Folder of the user's model library."""
     return data_dir() / "models"

@@ -1,10 +1,12 @@
 """The desktop app's settings: a typed dataclass saved as JSON, atomically.
 
 A settings file is something users edit, sync and carry between versions, so reading it
-never fails: a file that is not JSON is renamed aside (``settings.json.corrupt-<time>``) and
-the defaults are used, unknown keys are ignored and a value of the wrong type or out of
-range falls back to that field's default. Each problem is logged as a warning. Window
-geometry and splitter state are Qt's opaque bytes, kept here as base64 text.
+never fails: a file that is not a regular file of at most 1 MiB of UTF-8 JSON is renamed
+aside (``settings.json.corrupt-<time>``) and the defaults are used, unknown keys are
+ignored and a value of the wrong type or out of range (every field has a range, since Qt
+takes some as a C int) falls back to that field's default. Each problem is logged as a
+warning. Window geometry and splitter state are Qt's opaque bytes, kept here as base64
+text.
 """
 
 from __future__ import annotations
@@ -21,12 +23,17 @@ from typing import Any
 from resnet_desktop.core import paths
 from resnet_desktop.core.atomic import atomic_write_text
 from resnet_desktop.core.device import DEVICES, ENGINES, PRECISIONS
+from resnet_desktop.core.safe_read import KIB, MIB, UnsafeFileError, parse_json, read_bounded
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 FILE_NAME = "settings.json"
 MAX_TOP_K = 10
+MAX_BATCH_SIZE = 4096
+MAX_FILE_BYTES = MIB
+MAX_TEXT = 4 * KIB  # a folder path or a model name
+MAX_STATE = 64 * KIB  # base64 of Qt's geometry and splitter state (a few hundred bytes)
 DEFAULT_MODEL = "resnet50"
 
 
@@ -56,22 +63,27 @@ class Settings:
     splitter_state: str = ""
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _int_in(low: int, high: int) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
+
+
+def _text(limit: int) -> Callable[[Any], bool]:
+    """Text of at most ``limit`` characters without NUL (which no path or name holds)."""
+    return lambda v: isinstance(v, str) and len(v) <= limit and "\0" not in v
 
 
 # What a valid value of each field looks like; anything else gets the field's default.
 _VALID: dict[str, Callable[[Any], bool]] = {
-    "schema_version": _is_int,
-    "last_folder": lambda v: isinstance(v, str),
-    "model": lambda v: isinstance(v, str) and bool(v.strip()),
-    "device": lambda v: v in DEVICES,
-    "precision": lambda v: v in PRECISIONS,
-    "engine": lambda v: v in ENGINES,
-    "top_k": lambda v: _is_int(v) and 1 <= v <= MAX_TOP_K,
-    "batch_size": lambda v: v is None or (_is_int(v) and v >= 1),
-    "window_geometry": lambda v: isinstance(v, str),
-    "splitter_state": lambda v: isinstance(v, str),
+    "schema_version": _int_in(0, 1_000_000),
+    "last_folder": _text(MAX_TEXT),
+    "model": lambda v: _text(MAX_TEXT)(v) and bool(v.strip()),
+    "device": lambda v: isinstance(v, str) and v in DEVICES,
+    "precision": lambda v: isinstance(v, str) and v in PRECISIONS,
+    "engine": lambda v: isinstance(v, str) and v in ENGINES,
+    "top_k": _int_in(1, MAX_TOP_K),
+    "batch_size": lambda v: v is None or _int_in(1, MAX_BATCH_SIZE)(v),
+    "window_geometry": _text(MAX_STATE),
+    "splitter_state": _text(MAX_STATE),
 }
 
 
@@ -84,18 +96,16 @@ def load_settings(path: Path | None = None) -> Settings:
     """The saved settings, or the defaults for whatever is missing or unusable."""
     path = settings_path() if path is None else path
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return Settings()
-    except OSError as error:
-        log.warning("cannot read %s (%s); using default settings", path, error)
-        return Settings()
-    try:
-        data = json.loads(text)
+        data = parse_json(read_bounded(path, MAX_FILE_BYTES), path.name)
         if not isinstance(data, dict):
             raise ValueError(f"expected a JSON object, found {type(data).__name__}")
-    except ValueError as error:
+    except FileNotFoundError:
+        return Settings()
+    except (UnsafeFileError, ValueError) as error:  # ValueError: not UTF-8 JSON
         _set_aside(path, str(error))
+        return Settings()
+    except OSError as error:  # not allowed to read it: leave it where it is
+        log.warning("cannot read %s (%s); using default settings", path, error)
         return Settings()
     return _from_dict(data, path)
 
@@ -111,7 +121,7 @@ def _from_dict(data: dict[str, Any], path: Path) -> Settings:
             values[field.name] = value
         else:
             log.warning(
-                "%s: ignoring %s=%r; using the default %r",
+                "%s: ignoring %s=%.80r; using the default %r",
                 path,
                 field.name,
                 value,
@@ -124,7 +134,12 @@ def _from_dict(data: dict[str, Any], path: Path) -> Settings:
 
 def _set_aside(path: Path, reason: str) -> None:
     """Keep the unreadable file for the user to inspect, out of the way of the next save."""
-    aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    for count in range(2, 100):  # never replace an earlier corrupt copy of the same second
+        if not os.path.lexists(aside):
+            break
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}-{count}")
     try:
         os.replace(path, aside)
     except OSError as error:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from resnet_desktop.core import paths
 from resnet_desktop.core.atomic import atomic_open
 from resnet_desktop.core.errors import UserError
+from resnet_desktop.core.safe_read import MIB, UnsafeFileError, check_regular_file, read_bounded
 from resnet_desktop.core.zoo import ModelSpec
 
 if TYPE_CHECKING:
@@ -35,8 +36,16 @@ SAFETENSORS_SUFFIX = ".safetensors"
 WRAPPER_KEYS = ("state_dict", "model")
 PREFIXES = ("module.", "_orig_mod.")  # nn.DataParallel / DistributedDataParallel, torch.compile
 MAX_NAMES_SHOWN = 5
+MAX_VALUE_SHOWN = 60
 CHUNK_SIZE = 1 << 20
 DOWNLOAD_TIMEOUT_S = 30
+# Bounds on what a file may make the app allocate. ImageNet-21k has 21,841 classes; the
+# largest zoo network's weights (ResNet-152) are 230 MB, 4 GiB leaves room for checkpoints
+# that also carry optimiser state.
+MAX_CLASSES = 100_000
+MAX_CLASS_NAME_LENGTH = 1000
+MAX_CLASS_NAMES_BYTES = 16 * MIB
+MAX_WEIGHTS_BYTES = 4 << 30
 # torch.hub's convention: ``name-<first hex digits of the sha256>.pth``
 _HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,})\.")
 _WHOLE_MODEL = re.compile(r"GLOBAL (torch\.nn\.modules|torchvision\.models)\.")
@@ -57,9 +66,7 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
     that is not a tensor (epoch counters, stored accuracies) is dropped.
     """
     path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"weights file {path} does not exist")
-    if path.stat().st_size == 0:
+    if _checked_size(path) == 0:
         raise WeightsError(f"weights file {path.name} is empty")
     suffix = path.suffix.lower()
     if suffix == SAFETENSORS_SUFFIX:
@@ -70,6 +77,18 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
         known = ", ".join((*TORCH_SUFFIXES, SAFETENSORS_SUFFIX))
         raise WeightsError(f"{path.name}: unsupported weights file type (expected {known})")
     return _clean_state_dict(raw, path)
+
+
+def _checked_size(path: Path) -> int:
+    """The size of a weights file, which must be a regular file of a plausible size."""
+    try:
+        return check_regular_file(path, MAX_WEIGHTS_BYTES)
+    except FileNotFoundError:
+        raise WeightsError(f"weights file {path} does not exist") from None
+    except UnsafeFileError as error:
+        raise WeightsError(f"weights file {error}") from None
+    except OSError as error:
+        raise WeightsError(f"cannot read {path}: {error.strerror or error}") from None
 
 
 def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
@@ -117,6 +136,7 @@ def _clean_state_dict(raw: Any, path: Path) -> dict[str, torch.Tensor]:
     cleaned: dict[str, torch.Tensor] = {}
     for key, value in state.items():
         if isinstance(key, str) and isinstance(value, torch.Tensor):
+            _check_not_expanded(value, key, path)
             name = _strip_prefixes(key)
             if name in cleaned:
                 raise WeightsError(f"{path.name} holds {name!r} twice (with different prefixes)")
@@ -124,6 +144,20 @@ def _clean_state_dict(raw: Any, path: Path) -> dict[str, torch.Tensor]:
     if not cleaned:
         raise WeightsError(f"{path.name} contains no tensors")
     return cleaned
+
+
+def _check_not_expanded(tensor: torch.Tensor, key: str, path: Path) -> None:
+    """Refuse a tensor larger than the data behind it (``expand``, stride 0).
+
+    A 1 MB file can hold a view of ten million rows over one value; a head like that
+    would make the loader build a network of that many classes. Real weights are stored
+    element by element, so their data is at least as large as the tensor.
+    """
+    if tensor.numel() * tensor.element_size() > tensor.untyped_storage().nbytes():
+        raise WeightsError(
+            f"{path.name}: {key!r} ({_shape(tensor)}) is an expanded view over less data; "
+            "not a plain weights file"
+        )
 
 
 def _unwrap(raw: Any) -> Any:
@@ -156,7 +190,7 @@ def apply_state_dict(
     ``target`` names the network in that message (``"cifar_resnet20 with 7 classes"``).
     """
     expected = model.state_dict()
-    problem = _mismatch(expected, state_dict)
+    problem = _mismatch(expected, state_dict) or _bad_values(expected, state_dict)
     if problem:
         raise WeightsError(f"the weights do not fit {target}: {problem}")
     try:
@@ -179,6 +213,26 @@ def _mismatch(expected: dict[str, torch.Tensor], given: dict[str, torch.Tensor])
         _counted(missing, "missing key", "missing keys"),
         _counted(unexpected, "unexpected key", "unexpected keys"),
         _counted(wrong, "wrong shape", "wrong shapes"),
+    ]
+    return ", ".join(part for part in parts if part)
+
+
+def _bad_values(expected: dict[str, torch.Tensor], given: dict[str, torch.Tensor]) -> str:
+    """Weights that are not floating point where the network's are, or NaN / infinite.
+
+    torch would silently round integers and accept NaN, and every prediction would
+    then be wrong or NaN.
+    """
+    import torch
+
+    floats = [k for k in given if k in expected and expected[k].is_floating_point()]
+    not_float = [f"{k}: {given[k].dtype}" for k in floats if not given[k].is_floating_point()]
+    non_finite = [
+        k for k in floats if given[k].is_floating_point() and not torch.isfinite(given[k]).all()
+    ]
+    parts = [
+        _counted(not_float, "tensor is not floating point", "tensors are not floating point"),
+        _counted(non_finite, "tensor holds NaN or infinity", "tensors hold NaN or infinity"),
     ]
     return ", ".join(part for part in parts if part)
 
@@ -314,7 +368,9 @@ def read_class_names(path: str | Path) -> list[str]:
     """Class names from a .txt (one per line) or a JSON {"0": "name", ...} / list file.
 
     The result is checked (non-empty, no duplicates, JSON indices exactly 0..N-1), since a
-    class list that is off by one silently mislabels every prediction after the gap.
+    class list that is off by one silently mislabels every prediction after the gap; the
+    file must be a regular file of at most MAX_CLASS_NAMES_BYTES, with at most MAX_CLASSES
+    names of at most MAX_CLASS_NAME_LENGTH characters.
     """
     path = Path(path)
     text = _read_text(path)
@@ -324,11 +380,13 @@ def read_class_names(path: str | Path) -> list[str]:
 
 def _read_text(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8-sig")
+        return read_bounded(path, MAX_CLASS_NAMES_BYTES).decode("utf-8-sig")
     except FileNotFoundError:
         raise WeightsError(f"class names file {path} does not exist") from None
     except UnicodeDecodeError:
         raise WeightsError(f"{path.name} is not a UTF-8 text file") from None
+    except UnsafeFileError as error:
+        raise WeightsError(f"class names file {error}") from None
     except OSError as error:
         raise WeightsError(f"cannot read {path}: {error.strerror or error}") from None
 
@@ -344,6 +402,8 @@ def _parse_json_names(text: str, path: Path) -> list[str]:
         raise WeightsError(
             f"{path.name} is not valid JSON ({error.msg}, line {error.lineno})"
         ) from None
+    except RecursionError:
+        raise WeightsError(f"{path.name} is nested too deeply to be a list of names") from None
     if isinstance(data, list):
         return [_name_string(value, path) for value in data]
     if isinstance(data, dict):
@@ -385,13 +445,20 @@ def _names_by_index(mapping: dict[str, Any], path: Path) -> list[str]:
 
 def _name_string(value: Any, path: Path) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise WeightsError(f"{path.name}: class names must be non-empty strings, got {value!r}")
+        shown = repr(value)[:MAX_VALUE_SHOWN]  # a value may be a huge nested list
+        raise WeightsError(f"{path.name}: class names must be non-empty strings, got {shown}")
     return value.strip()
 
 
 def _checked_names(names: list[str], path: Path) -> list[str]:
     if not names:
         raise WeightsError(f"{path.name} contains no class names")
+    if len(names) > MAX_CLASSES:
+        raise WeightsError(f"{path.name} holds {len(names)} class names; at most {MAX_CLASSES}")
+    if max(map(len, names)) > MAX_CLASS_NAME_LENGTH:
+        raise WeightsError(
+            f"{path.name}: a class name is longer than {MAX_CLASS_NAME_LENGTH} characters"
+        )
     duplicates = _repeated(names)
     if duplicates:
         shown = ", ".join(repr(name) for name in duplicates[:MAX_NAMES_SHOWN])

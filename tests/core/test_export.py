@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from resnet_desktop.core.export import csv_header, csv_text, write_csv
+from resnet_desktop.core.export import (
+    csv_header,
+    csv_target_problem,
+    csv_text,
+    terminal_safe,
+    write_csv,
+)
 from resnet_desktop.core.predictor import Prediction
 
 
@@ -54,6 +60,57 @@ def test_undecodable_bytes_become_visible_escapes(tmp_path: Path):
     out = tmp_path / "out.csv"
     write_csv(out, [Prediction(name, error="x")], top_k=1)
     assert _read(out)[1][0].endswith("caf\\xe9.jpg")
+
+
+@pytest.mark.skipif(os.sep == "\\", reason="a backslash separates folders on Windows")
+def test_a_real_byte_and_its_escape_text_are_written_differently(tmp_path: Path):
+    byte = Path(os.fsdecode(os.fsencode(tmp_path) + b"/\xff.jpg"))
+    text = tmp_path / "\\xff.jpg"
+    backslash = tmp_path / "a\\b.jpg"
+    rows = _read_text(csv_text([Prediction(p, error="x") for p in (byte, text, backslash)], 1))
+    assert [row[0] for row in rows[1:]] == [
+        f"{tmp_path}/\\xff.jpg",
+        f"{tmp_path}/\\\\xff.jpg",
+        f"{tmp_path}/a\\\\b.jpg",
+    ]
+
+
+def _read_text(text: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text, newline="")))
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("\x1b[2Jcleared", "\\x1b[2Jcleared"),
+        ("bell\x07\x9b", "bell\\x07\\x9b"),
+        ("tab\tnew\nline", "tab\\x09new\\x0aline"),
+        ("evil\u202egnp.exe", "evil\\u202egnp.exe"),
+        ("été 日本", "été 日本"),
+    ],
+)
+def test_terminal_safe_escapes_what_a_terminal_acts_on(text, shown):
+    assert terminal_safe(text) == shown
+
+
+@pytest.mark.parametrize(
+    ("target", "problem"),
+    [
+        ("in.png", "is one of the images to classify"),
+        ("other.JPG", "is an image file name"),
+        ("photo", "is an image file"),
+        ("results.csv", ""),
+        ("notes", ""),
+    ],
+)
+def test_csv_targets_that_would_destroy_an_image(tmp_path: Path, target, problem):
+    from PIL import Image
+
+    Image.new("RGB", (4, 4)).save(tmp_path / "in.png")
+    Image.new("RGB", (4, 4)).save(tmp_path / "photo", "JPEG")
+    (tmp_path / "notes").write_text("text", encoding="utf-8")
+    found = csv_target_problem(tmp_path / target, [tmp_path / "in.png"])
+    assert (problem in found) and bool(found) == bool(problem)
 
 
 def test_relative_paths_are_written_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -97,6 +97,46 @@ def test_importing_twice_needs_overwrite(capsys, checkpoint):
     assert run(capsys, *import_args(checkpoint), "--overwrite")[0] == 0
 
 
+def test_damaged_entries_are_listed_named_in_errors_and_removable(capsys, checkpoint, tmp_path):
+    from tests.helpers import write_colour_images
+
+    [image, *_] = write_colour_images(tmp_path / "images", 1)
+    assert run(capsys, *import_args(checkpoint, "good"))[0] == 0
+    library = ModelLibrary()
+    (library.root / "zz.json").write_text("{not json", encoding="utf-8")
+    (library.root / "arch.json").write_text(
+        (library.root / "good.json").read_text(encoding="utf-8").replace(
+            '"name": "good"', '"name": "arch"').replace("cifar_resnet20", "resnet9000"),
+        encoding="utf-8",
+    )  # fmt: skip
+    status, out, _ = run(capsys, "list")
+    assert status == 0 and "good  cifar_resnet20" in out
+    damaged = out.split("damaged entries")[1].splitlines()
+    assert damaged[1].split() == ["NAME", "PROBLEM"]
+    assert damaged[2].startswith("arch  unknown architecture 'resnet9000' (known: resnet18")
+    assert damaged[3].startswith("zz    Expecting property name")
+    status, _, err = run(capsys, *import_args(checkpoint, "zz"))
+    assert status == 1 and "a damaged library entry named 'zz' exists" in err
+    assert main(["predict", str(image), "--model", "arch"]) == 1
+    err = capsys.readouterr().err
+    assert "unknown architecture 'resnet9000'" in err and "models remove arch" in err
+    assert run(capsys, "remove", "zz")[0] == 0 and run(capsys, "remove", "arch")[0] == 0
+    assert "damaged" not in run(capsys, "list")[1]
+
+
+def test_names_from_the_library_folder_cannot_act_on_the_terminal(capsys, checkpoint):
+    assert run(capsys, *import_args(checkpoint, "good"))[0] == 0
+    library = ModelLibrary()
+    (library.root / "\x1b[2J.json").write_text("{", encoding="utf-8")
+    good = (library.root / "good.json").read_text(encoding="utf-8")
+    (library.root / "\x1b]0;x\x07.json").write_text(
+        good.replace('"name": "good"', '"name": "\\u001b]0;x\\u0007"'), encoding="utf-8"
+    )
+    status, out, _ = run(capsys, "list")
+    assert status == 0 and "\x1b" not in out and "\x07" not in out
+    assert "\\x1b]0;x\\x07  cifar_resnet20" in out and "\\x1b[2J  " in out
+
+
 def test_removing_an_unknown_model_is_an_error(capsys):
     status, _, err = run(capsys, "remove", "ghost")
     assert status == 1 and err.startswith("error: no model named 'ghost'")

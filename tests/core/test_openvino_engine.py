@@ -11,6 +11,7 @@ import torch
 
 from resnet_desktop.core import device as device_mod
 from resnet_desktop.core import openvino_engine
+from resnet_desktop.core.locking import LockTimeout, file_lock
 from resnet_desktop.core.model_loader import LoadedModel, load_model
 from resnet_desktop.core.predictor import Predictor
 from resnet_desktop.core.zoo import Preprocess, get_spec
@@ -86,7 +87,7 @@ def test_the_converted_model_is_cached_and_reused(cache: Path, monkeypatch: pyte
         model, resolved(model, precision="fp32", engine="openvino"), notify=notices.append
     )
     assert len(notices) == 1 and "once per model" in notices[0]
-    assert [p.name for p in cache.iterdir()] == [openvino_engine.cache_key(model)]
+    assert entries(cache) == [openvino_engine.cache_key(model)]
 
     def no_conversion(*args, **kwargs):
         raise AssertionError("converted again")
@@ -123,20 +124,72 @@ def test_an_unreadable_entry_is_rebuilt(cache: Path):
     assert "<broken" not in xml.read_text()
 
 
-def test_a_conversion_another_run_finished_first_is_used(
+def entries(cache: Path) -> list[str]:
+    """The cache's entries, without its lock file."""
+    return sorted(p.name for p in cache.iterdir() if p.name != openvino_engine.LOCK_FILE)
+
+
+def test_a_conversion_another_run_finished_first_is_used_and_kept(
     cache: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    real_replace = os.replace
-
-    def lose_the_race(source, destination):
-        real_replace(source, destination)  # the other run's folder lands first ...
-        raise OSError(39, "Directory not empty")  # ... so ours cannot be renamed there
-
-    monkeypatch.setattr(openvino_engine.os, "replace", lose_the_race)
+    """Two first conversions at once: the second to finish must not delete the first's."""
     model = _tiny(0)
+    folder = cache / openvino_engine.cache_key(model)
+    real_convert = openvino_engine.convert_and_save
+    theirs: list[int] = []
+
+    def other_process_finishes_first(loaded, xml_path):
+        real_convert(loaded, xml_path)
+        if not theirs:  # the other run's entry appears while ours is being converted
+            other = folder.with_name(".other")
+            other.mkdir()
+            real_convert(loaded, other / "model.xml")
+            os.replace(other, folder)
+            theirs.append((folder / "model.xml").stat().st_ino)
+
+    monkeypatch.setattr(openvino_engine, "convert_and_save", other_process_finishes_first)
     predictor = Predictor(model, resolved(model, precision="fp32", engine="openvino"))
     assert predictor.predict_inputs(_inputs(2, 8))[1].shape == (2, 4)
-    assert [p.name for p in cache.iterdir()] == [openvino_engine.cache_key(_tiny(0))]
+    assert (folder / "model.xml").stat().st_ino == theirs[0]  # theirs was never replaced
+    assert entries(cache) == [folder.name]
+
+
+def test_publishing_waits_for_the_cache_lock(cache: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(openvino_engine, "PUBLISH_TIMEOUT_S", 0.2)
+    cache.mkdir()
+    with (
+        file_lock(cache / openvino_engine.LOCK_FILE, 1, "held"),
+        pytest.raises(LockTimeout, match=r"OpenVINO cache .* is busy"),
+    ):
+        openvino_engine.OpenVinoNetwork(_tiny(0), "fp32")
+    assert entries(cache) == []  # the staging folder is gone too
+
+
+@pytest.mark.parametrize("where", ["entry", "cache"])
+def test_a_plain_file_where_the_cache_or_an_entry_belongs_is_repaired(cache: Path, where: str):
+    model = _tiny(0)
+    if where == "cache":
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text("not a folder")
+    else:
+        cache.mkdir()
+        (cache / openvino_engine.cache_key(model)).write_text("not a folder")
+    predictor = Predictor(model, precision="fp32", engine="openvino")
+    assert predictor.predict_inputs(_inputs(2, 8))[1].shape == (2, 4)
+    assert (cache / openvino_engine.cache_key(model) / "model.xml").is_file()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_an_entry_with_special_files_is_rebuilt_without_blocking(cache: Path):
+    model = _tiny(0)
+    Predictor(model, precision="fp32", engine="openvino")
+    xml = cache / openvino_engine.cache_key(model) / "model.xml"
+    xml.unlink()
+    os.mkfifo(xml)
+    rebuilt = Predictor(model, precision="fp32", engine="openvino")
+    assert rebuilt.predict_inputs(_inputs(2, 8))[1].shape == (2, 4)
+    assert xml.is_file()
 
 
 def test_the_cache_keeps_only_the_most_recent_entries(cache: Path, monkeypatch: pytest.MonkeyPatch):
@@ -144,7 +197,7 @@ def test_the_cache_keeps_only_the_most_recent_entries(cache: Path, monkeypatch: 
     models = [_tiny(seed) for seed in range(3)]
     for model in models:
         Predictor(model, resolved(model, precision="fp32", engine="openvino"))
-    kept = {p.name for p in cache.iterdir()}
+    kept = set(entries(cache))
     assert kept == {openvino_engine.cache_key(m) for m in models[1:]}
 
 
@@ -239,7 +292,7 @@ def test_a_stoppable_conversion_runs_in_a_child_process_that_stops_at_once(cache
         model, resolved(model, precision="fp32", engine="openvino"), should_stop=lambda: False
     )
     assert converted.runtime.engine == "openvino"
-    assert [p.name for p in cache.iterdir()] == [openvino_engine.cache_key(model)]
+    assert entries(cache) == [openvino_engine.cache_key(model)]
 
 
 def test_a_conversion_process_that_fails_reports_why(cache: Path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import pickle
 from pathlib import Path
 
@@ -124,6 +125,61 @@ def test_a_malicious_pickle_is_refused_without_running_it(tmp_path: Path, capsys
     assert code == 1
     assert not marker.exists()
     assert "evil.pth" in capsys.readouterr().err
+
+
+def test_ctrl_c_writes_what_was_classified_and_exits_130(
+    tmp_path: Path, cifar_weights: Path, capsys, monkeypatch
+):
+    from resnet_desktop.core.predictor import Predictor
+
+    images = write_colour_images(tmp_path / "imgs", per_colour=2)
+    real = Predictor.predict_iter
+
+    def interrupted_after_one_batch(self, *args, **kwargs):
+        batches = real(self, *args, **kwargs)
+        yield next(batches)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Predictor, "predict_iter", interrupted_after_one_batch)
+    out = tmp_path / "out.csv"
+    code = main(["predict", str(tmp_path / "imgs"), "--model", "cifar_resnet20", "--weights",
+                 str(cifar_weights), "--batch-size", "2", "--csv", str(out)])  # fmt: skip
+    assert code == 130
+    assert [r["path"] for r in _rows(out)] == [str(p) for p in images[:2]]
+    err = capsys.readouterr().err
+    assert "classified 2 of 6 images" in err and "interrupted: 4 images not classified" in err
+
+
+@pytest.mark.parametrize("target", ["input", "other image name"])
+def test_csv_over_an_image_is_refused_unless_forced(
+    tmp_path: Path, cifar_weights: Path, capsys, target
+):
+    images = write_colour_images(tmp_path / "imgs", per_colour=1)
+    out = images[0] if target == "input" else tmp_path / "results.png"
+    before = images[0].read_bytes()
+    args = ["predict", str(tmp_path / "imgs"), "--model", "cifar_resnet20", "--weights",
+            str(cifar_weights), "--csv", str(out)]  # fmt: skip
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: not writing --csv") and "--force" in err
+    assert images[0].read_bytes() == before and not (tmp_path / "results.png").exists()
+    assert main([*args, "--force"]) == 0
+    assert len(_rows(out)) == 3
+
+
+@pytest.mark.skipif(os.sep == "\\", reason="ESC is not allowed in Windows file names")
+def test_file_and_class_names_cannot_send_escape_sequences_to_the_terminal(
+    tmp_path: Path, cifar_weights: Path, capsys
+):
+    images = write_colour_images(tmp_path, per_colour=1)
+    images[0].rename(tmp_path / "\x1b]0;owned\x07.png")
+    classes = tmp_path / "classes.txt"
+    classes.write_text("\n".join(f"c{i}\x1b[2J" for i in range(10)), encoding="utf-8")
+    assert main(["predict", str(tmp_path), "--model", "cifar_resnet20", "--weights",
+                 str(cifar_weights), "--classes", str(classes)]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "\\x1b]0;owned\\x07.png\t" in out and "\\x1b[2J " in out
 
 
 def test_bad_arguments_exit_2(tmp_path: Path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,56 @@ def test_corrupt_file_is_set_aside(tmp_path: Path, caplog: pytest.LogCaptureFixt
     assert aside[0].exists()
 
 
+@pytest.mark.parametrize(
+    "content",
+    [
+        '{"top_k": 3}'.encode("utf-16"),
+        b'{"last_folder": "caf\xe9"}',  # Latin-1
+        b"[" * 100_000 + b"]" * 100_000,
+    ],
+    ids=["utf-16", "latin-1", "deeply-nested"],
+)
+def test_unreadable_encodings_and_nesting_are_set_aside(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, content: bytes
+):
+    path = tmp_path / "settings.json"
+    path.write_bytes(content)
+    with caplog.at_level(logging.WARNING):
+        assert load_settings(path) == Settings()
+    [aside] = tmp_path.glob("settings.json.corrupt-*")
+    assert aside.read_bytes() == content and not path.exists()
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero", "folder", "huge"])
+def test_special_and_huge_files_are_set_aside_without_blocking(tmp_path: Path, kind: str):
+    path = tmp_path / "settings.json"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "dev-zero":
+        path.symlink_to("/dev/zero")
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        path.write_text('{"top_k": 3, "pad": "' + "x" * (1 << 20) + '"}', encoding="utf-8")
+    assert load_settings(path) == Settings()
+    assert not os.path.lexists(path)
+    assert len(list(tmp_path.glob("settings.json.corrupt-*"))) == 1
+    save_settings(Settings(top_k=2), path)
+    assert load_settings(path).top_k == 2
+
+
+def test_corrupt_files_of_the_same_second_are_all_kept(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr("resnet_desktop.core.settings.time.strftime", lambda _: "20240101-000000")
+    path = tmp_path / "settings.json"
+    for text in ("{one", "{two", "{three"):
+        path.write_text(text, encoding="utf-8")
+        load_settings(path)
+    kept = sorted(p.read_text(encoding="utf-8") for p in tmp_path.glob("settings.json.corrupt-*"))
+    assert kept == ["{one", "{three", "{two"]
+
+
 def test_unknown_keys_are_ignored(tmp_path: Path):
     path = tmp_path / "settings.json"
     path.write_text(json.dumps({"top_k": 7, "theme": "dark", "plugins": [1]}), encoding="utf-8")
@@ -83,6 +134,13 @@ def test_unknown_keys_are_ignored(tmp_path: Path):
         ("model", ""),
         ("last_folder", ["a"]),
         ("window_geometry", 12),
+        ("batch_size", 99999999999999999999999999),  # Qt's setValue takes a C int
+        ("batch_size", 4097),
+        ("top_k", 2**64),
+        ("schema_version", 10**30),
+        ("last_folder", "/photos\x00/x"),
+        ("model", "m" * 5000),
+        ("window_geometry", "A" * 70_000),
     ],
 )
 def test_wrong_values_fall_back_per_field(

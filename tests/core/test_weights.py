@@ -220,6 +220,90 @@ def test_apply_reports_missing_and_unexpected_keys_briefly():
     assert "\n" not in message
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (float("nan"), "1 tensor holds NaN or infinity (conv1.weight)"),
+        (float("inf"), "1 tensor holds NaN or infinity (conv1.weight)"),
+        (True, "1 tensor is not floating point (conv1.weight: torch.bool)"),
+        (3, "1 tensor is not floating point (conv1.weight: torch.int64)"),
+    ],
+)
+def test_apply_refuses_non_finite_and_non_float_weights(value, message):
+    state = small_state_dict()
+    state["conv1.weight"] = torch.full_like(
+        state["conv1.weight"], value, dtype=torch.tensor(value).dtype
+    )
+    network = build_network(CIFAR20)
+    before = network.conv1.weight.clone()
+    with pytest.raises(WeightsError, match="do not fit") as caught:
+        apply_state_dict(network, state)
+    assert message in str(caught.value)
+    assert torch.equal(network.conv1.weight, before)
+
+
+def test_apply_accepts_half_precision_and_integer_counters():
+    state = {k: v.half() if v.is_floating_point() else v for k, v in small_state_dict().items()}
+    assert state["bn1.num_batches_tracked"].dtype == torch.int64
+    apply_state_dict(build_network(CIFAR20), state)
+
+
+def test_an_expanded_tensor_is_refused_before_anything_is_built(tmp_path):
+    """A stride-0 view of a million rows over one value: a few bytes on disk."""
+    state = small_state_dict()
+    state["linear.weight"] = torch.zeros(1, 1).expand(10**6, 64)
+    state["linear.bias"] = torch.zeros(1).expand(10**6)
+    torch.save(state, tmp_path / "w.pth")
+    assert (tmp_path / "w.pth").stat().st_size < 2_000_000
+    with pytest.raises(WeightsError, match=r"'linear.weight' \(1000000x64\) is an expanded view"):
+        load_state_dict_file(tmp_path / "w.pth")
+
+
+@pytest.mark.parametrize(
+    ("shape", "message"),
+    [((100_001, 1), "1 to 100000"), ((10,), "has shape (10,)"), ((0, 64), "has shape (0, 64)")],
+)
+def test_the_head_size_read_from_a_file_is_bounded(tmp_path, shape, message):
+    from resnet_desktop.core.model_loader import ModelLoadError, load_model
+
+    state = small_state_dict()
+    state["linear.weight"] = torch.zeros(shape)
+    torch.save(state, tmp_path / "w.pth")
+    with pytest.raises(ModelLoadError, match=r"linear\.weight") as caught:
+        load_model("cifar_resnet20", weights=tmp_path / "w.pth")
+    assert message in str(caught.value)
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_special_files_are_refused_without_blocking(tmp_path):
+    os.mkfifo(tmp_path / "fifo.pth")
+    os.mkfifo(tmp_path / "names.txt")
+    (tmp_path / "zero.txt").symlink_to("/dev/zero")
+    with pytest.raises(WeightsError, match=r"fifo\.pth is not a regular file"):
+        load_state_dict_file(tmp_path / "fifo.pth")
+    for name in ("names.txt", "zero.txt"):
+        with pytest.raises(WeightsError, match=f"{name} is not a regular file"):
+            read_class_names(tmp_path / name)
+
+
+def test_class_name_files_are_bounded(tmp_path, monkeypatch):
+    (tmp_path / "many.txt").write_text("\n".join(f"c{i}" for i in range(11)), encoding="utf-8")
+    monkeypatch.setattr(weights, "MAX_CLASSES", 10)
+    with pytest.raises(WeightsError, match="holds 11 class names; at most 10"):
+        read_class_names(tmp_path / "many.txt")
+    (tmp_path / "long.txt").write_text("a\n" + "b" * 1001, encoding="utf-8")
+    with pytest.raises(WeightsError, match="longer than 1000 characters"):
+        read_class_names(tmp_path / "long.txt")
+    monkeypatch.setattr(weights, "MAX_CLASS_NAMES_BYTES", 10)
+    with pytest.raises(WeightsError, match="larger than"):
+        read_class_names(tmp_path / "many.txt")
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    monkeypatch.setattr(weights, "MAX_CLASS_NAMES_BYTES", 1 << 20)
+    with pytest.raises(WeightsError, match="nested too deeply"):
+        read_class_names(tmp_path / "deep.json")
+
+
 # --- torchvision's ImageNet weights -----------------------------------------------------
 
 
