@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from resnet_desktop import __version__
 from resnet_desktop.app.logs import setup_logging
 from resnet_desktop.commands.common import reports_errors
+from resnet_desktop.core.housekeeping import clean_abandoned
 
 # Each module registers one sub-command: ``register(subparsers)`` sets ``func`` on it.
 COMMAND_MODULES = ("predict", "models", "benchmark", "finetune", "evaluate")
@@ -56,11 +57,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ):
         args = parser.parse_args(args_list)
         setup_logging()
-        _clean_abandoned()
+        clean_abandoned()  # what killed runs left a day ago or more
         return int(args.func(args))
     window_args = build_window_parser().parse_args(args_list)
     setup_logging(console_level=logging.INFO)  # a terminal, if any, follows the window's work
-    _clean_abandoned()
+    clean_abandoned()  # what killed runs left a day ago or more
     return reports_errors(_open_window)(window_args)
 
 
@@ -69,13 +70,6 @@ def _open_window(args: argparse.Namespace) -> int:
     from resnet_desktop.gui.app import run_app
 
     return run_app(args.paths, model=args.model)
-
-
-def _clean_abandoned() -> None:
-    """Delete what killed runs left behind (a day old or more); a few folder listings."""
-    from resnet_desktop.core.housekeeping import clean_abandoned
-
-    clean_abandoned()
 
 
 def _command_names(parser: argparse.ArgumentParser) -> set[str]:

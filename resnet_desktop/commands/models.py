@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from resnet_desktop.app.models import WeightsState, zoo_choices
 from resnet_desktop.commands.common import EXIT_OK, reports_errors
 from resnet_desktop.core import zoo
+from resnet_desktop.core.export import terminal_safe
 from resnet_desktop.core.library import ModelLibrary
 from resnet_desktop.core.weights import read_class_names
 
@@ -113,8 +114,6 @@ def _print_damaged(library: ModelLibrary) -> None:
 
 def _safe(rows: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
     """The cells with what a terminal would act on escaped: names come from file names."""
-    from resnet_desktop.core.export import terminal_safe
-
     return [tuple(terminal_safe(cell) for cell in row) for row in rows]
 
 

@@ -40,6 +40,7 @@ from resnet_desktop.core.device import Normalizer
 from resnet_desktop.core.imaging import load_input
 from resnet_desktop.core.model_loader import LoadedModel, load_model
 from resnet_desktop.core.networks import head_of, replace_head
+from resnet_desktop.core.runtime import RuntimeOptions
 from resnet_desktop.core.trainer import FitResult, TrainConfig, fit
 from resnet_desktop.core.weights import apply_state_dict
 from resnet_desktop.core.zoo import CIFAR10_CLASSES
@@ -92,7 +93,9 @@ def cifar_test_images(root: Path, classes: list[str], per_class: int | None = No
 
 def fine_tune(base: LoadedModel, split: DatasetSplit, seed: int) -> LoadedModel:
     """The app's head-only fine-tuning, at its default recipe, in fp32 on the CPU."""
-    config = TrainConfig(strategy="head", device="cpu", precision="fp32", seed=seed)
+    config = TrainConfig(
+        strategy="head", runtime=RuntimeOptions(device="cpu", precision="fp32"), seed=seed
+    )
     result = list(fit(base, split, config))[-1]
     assert isinstance(result, FitResult) and result.state_dict is not None, result
     network = copy.deepcopy(base.network)

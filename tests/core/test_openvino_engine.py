@@ -174,7 +174,7 @@ def test_a_plain_file_where_the_cache_or_an_entry_belongs_is_repaired(cache: Pat
     else:
         cache.mkdir()
         (cache / openvino_engine.cache_key(model)).write_text("not a folder")
-    predictor = Predictor(model, precision="fp32", engine="openvino")
+    predictor = Predictor(model, resolved(model, precision="fp32", engine="openvino"))
     assert predictor.predict_inputs(_inputs(2, 8))[1].shape == (2, 4)
     assert (cache / openvino_engine.cache_key(model) / "model.xml").is_file()
 
@@ -183,11 +183,11 @@ def test_a_plain_file_where_the_cache_or_an_entry_belongs_is_repaired(cache: Pat
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
 def test_an_entry_with_special_files_is_rebuilt_without_blocking(cache: Path):
     model = _tiny(0)
-    Predictor(model, precision="fp32", engine="openvino")
+    Predictor(model, resolved(model, precision="fp32", engine="openvino"))
     xml = cache / openvino_engine.cache_key(model) / "model.xml"
     xml.unlink()
     os.mkfifo(xml)
-    rebuilt = Predictor(model, precision="fp32", engine="openvino")
+    rebuilt = Predictor(model, resolved(model, precision="fp32", engine="openvino"))
     assert rebuilt.predict_inputs(_inputs(2, 8))[1].shape == (2, 4)
     assert xml.is_file()
 
