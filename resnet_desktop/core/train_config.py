@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from resnet_desktop.core.dataset import FileProblem
+from resnet_desktop.core.events import TextEnum
 from resnet_desktop.core.zoo import Preprocess
 
 if TYPE_CHECKING:
@@ -118,9 +119,23 @@ def _check_config(config: TrainConfig) -> None:
 # ------------------------------------------------------------------------- reports
 
 
+class Stage(TextEnum):
+    """The one-off steps before the first epoch."""
+
+    LOADING_IMAGES = "loading images"
+    CACHING_FEATURES = "caching features"
+
+
+class Phase(TextEnum):
+    """The two halves of an epoch."""
+
+    TRAIN = "train"
+    VALIDATE = "validate"
+
+
 @dataclass(frozen=True)
 class StageProgress:
-    stage: str  # "loading images" | "caching features"
+    stage: Stage
     done: int
     total: int
 
@@ -129,7 +144,7 @@ class StageProgress:
 class BatchProgress:
     epoch: int
     epochs: int
-    phase: str  # "train" | "validate"
+    phase: Phase
     done: int
     total: int
     loss: float
@@ -192,6 +207,10 @@ class FitResult:
         if best is not None:
             metrics["val_loss"] = json_safe({"v": best.val_loss})["v"]
         return {"training": training, "metrics": metrics}
+
+
+# What fit() yields: progress and reports, and as its last item always one FitResult.
+FitEvent: TypeAlias = StageProgress | BatchProgress | EpochReport | FitResult
 
 
 def json_safe(values: dict[str, Any]) -> dict[str, Any]:

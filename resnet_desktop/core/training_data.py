@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import functools
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 import torch
@@ -26,13 +27,15 @@ from resnet_desktop.core.dataset import Sample
 from resnet_desktop.core.device import Normalizer
 from resnet_desktop.core.predictor import decode_or_reason
 from resnet_desktop.core.prefetch import batches_ahead
-from resnet_desktop.core.train_config import StageProgress, TrainingError, is_small_input
+from resnet_desktop.core.train_config import Stage, StageProgress, TrainingError, is_small_input
 from resnet_desktop.core.zoo import Preprocess
 
 PREFETCH_BATCHES = 2  # batches decoded ahead of the network when streaming
 MEMORY_BUDGET = 1 << 30  # bytes of decoded uint8 images kept in memory at most
 
 StopCheck = Callable[[], bool]
+Item = TypeVar("Item")
+Value = TypeVar("Value")
 
 
 # ------------------------------------------------------------------------- batch size
@@ -54,6 +57,32 @@ class BatchSize:
             )
         self.value = failed // 2
         torch.cuda.empty_cache()
+
+
+@dataclass(frozen=True)
+class BatchSizes:
+    """Images per training step, and per inference batch (features, validation)."""
+
+    train: BatchSize
+    infer: BatchSize
+
+
+def retrying(
+    make: Callable[[], Generator[Item, None, Value]],
+    size: BatchSize,
+    on_retry: Callable[[], None] | None = None,
+) -> Generator[Item, None, Value]:
+    """Run the phase ``make()``; on CUDA out-of-memory halve ``size`` and run it again.
+
+    ``on_retry`` clears what the failed attempt left behind (gradients) first.
+    """
+    while True:
+        try:
+            return (yield from make())
+        except torch.OutOfMemoryError:
+            if on_retry is not None:
+                on_retry()
+            size.halve()
 
 
 # ------------------------------------------------------------------------- image sources
@@ -104,7 +133,7 @@ class ImageSource:
             images.extend(batch.images.numpy())
             kept.extend(batch.indices.tolist())
             done += batch.requested
-            yield StageProgress("loading images", done, total)
+            yield StageProgress(Stage.LOADING_IMAGES, done, total)
         if not stop():
             crop = self.preprocess.crop
             stacked = np.stack(images) if images else np.zeros((0, crop, crop, 3), np.uint8)
@@ -258,3 +287,32 @@ class FeatureFeeder(Feeder):
                 return
             on_device = rows.to(self.features.device)
             yield self.features[on_device], self.labels[on_device], self.indices[rows]
+
+
+class Feeders(NamedTuple):
+    train: Feeder
+    val: Feeder
+
+
+def image_feeders(
+    train: ImageSource,
+    val: ImageSource,
+    normalize: Normalizer,
+    augment: bool,
+    seed: int,
+    stop: StopCheck,
+) -> Generator[StageProgress, None, Feeders | None]:
+    """Feeders that decode images; those that fit are loaded into memory first.
+
+    Returns None when stopped while loading.
+    """
+    for source, augmented in ((train, augment), (val, False)):
+        if source.fits_in_memory(augmented):
+            yield from source.load(stop)
+            if stop():
+                return None
+    if train.memory is not None and not train.usable:
+        raise TrainingError("none of the training images could be decoded")
+    return Feeders(
+        ImageFeeder(train, normalize, augment, seed), ImageFeeder(val, normalize, False, seed + 1)
+    )
