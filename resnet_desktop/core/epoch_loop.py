@@ -186,7 +186,7 @@ class EpochLoop:
     def _validate(self, epoch: int) -> Generator[BatchProgress, None, ValOutcome]:
         module, optimisation = self.optimisation.module, self.optimisation
         module.eval()
-        size, feeder = self.sizes.infer, self.feeders.val
+        size, feeder = self.sizes.val, self.feeders.val
         started, throttle = time.monotonic(), Throttle()
         loss_sum, correct = 0.0, 0
         predicted: list[int] = []

@@ -29,6 +29,8 @@ from resnet_desktop.core.training_data import (
 )
 from resnet_desktop.core.zoo import ModelSpec
 
+VALIDATION_BATCH = 4096  # cached features per validation batch: a head's logits are small
+
 
 @dataclass(frozen=True)
 class Backbone:

@@ -23,7 +23,6 @@ from here whichever module defines them.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import os
 import time
@@ -48,7 +47,7 @@ from resnet_desktop.core.epoch_loop import (
     cpu_copy,
 )
 from resnet_desktop.core.evaluate import EvalReport, build_report
-from resnet_desktop.core.feature_cache import Backbone, feature_feeders
+from resnet_desktop.core.feature_cache import VALIDATION_BATCH, Backbone, feature_feeders
 from resnet_desktop.core.library import LibraryModel, ModelLibrary
 from resnet_desktop.core.model_loader import LoadedModel
 from resnet_desktop.core.networks import head_of, replace_head
@@ -142,9 +141,11 @@ class _Run:
         self.precision = resolve_precision(self.device, config.precision)
         self.started = time.monotonic()
         self.skipped: dict[Path, str] = {}
+        infer = BatchSize(256 if is_small_input(base.preprocess) else 64)
         self.sizes = BatchSizes(
             train=BatchSize(int(config.batch_size or 1)),
-            infer=BatchSize(256 if is_small_input(base.preprocess) else 64),
+            infer=infer,
+            val=BatchSize(VALIDATION_BATCH) if config.strategy == "head" else infer,
         )
         self.normalize = Normalizer(base.preprocess.mean, base.preprocess.std, self.device)
         with torch.random.fork_rng(devices=[]):  # seeds the new head, not the caller's RNG
@@ -170,26 +171,8 @@ class _Run:
         loop = EpochLoop(
             self.model, optimisation, feeders, self.config, self.sizes, self.stop, self.started
         )
-        with self._head_threads():
-            ending = yield from loop.run()
+        ending = yield from loop.run()
         yield self._result(ending, loop.history, loop.best)
-
-    @contextlib.contextmanager
-    def _head_threads(self) -> Iterator[None]:
-        """One CPU thread while only the head trains on cached features.
-
-        Its matrices are far too small to split across threads, and on a busy CPU the
-        thread pool's synchronisation makes each epoch several times slower.
-        """
-        if self.config.strategy != "head" or self.device.type != "cpu":
-            yield
-            return
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(threads)
 
     def _feeders(self) -> Generator[StageProgress, None, Feeders | None]:
         """Cached features for the head strategy, decoded images otherwise."""

@@ -32,6 +32,7 @@ from resnet_desktop.core.zoo import Preprocess
 
 PREFETCH_BATCHES = 2  # batches decoded ahead of the network when streaming
 MEMORY_BUDGET = 1 << 30  # bytes of decoded uint8 images kept in memory at most
+FEATURE_CHUNK_ROWS = 4096  # cached features gathered at once (a batch at least)
 
 StopCheck = Callable[[], bool]
 Item = TypeVar("Item")
@@ -61,10 +62,11 @@ class BatchSize:
 
 @dataclass(frozen=True)
 class BatchSizes:
-    """Images per training step, and per inference batch (features, validation)."""
+    """Images per training step, per inference batch, and per validation batch."""
 
     train: BatchSize
-    infer: BatchSize
+    infer: BatchSize  # through the backbone: decoded images, or images to cache features of
+    val: BatchSize  # ``infer`` itself for images; larger on cached features
 
 
 def retrying(
@@ -265,6 +267,13 @@ class ImageFeeder(Feeder):
 
 
 class FeatureFeeder(Feeder):
+    """Cached features in shuffled batches.
+
+    The rows are gathered a chunk of many batches at a time, and the batches are views
+    into it: each tensor operation of a tiny head's step costs a thread-pool round trip
+    that can dwarf its arithmetic on a busy CPU, so a step should need as few as it can.
+    """
+
     def __init__(
         self, features: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor, seed: int
     ) -> None:
@@ -277,16 +286,24 @@ class FeatureFeeder(Feeder):
     def batches(
         self, batch_size: int, train: bool, stop: StopCheck
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        order = (
-            torch.randperm(len(self), generator=self.generator)
-            if train
-            else torch.arange(len(self))
-        )
-        for rows in order.split(batch_size):
-            if stop():
-                return
-            on_device = rows.to(self.features.device)
-            yield self.features[on_device], self.labels[on_device], self.indices[rows]
+        order = torch.randperm(len(self), generator=self.generator) if train else None
+        per_chunk = batch_size * max(1, FEATURE_CHUNK_ROWS // batch_size)
+        for start in range(0, len(self), per_chunk):
+            chunk = self._chunk(order, slice(start, start + per_chunk))
+            for batch in zip(*(column.split(batch_size) for column in chunk), strict=True):
+                if stop():
+                    return
+                yield batch
+
+    def _chunk(
+        self, order: torch.Tensor | None, span: slice
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Rows ``span`` of ``order`` (gathered), or of the stored order (views)."""
+        if order is None:
+            return self.features[span], self.labels[span], self.indices[span]
+        rows = order[span]
+        on_device = rows.to(self.features.device)
+        return self.features[on_device], self.labels[on_device], self.indices[rows]
 
 
 class Feeders(NamedTuple):
