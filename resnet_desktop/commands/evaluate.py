@@ -38,7 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 @reports_errors
 def run(args: argparse.Namespace) -> int:
-    from resnet_desktop.core.evaluate import EvalReport, evaluate
+    from resnet_desktop.core.evaluate import EvalProgress, EvalReport, evaluate
+    from resnet_desktop.core.events import unknown_event
     from resnet_desktop.core.model_loader import load_model
 
     model = load_model(args.model, args.weights)
@@ -54,12 +55,15 @@ def run(args: argparse.Namespace) -> int:
         engine=args.engine,
         notify=notify,
     ):
-        if isinstance(item, EvalReport):
-            report = item
-            continue
-        bar = bar or ProgressBar(item.total)
-        bar.update(item.done, item.images_per_second, item.eta_seconds)
-        elapsed = item.elapsed
+        match item:
+            case EvalProgress():
+                bar = bar or ProgressBar(item.total)
+                bar.update(item.done, item.images_per_second, item.eta_seconds)
+                elapsed = item.elapsed
+            case EvalReport():
+                report = item
+            case _:
+                raise unknown_event(item)
     if bar is not None:
         bar.close()
     assert report is not None  # evaluate() always ends with its report
