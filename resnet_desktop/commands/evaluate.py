@@ -17,7 +17,8 @@ from resnet_desktop.commands.common import (
     runtime_options,
 )
 from resnet_desktop.commands.progress import ProgressBar
-from resnet_desktop.core.evaluate import EvalReport, evaluate
+from resnet_desktop.core.evaluate import EvalProgress, EvalReport, evaluate
+from resnet_desktop.core.events import unknown_event
 from resnet_desktop.core.export import display_path, terminal_safe
 from resnet_desktop.core.model_loader import load_model
 
@@ -45,12 +46,15 @@ def run(args: argparse.Namespace) -> int:
     report: EvalReport | None = None
     elapsed = 0.0
     for item in evaluate(model, args.folder, runtime_options(args), notify=notify):
-        if isinstance(item, EvalReport):
-            report = item
-            continue
-        bar = bar or ProgressBar(item.total)
-        bar.update(item.done, item.images_per_second, item.eta_seconds)
-        elapsed = item.elapsed
+        match item:
+            case EvalProgress():
+                bar = bar or ProgressBar(item.total)
+                bar.update(item.done, item.images_per_second, item.eta_seconds)
+                elapsed = item.elapsed
+            case EvalReport():
+                report = item
+            case _:
+                raise unknown_event(item)
     if bar is not None:
         bar.close()
     assert report is not None  # evaluate() always ends with its report

@@ -23,15 +23,22 @@ from resnet_desktop.commands.common import (
     runtime_options,
 )
 from resnet_desktop.commands.progress import ProgressBar
-from resnet_desktop.core.dataset import load_scan, split_dataset
+from resnet_desktop.core.dataset import ScanStage, load_scan, split_dataset
 from resnet_desktop.core.errors import UserError
+from resnet_desktop.core.events import unknown_event
 from resnet_desktop.core.library import LibraryError, LibraryModel, ModelLibrary, keep_elsewhere
 from resnet_desktop.core.model_loader import LoadedModel, load_model
-from resnet_desktop.core.train_config import STRATEGIES
+from resnet_desktop.core.train_config import (
+    STRATEGIES,
+    BatchProgress,
+    EpochReport,
+    FitEvent,
+    FitResult,
+    StageProgress,
+)
 
 if TYPE_CHECKING:
     from resnet_desktop.core.dataset import DatasetScan, DatasetSplit, ScanProgress
-    from resnet_desktop.core.trainer import BatchProgress, EpochReport, FitResult, StageProgress
 
 EXIT_INTERRUPTED = 130
 MAX_LISTED_FILES = 20
@@ -114,7 +121,7 @@ def _scan(args: argparse.Namespace) -> DatasetScan:
     started = time.monotonic()
 
     def progress(item: ScanProgress) -> None:
-        if item.stage != "checking":
+        if item.stage != ScanStage.CHECKING:
             return
         if not bar:
             bar.append(ProgressBar(item.total, unit="files"))
@@ -144,38 +151,46 @@ def _stop_on_interrupt() -> Iterator[Callable[[], bool]]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _train(events: Iterator[object]) -> FitResult:
+def _train(events: Iterator[FitEvent]) -> FitResult:
     """Draw progress bars and print one line per epoch; returns the final result."""
-    from resnet_desktop.core.trainer import BatchProgress, EpochReport, FitResult, StageProgress
-
-    bar: ProgressBar | None = None
-    key: tuple[object, ...] = ()
+    bars = _ProgressBars()
     for event in events:
-        if isinstance(event, FitResult):
-            if bar is not None:
-                bar.close()
-            return event
-        if isinstance(event, EpochReport):
-            if bar is not None:
-                bar.close()
-                bar, key = None, ()
-            print(epoch_line(event))
-        elif isinstance(event, StageProgress | BatchProgress):
-            new_key = (event.stage,) if isinstance(event, StageProgress) else (event.epoch,)
-            if new_key != key:
-                if bar is not None:
-                    bar.close()
-                bar, key = ProgressBar(event.total), new_key
-            _update(bar, event)
+        match event:
+            case StageProgress():
+                bars.get(event.stage, event.total).update(event.done, 0.0, None, event.stage)
+            case BatchProgress():
+                _update(bars.get(event.epoch, event.total), event)
+            case EpochReport():
+                bars.close()
+                print(epoch_line(event))
+            case FitResult():
+                bars.close()
+                return event
+            case _:
+                raise unknown_event(event)
     raise AssertionError("fit() always yields a FitResult last")
 
 
-def _update(bar: ProgressBar, event: StageProgress | BatchProgress) -> None:
-    from resnet_desktop.core.trainer import StageProgress
+class _ProgressBars:
+    """One bar per stage or epoch: a new key closes the previous bar."""
 
-    if isinstance(event, StageProgress):
-        bar.update(event.done, 0.0, None, event.stage)
-        return
+    def __init__(self) -> None:
+        self.bar: ProgressBar | None = None
+        self.key: object = None
+
+    def get(self, key: object, total: int) -> ProgressBar:
+        if self.bar is None or key != self.key:
+            self.close()
+            self.bar, self.key = ProgressBar(total), key
+        return self.bar
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        self.bar, self.key = None, None
+
+
+def _update(bar: ProgressBar, event: BatchProgress) -> None:
     rate = event.images_per_second
     remaining = (event.total - event.done) / rate if rate > 0 else None
     bar.total = event.total

@@ -13,12 +13,14 @@ import io
 import os
 import random
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeAlias
 
 from resnet_desktop.core.errors import UserError, user_file_errors
+from resnet_desktop.core.events import TextEnum, unknown_event
 from resnet_desktop.core.imaging import IMAGE_EXTENSIONS, scan_images
 from resnet_desktop.core.throttle import Throttle
 
@@ -57,9 +59,14 @@ class DuplicateGroup:
         return len(self.classes) > 1
 
 
+class ScanStage(TextEnum):
+    LISTING = "listing"  # total unknown (0)
+    CHECKING = "checking"
+
+
 @dataclass(frozen=True)
 class ScanProgress:
-    stage: str  # "listing" (total 0: unknown) | "checking"
+    stage: ScanStage
     done: int
     total: int
 
@@ -213,26 +220,28 @@ def _reason(error: BaseException) -> str:
 
 def _list_classes(
     root: Path, should_stop: StopCheck, listed: list[int]
-) -> Iterator[ScanProgress | tuple[str, list[Path]]]:
-    """(class name, image paths) per class folder, with listing progress in between."""
+) -> Generator[ScanProgress, None, dict[str, list[Path]]]:
+    """Image paths per class folder, with listing progress; partial when stopped."""
 
     throttle = Throttle()
+    classes: dict[str, list[Path]] = {}
     for folder in class_folders(root):
         paths = []
         for path in scan_images([folder], should_stop=should_stop):
             paths.append(path)
             listed[0] += 1
             if throttle():
-                yield ScanProgress("listing", listed[0], 0)
+                yield ScanProgress(ScanStage.LISTING, listed[0], 0)
         if should_stop():
-            return
-        yield folder.name, paths
+            break
+        classes[folder.name] = paths
+    return classes
 
 
 def _check_all(
     paths: list[Path], should_stop: StopCheck, workers: int
-) -> Iterator[ScanProgress | dict[Path, tuple[str, str | None]]]:
-    """Hash and header-check every file in a thread pool; yields progress, then the results."""
+) -> Generator[ScanProgress, None, dict[Path, tuple[str, str | None]]]:
+    """Hash and header-check every file in a thread pool; partial when stopped."""
     results: dict[Path, tuple[str, str | None]] = {}
     throttle = Throttle()
     executor = ThreadPoolExecutor(max_workers=workers)
@@ -240,13 +249,17 @@ def _check_all(
         for path, result in zip(paths, executor.map(_check_file, paths), strict=True):
             results[path] = result
             if should_stop():
-                return
+                return results
             if throttle():
-                yield ScanProgress("checking", len(results), len(paths))
+                yield ScanProgress(ScanStage.CHECKING, len(results), len(paths))
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
-    yield ScanProgress("checking", len(results), len(paths))
-    yield results
+    yield ScanProgress(ScanStage.CHECKING, len(results), len(paths))
+    return results
+
+
+# What scan_dataset() yields: progress, and as its last item always one DatasetScan.
+ScanEvent: TypeAlias = ScanProgress | DatasetScan
 
 
 def scan_dataset(
@@ -255,7 +268,7 @@ def scan_dataset(
     *,
     should_stop: StopCheck | None = None,
     workers: int | None = None,
-) -> Iterator[ScanProgress | DatasetScan]:
+) -> Iterator[ScanEvent]:
     """Pre-flight check of a folder-per-class dataset; yields progress, then one DatasetScan.
 
     Raises DatasetError when fewer than two classes have readable images, or when the
@@ -267,23 +280,13 @@ def scan_dataset(
     listed = [0]
     per_root: list[dict[str, list[Path]]] = []
     for folder in roots:
-        classes: dict[str, list[Path]] = {}
-        for item in _list_classes(folder, stop, listed):
-            if isinstance(item, ScanProgress):
-                yield item
-            else:
-                classes[item[0]] = item[1]
-        per_root.append(classes)
+        per_root.append((yield from _list_classes(folder, stop, listed)))
         if stop():
             yield _cancelled_scan(roots)
             return
     all_paths = [path for classes in per_root for paths in classes.values() for path in paths]
-    checked: dict[Path, tuple[str, str | None]] = {}
-    for item in _check_all(all_paths, stop, workers or min(8, os.cpu_count() or 1)):
-        if isinstance(item, ScanProgress):
-            yield item
-        else:
-            checked = item
+    workers = workers or min(8, os.cpu_count() or 1)
+    checked = yield from _check_all(all_paths, stop, workers)
     if stop():
         yield _cancelled_scan(roots)
         return
@@ -388,11 +391,15 @@ def load_scan(
     progress: Callable[[ScanProgress], None] | None = None,
 ) -> DatasetScan:
     """Run :func:`scan_dataset` to the end (command line, tests)."""
-    for item in scan_dataset(root, val_root, should_stop=should_stop):
-        if isinstance(item, DatasetScan):
-            return item
-        if progress is not None:
-            progress(item)
+    for event in scan_dataset(root, val_root, should_stop=should_stop):
+        match event:
+            case ScanProgress():
+                if progress is not None:
+                    progress(event)
+            case DatasetScan():
+                return event
+            case _:
+                raise unknown_event(event)
     raise AssertionError("scan_dataset always yields a DatasetScan last")
 
 

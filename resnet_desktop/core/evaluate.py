@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from resnet_desktop.core.dataset import FileProblem, class_folders
 from resnet_desktop.core.errors import UserError
@@ -82,6 +82,10 @@ class EvalReport:
             "errors": len(self.errors),
             "cancelled": self.cancelled,
         }
+
+
+# What evaluate() yields: progress, and as its last item always one EvalReport.
+EvalEvent: TypeAlias = EvalProgress | EvalReport
 
 
 def confusion_matrix(
@@ -189,7 +193,7 @@ def evaluate(
     *,
     notify: Callable[[str], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-) -> Iterator[EvalProgress | EvalReport]:
+) -> Iterator[EvalEvent]:
     """Classify every labelled image; yields progress, then exactly one EvalReport."""
     items = labelled_images(folder, model.class_names, should_stop)
     labels = {path: label for path, label in items}

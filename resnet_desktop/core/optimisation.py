@@ -1,6 +1,7 @@
 """What a fine-tuning run trains and how: trainable layers, optimizer, schedule, loss weights.
 
-torch is imported inside the functions, like the other non-network core modules.
+:class:`Optimisation` puts them together for one run. torch is imported inside the
+functions, like the other non-network core modules.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from resnet_desktop.core.device import autocast
 from resnet_desktop.core.train_config import TrainConfig
 from resnet_desktop.core.zoo import ModelSpec
 
@@ -83,3 +85,62 @@ def class_weights(counts: Sequence[int], enabled: bool | None) -> torch.Tensor |
         return None
     total = sum(counts)
     return torch.tensor([total / (len(counts) * max(c, 1)) for c in counts], dtype=torch.float32)
+
+
+class Optimisation:
+    """The optimizer, the loss and the gradient scaler of one run, made together.
+
+    :meth:`step` sets the learning rate for how far the run has come, so the epoch loop
+    needs to know nothing about the schedule or the optimizer.
+    """
+
+    def __init__(
+        self,
+        module: nn.Module,
+        config: TrainConfig,
+        class_counts: Sequence[int],
+        device: torch.device,
+        precision: str,
+    ) -> None:
+        import torch
+        from torch import nn
+
+        self.module, self.config = module, config
+        self.device, self.precision = device, precision
+        self.optimizer = make_optimizer(module, config)
+        weights = class_weights(class_counts, config.class_weighted)
+        self.criterion = nn.CrossEntropyLoss(
+            weight=None if weights is None else weights.to(device),
+            label_smoothing=float(config.label_smoothing or 0.0),
+        )
+        self.scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+
+    @property
+    def lr(self) -> float:
+        """The learning rate of the latest step."""
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def zero_grad(self) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def step(
+        self, inputs: torch.Tensor, labels: torch.Tensor, progress: float
+    ) -> tuple[float, torch.Tensor]:
+        """One step at ``progress`` epochs into the run: (loss, logits).
+
+        A NaN or infinite loss changes nothing, so the caller can stop with the weights
+        of the last good step.
+        """
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(self.config, progress)
+        with autocast(self.device, self.precision):
+            logits = self.module(inputs)
+        loss = self.criterion(logits.float(), labels)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            return value, logits
+        self.zero_grad()
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return value, logits.detach()

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import functools
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 import torch
@@ -26,13 +27,16 @@ from resnet_desktop.core.dataset import Sample
 from resnet_desktop.core.device import Normalizer
 from resnet_desktop.core.predictor import decode_or_reason
 from resnet_desktop.core.prefetch import batches_ahead
-from resnet_desktop.core.train_config import StageProgress, TrainingError, is_small_input
+from resnet_desktop.core.train_config import Stage, StageProgress, TrainingError, is_small_input
 from resnet_desktop.core.zoo import Preprocess
 
 PREFETCH_BATCHES = 2  # batches decoded ahead of the network when streaming
 MEMORY_BUDGET = 1 << 30  # bytes of decoded uint8 images kept in memory at most
+FEATURE_CHUNK_ROWS = 4096  # cached features gathered at once (a batch at least)
 
 StopCheck = Callable[[], bool]
+Item = TypeVar("Item")
+Value = TypeVar("Value")
 
 
 # ------------------------------------------------------------------------- batch size
@@ -54,6 +58,33 @@ class BatchSize:
             )
         self.value = failed // 2
         torch.cuda.empty_cache()
+
+
+@dataclass(frozen=True)
+class BatchSizes:
+    """Images per training step, per inference batch, and per validation batch."""
+
+    train: BatchSize
+    infer: BatchSize  # through the backbone: decoded images, or images to cache features of
+    val: BatchSize  # ``infer`` itself for images; larger on cached features
+
+
+def retrying(
+    make: Callable[[], Generator[Item, None, Value]],
+    size: BatchSize,
+    on_retry: Callable[[], None] | None = None,
+) -> Generator[Item, None, Value]:
+    """Run the phase ``make()``; on CUDA out-of-memory halve ``size`` and run it again.
+
+    ``on_retry`` clears what the failed attempt left behind (gradients) first.
+    """
+    while True:
+        try:
+            return (yield from make())
+        except torch.OutOfMemoryError:
+            if on_retry is not None:
+                on_retry()
+            size.halve()
 
 
 # ------------------------------------------------------------------------- image sources
@@ -104,7 +135,7 @@ class ImageSource:
             images.extend(batch.images.numpy())
             kept.extend(batch.indices.tolist())
             done += batch.requested
-            yield StageProgress("loading images", done, total)
+            yield StageProgress(Stage.LOADING_IMAGES, done, total)
         if not stop():
             crop = self.preprocess.crop
             stacked = np.stack(images) if images else np.zeros((0, crop, crop, 3), np.uint8)
@@ -236,6 +267,13 @@ class ImageFeeder(Feeder):
 
 
 class FeatureFeeder(Feeder):
+    """Cached features in shuffled batches.
+
+    The rows are gathered a chunk of many batches at a time, and the batches are views
+    into it: each tensor operation of a tiny head's step costs a thread-pool round trip
+    that can dwarf its arithmetic on a busy CPU, so a step should need as few as it can.
+    """
+
     def __init__(
         self, features: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor, seed: int
     ) -> None:
@@ -248,13 +286,50 @@ class FeatureFeeder(Feeder):
     def batches(
         self, batch_size: int, train: bool, stop: StopCheck
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        order = (
-            torch.randperm(len(self), generator=self.generator)
-            if train
-            else torch.arange(len(self))
-        )
-        for rows in order.split(batch_size):
+        order = torch.randperm(len(self), generator=self.generator) if train else None
+        per_chunk = batch_size * max(1, FEATURE_CHUNK_ROWS // batch_size)
+        for start in range(0, len(self), per_chunk):
+            chunk = self._chunk(order, slice(start, start + per_chunk))
+            for batch in zip(*(column.split(batch_size) for column in chunk), strict=True):
+                if stop():
+                    return
+                yield batch
+
+    def _chunk(
+        self, order: torch.Tensor | None, span: slice
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Rows ``span`` of ``order`` (gathered), or of the stored order (views)."""
+        if order is None:
+            return self.features[span], self.labels[span], self.indices[span]
+        rows = order[span]
+        on_device = rows.to(self.features.device)
+        return self.features[on_device], self.labels[on_device], self.indices[rows]
+
+
+class Feeders(NamedTuple):
+    train: Feeder
+    val: Feeder
+
+
+def image_feeders(
+    train: ImageSource,
+    val: ImageSource,
+    normalize: Normalizer,
+    augment: bool,
+    seed: int,
+    stop: StopCheck,
+) -> Generator[StageProgress, None, Feeders | None]:
+    """Feeders that decode images; those that fit are loaded into memory first.
+
+    Returns None when stopped while loading.
+    """
+    for source, augmented in ((train, augment), (val, False)):
+        if source.fits_in_memory(augmented):
+            yield from source.load(stop)
             if stop():
-                return
-            on_device = rows.to(self.features.device)
-            yield self.features[on_device], self.labels[on_device], self.indices[rows]
+                return None
+    if train.memory is not None and not train.usable:
+        raise TrainingError("none of the training images could be decoded")
+    return Feeders(
+        ImageFeeder(train, normalize, augment, seed), ImageFeeder(val, normalize, False, seed + 1)
+    )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TypeAlias
 
 from PySide6.QtWidgets import (
     QDialog,
@@ -19,23 +19,24 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from resnet_desktop.core.evaluate import EvalProgress, EvalReport, evaluate
+from resnet_desktop.app.formatting import format_duration
+from resnet_desktop.core.evaluate import EvalEvent, EvalProgress, EvalReport, evaluate
+from resnet_desktop.core.events import Status, unknown_event
 from resnet_desktop.core.model_loader import load_model
 from resnet_desktop.core.runtime import RuntimeOptions
-from resnet_desktop.gui.evaluation_view import (
-    EvalReportView,
-    InlineError,
-    duration,
-    folder_row,
-)
+from resnet_desktop.gui.evaluation_view import EvalReportView
+from resnet_desktop.gui.widgets import InlineError, folder_row
 from resnet_desktop.gui.workers import Job, JobRunner
+
+# What the evaluation job yields: a status line while the model loads, then evaluate()'s.
+EvaluationEvent: TypeAlias = Status | EvalEvent
 
 
 def evaluation_job(model_name: str, folder: Path, runtime: RuntimeOptions) -> Job:
-    """Load the model, then classify the folder; yields a status line, then evaluate()'s items."""
+    """Load the model, then classify the folder; yields a Status, then evaluate()'s events."""
 
-    def job(should_stop: Any) -> Iterator[Any]:
-        yield "Loading the model…"
+    def job(should_stop: Callable[[], bool]) -> Iterator[EvaluationEvent]:
+        yield Status("Loading the model…")
         model = load_model(model_name, should_stop=should_stop)
         yield from evaluate(model, folder, runtime, should_stop=should_stop)
 
@@ -126,22 +127,25 @@ class EvaluateDialog(QDialog):
         self.stop_button.setEnabled(running)
         self.folder_edit.setEnabled(not running)
 
-    def _on_item(self, item: Any) -> None:
-        if isinstance(item, str):
-            self.status.setText(item)
-            self.progress.setRange(0, 0)
-        elif isinstance(item, EvalReport):
-            self.report = item
-            self.report_view.set_report(item)
-        else:
-            self._on_progress(item)
+    def _on_item(self, event: EvaluationEvent) -> None:
+        match event:
+            case Status(message):
+                self.status.setText(message)
+                self.progress.setRange(0, 0)
+            case EvalProgress():
+                self._on_progress(event)
+            case EvalReport():
+                self.report = event
+                self.report_view.set_report(event)
+            case _:
+                raise unknown_event(event)
 
     def _on_progress(self, item: EvalProgress) -> None:
         self.progress.setRange(0, max(1, item.total))
         self.progress.setValue(item.done)
         self.status.setText(
             f"{item.done} / {item.total} images · {item.images_per_second:.0f} images/s · "
-            f"about {duration(item.eta_seconds)} left"
+            f"about {format_duration(item.eta_seconds)} left"
         )
 
     def _on_failed(self, message: str) -> None:

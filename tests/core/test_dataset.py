@@ -10,7 +10,9 @@ import pytest
 from resnet_desktop.core.dataset import (
     DatasetError,
     DatasetScan,
+    ScanEvent,
     ScanProgress,
+    ScanStage,
     load_scan,
     scan_dataset,
     split_dataset,
@@ -165,9 +167,11 @@ def test_validation_class_missing_from_training_is_an_error(tmp_path: Path):
 def test_scan_reports_progress_and_can_be_cancelled(tmp_path: Path):
     write_class_folders(tmp_path, 10)
     items = list(scan_dataset(tmp_path))
+    assert all(isinstance(i, ScanEvent) for i in items)
     assert isinstance(items[-1], DatasetScan) and not items[-1].cancelled
     checking = [i for i in items if isinstance(i, ScanProgress) and i.stage == "checking"]
     assert checking and checking[-1].done == checking[-1].total == 30
+    assert {i.stage for i in items[:-1]} <= set(ScanStage)
     cancelled = list(scan_dataset(tmp_path, should_stop=lambda: True))
     assert len(cancelled) == 1 and cancelled[0].cancelled
     with pytest.raises(DatasetError, match="cancelled"):

@@ -11,6 +11,7 @@ import pytest
 from resnet_desktop.cli import main
 from resnet_desktop.commands import evaluate as evaluate_command
 from resnet_desktop.core.evaluate import (
+    EvalEvent,
     EvalProgress,
     EvalReport,
     EvaluationError,
@@ -77,6 +78,7 @@ def test_evaluate_counts_mistakes_and_skips_unreadable_files(tmp_path: Path):
     (tmp_path / "green" / "broken.png").write_bytes(b"not an image")
     items = list(evaluate(colour_model(), tmp_path, RuntimeOptions(precision="fp32", batch_size=5)))
     assert all(isinstance(i, EvalProgress) for i in items[:-1]) and len(items) == 4  # 14 files
+    assert all(isinstance(i, EvalEvent) for i in items)
     report = items[-1]
     assert isinstance(report, EvalReport) and not report.cancelled
     assert report.class_names == ["red", "green", "blue"]

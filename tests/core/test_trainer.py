@@ -173,6 +173,15 @@ def test_head_strategy_caches_features_once(split: DatasetSplit):
     assert all(not isinstance(e, StageProgress) for e in events[first_epoch:])
 
 
+def test_head_training_leaves_the_thread_count_alone(split: DatasetSplit):
+    """torch's thread count is process-wide: a classification running meanwhile keeps it."""
+    threads = torch.get_num_threads()
+    seen: list[int] = []
+    stop = lambda: seen.append(torch.get_num_threads()) is not None  # noqa: E731 (never stops)
+    result = run(random_base(), split, TrainConfig(strategy="head", epochs=2), should_stop=stop)[-1]
+    assert len(result.history) == 2 and seen and set(seen) == {threads}
+
+
 def test_last_strategy_trains_the_last_stage_and_keeps_frozen_batch_norm(split: DatasetSplit):
     base = random_base()
     before = {k: v.clone() for k, v in base.network.state_dict().items()}

@@ -20,11 +20,9 @@ from resnet_desktop.gui.evaluation_view import (
     ConfusionModel,
     EvalReportView,
     PerClassModel,
-    Thumb,
-    ThumbnailModel,
-    duration,
     percent,
 )
+from resnet_desktop.gui.gallery import Thumb, ThumbnailModel
 from resnet_desktop.gui.workers import JobRunner
 from tests.gui.test_wizard import CLASSES, write_colour_dataset
 
@@ -120,6 +118,19 @@ def test_not_a_folder_and_no_model(qtbot, dialog, tmp_path):
     no_model.folder_edit.setText(str(tmp_path))
     no_model.start()
     assert "Choose a model" in no_model.error.text() and not no_model.runner.running
+
+
+def test_status_and_progress_events(qtbot, dialog):
+    from resnet_desktop.core.evaluate import EvalProgress
+    from resnet_desktop.core.events import Status
+
+    dialog._on_item(Status("Loading the model…"))
+    assert dialog.status.text() == "Loading the model…"
+    dialog._on_item(EvalProgress(10, 40, elapsed=5.0, images_per_second=2.0, eta_seconds=65))
+    assert dialog.status.text() == "10 / 40 images · 2 images/s · about 1:05 left"
+    assert (dialog.progress.value(), dialog.progress.maximum()) == (10, 40)
+    with pytest.raises(AssertionError, match="unknown event"):
+        dialog._on_item("a bare string")
 
 
 def test_closing_mid_evaluation_joins_the_worker(qtbot, dialog, dataset):
@@ -233,9 +244,3 @@ def test_report_view_shows_the_report(qtbot):
     view.set_report(None)
     assert view.confusion.rowCount() == 0 and not view.tabs.isTabVisible(3)
     view.shutdown()
-
-
-def test_durations():
-    assert duration(5) == "0:05"
-    assert duration(3725) == "1:02:05"
-    assert duration(None) == "—" and duration(float("nan")) == "—"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
+import sys
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before anything imports Qt
 
@@ -13,15 +15,13 @@ import pytest
 import shiboken6
 from PySide6.QtWidgets import QApplication, QMessageBox, QWizard
 
+from resnet_desktop.app.finetune import FineTuneState
 from resnet_desktop.core.runtime import RuntimeOptions
 from resnet_desktop.gui.charts import LineChart, nice_ticks
-from resnet_desktop.gui.wizard import (
-    FineTuneWizard,
-    _Progress,
-    name_problem,
-    result_text,
-)
-from resnet_desktop.gui.wizard_pages import FineTuneState, OptionsPage
+from resnet_desktop.gui.wizard import FineTuneWizard
+from resnet_desktop.gui.wizard.options_page import OptionsPage
+from resnet_desktop.gui.wizard.review_page import name_problem
+from resnet_desktop.gui.wizard.train_page import TrainPage, _Progress, result_text
 
 COLOURS = {"red": (200, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 200)}
 CLASSES = sorted(COLOURS)
@@ -344,6 +344,41 @@ def test_progress_fraction_and_eta():
     assert eta == pytest.approx(10.0)  # 100 units in 10 s, 100 to go
     fraction, _ = progress.fraction_and_eta(BatchProgress(2, 2, "train", 40, 80, 0.5, 99, 17))
     assert fraction == pytest.approx(140 / 200)
+
+
+def test_train_page_shows_each_kind_of_event(qtbot):
+    from resnet_desktop.core.events import Status
+    from resnet_desktop.core.trainer import BatchProgress, Phase, Stage, StageProgress
+
+    page = TrainPage(FineTuneState())
+    qtbot.addWidget(page)
+    page._on_item(Status("Loading the base model…"))
+    assert page.status.text() == "Loading the base model…"
+    page._on_item(StageProgress(Stage.CACHING_FEATURES, 3, 10))
+    assert page.status.text() == "Caching features: 3 / 10"
+    page._progress = _Progress(epochs=1, train=80, val=20)
+    page._on_item(BatchProgress(1, 1, Phase.TRAIN, 10, 80, 0.5, 10.0, 5.0))
+    assert "training 10/80" in page.status.text() and "about --:-- left" in page.status.text()
+    page._on_item(BatchProgress(1, 1, Phase.TRAIN, 30, 80, 0.5, 10.0, 7.0))
+    assert page.status.text().endswith("about 0:07 left")  # 20 images in 2 s, 70 to go
+    with pytest.raises(AssertionError, match="unknown event 'a bare string'"):
+        page._on_item("a bare string")
+
+
+def test_dataset_page_fails_on_an_unknown_event(qtbot, wizard):
+    with pytest.raises(AssertionError, match="unknown event"):
+        wizard.dataset_page._on_item("Listing files")
+
+
+def test_the_wizard_and_the_evaluate_dialog_load_without_torch():
+    """torch loads when a page needs the trainer, not when the window imports the dialogs."""
+    code = (
+        "import sys, resnet_desktop.gui.wizard, resnet_desktop.gui.evaluate_dialog; "
+        "print('torch' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
 
 
 def test_nice_ticks():

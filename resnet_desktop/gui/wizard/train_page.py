@@ -1,63 +1,54 @@
-"""The fine-tuning wizard: dataset → base model → options → training → review and save.
-
-The set-up pages live in :mod:`resnet_desktop.gui.wizard_pages`; this module has the
-two pages that run work (training, saving) and the wizard that owns them all. Every
-long step runs in a :class:`~resnet_desktop.gui.workers.JobRunner`; closing or
-cancelling the wizard stops and joins them, so no thread outlives it; Back from
-training only abandons its run, so the window never waits for a batch.
-"""
+"""The wizard's fourth page: training with live curves, progress, a log and Stop."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import TypeAlias
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QCheckBox,
-    QFormLayout,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
     QSplitter,
     QVBoxLayout,
     QWidget,
-    QWizard,
     QWizardPage,
 )
 
-from resnet_desktop.app.names import new_model_name
+from resnet_desktop.app.finetune import FineTuneState
+from resnet_desktop.app.formatting import format_duration
 from resnet_desktop.app.weights import describe_base_weights
-from resnet_desktop.core.library import LibraryError, ModelLibrary, check_name
+from resnet_desktop.core.dataset import DatasetSplit
+from resnet_desktop.core.events import Status, unknown_event
 from resnet_desktop.core.model_loader import load_model
-from resnet_desktop.core.runtime import RuntimeOptions
-from resnet_desktop.core.train_config import BatchProgress, EpochReport, FitResult
-from resnet_desktop.gui.charts import TRAIN_COLOR, VAL_COLOR, LineChart
-from resnet_desktop.gui.evaluation_view import (
-    EvalReportView,
-    InlineError,
-    duration,
-    percent,
+from resnet_desktop.core.train_config import (
+    BatchProgress,
+    EpochReport,
+    FitEvent,
+    FitResult,
+    Phase,
+    StageProgress,
+    TrainConfig,
 )
-from resnet_desktop.gui.wizard_pages import DatasetPage, FineTuneState, ModelPage, OptionsPage
+from resnet_desktop.gui.charts import TRAIN_COLOR, VAL_COLOR, LineChart
+from resnet_desktop.gui.evaluation_view import percent
+from resnet_desktop.gui.widgets import InlineError
 from resnet_desktop.gui.workers import Job, JobRunner
 
-if TYPE_CHECKING:
-    from resnet_desktop.core.dataset import DatasetSplit
-    from resnet_desktop.core.library import LibraryModel
-    from resnet_desktop.core.train_config import StageProgress, TrainConfig
+# What the training job yields: a status line while the base model loads, then fit()'s.
+TrainingEvent: TypeAlias = Status | FitEvent
 
 PROGRESS_STEPS = 1000
 
 
 def training_job(model: str, weights: str | None, split: DatasetSplit, config: TrainConfig) -> Job:
-    """Load the base model, then fine-tune it; yields a status line, then fit()'s items."""
+    """Load the base model, then fine-tune it; yields a Status, then fit()'s events."""
 
-    def job(should_stop: Any) -> Iterator[Any]:
-        yield "Loading the base model…"
+    def job(should_stop: Callable[[], bool]) -> Iterator[TrainingEvent]:
+        yield Status("Loading the base model…")
         from resnet_desktop.core.trainer import fit
 
         base = load_model(model, weights, should_stop=should_stop)
@@ -81,7 +72,9 @@ class _Progress:
     def fraction_and_eta(self, item: BatchProgress) -> tuple[float, float | None]:
         per_epoch = self.train + self.val
         done = (
-            (item.epoch - 1) * per_epoch + item.done + (self.train if item.phase != "train" else 0)
+            (item.epoch - 1) * per_epoch
+            + item.done
+            + (self.train if item.phase != Phase.TRAIN else 0)
         )
         total = self.epochs * per_epoch
         if self._start is None:
@@ -123,9 +116,6 @@ def result_text(result: FitResult) -> str:
     if result.skipped:
         text += f" {len(result.skipped)} file(s) could not be decoded and were skipped."
     return text
-
-
-# ------------------------------------------------------------------------------ 4. train
 
 
 class TrainPage(QWizardPage):
@@ -217,18 +207,21 @@ class TrainPage(QWizardPage):
         self.restart_button.setEnabled(not running)
         self.completeChanged.emit()
 
-    def _on_item(self, item: Any) -> None:
-        if isinstance(item, str):
-            self.status.setText(item)
-            self.progress.setRange(0, 0)
-        elif isinstance(item, BatchProgress):
-            self._on_batch(item)
-        elif isinstance(item, EpochReport):
-            self._on_epoch(item)
-        elif isinstance(item, FitResult):
-            self._on_result(item)
-        else:
-            self._on_stage(item)
+    def _on_item(self, event: TrainingEvent) -> None:
+        match event:
+            case Status(message):
+                self.status.setText(message)
+                self.progress.setRange(0, 0)
+            case StageProgress():
+                self._on_stage(event)
+            case BatchProgress():
+                self._on_batch(event)
+            case EpochReport():
+                self._on_epoch(event)
+            case FitResult():
+                self._on_result(event)
+            case _:
+                raise unknown_event(event)
 
     def _on_stage(self, item: StageProgress) -> None:
         self.progress.setRange(0, max(0, item.total))
@@ -242,11 +235,11 @@ class TrainPage(QWizardPage):
         fraction, eta = self._progress.fraction_and_eta(item)
         self.progress.setRange(0, PROGRESS_STEPS)
         self.progress.setValue(round(fraction * PROGRESS_STEPS))
-        phase = "training" if item.phase == "train" else "validating"
+        phase = "training" if item.phase == Phase.TRAIN else "validating"
         self.status.setText(
             f"Epoch {item.epoch}/{item.epochs} · {phase} {item.done}/{item.total} · "
             f"loss {item.loss:.4f} · {item.images_per_second:.0f} images/s · "
-            f"about {duration(eta)} left"
+            f"about {format_duration(eta)} left"
         )
 
     def _on_epoch(self, report: EpochReport) -> None:
@@ -290,155 +283,3 @@ class TrainPage(QWizardPage):
 
     def shutdown(self) -> None:
         self.runner.shutdown()
-
-
-# ------------------------------------------------------------------------------ 5. review
-
-
-def name_problem(name: str) -> str:
-    """Why ``name`` cannot be used for a new library model ('' if it can)."""
-
-    try:
-        check_name(name)
-    except LibraryError as error:
-        return str(error)
-    if name in ModelLibrary():
-        return f"a model named {name!r} already exists; choose another name"
-    return ""
-
-
-class ReviewPage(QWizardPage):
-    """Validation metrics of the best epoch, and the name to save the model under.
-
-    Signals:
-        saved(str, bool): the model was saved under this name; whether to use it now.
-    """
-
-    saved = Signal(str, bool)
-
-    def __init__(self, state: FineTuneState, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.state = state
-        self.setTitle("Review and save")
-        self.setSubTitle("How the best epoch does on the validation images.")
-        self.runner = JobRunner(self)
-        self.runner.item.connect(self._on_saved)
-        self.runner.failed.connect(self._on_failed)
-        self.runner.finished.connect(self._on_finished)
-        self._saved_name: str | None = None
-        self.summary = QLabel(wordWrap=True)
-        self.report_view = EvalReportView()
-        self.name_edit = QLineEdit(placeholderText="A name for the model library")
-        self.name_edit.textChanged.connect(self._check_name)
-        self.name_error = InlineError()
-        self.use_now = QCheckBox("Use this model now", checked=True)
-        form = QFormLayout()
-        form.addRow("Model name:", self.name_edit)
-        form.addRow("", self.name_error)
-        form.addRow("", self.use_now)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.summary)
-        layout.addWidget(self.report_view, 1)
-        layout.addLayout(form)
-
-    def initializePage(self) -> None:
-        result = self.state.result
-        self.summary.setText(result_text(result) if result else "")
-        self.report_view.set_report(result.report if result else None)
-        if not self.name_edit.text() and result is not None:
-            self.name_edit.setText(self._suggestion(result))
-        self._check_name()
-        self.wizard().setButtonText(QWizard.WizardButton.FinishButton, "Save")
-
-    def _suggestion(self, result: FitResult) -> str:
-        dataset = self.state.scan.root.name if self.state.scan else "dataset"
-        return new_model_name(dataset, result.architecture)
-
-    def _check_name(self) -> None:
-        self.name_error.setText(name_problem(self.name_edit.text()))
-        self.completeChanged.emit()
-
-    def isComplete(self) -> bool:
-        return (
-            self.state.result is not None and not self.runner.running and not self.name_error.text()
-        )
-
-    def validatePage(self) -> bool:
-        """Finish: save in the background; the wizard closes once the model is written."""
-        if self._saved_name is not None:
-            return True
-        result, name = self.state.result, self.name_edit.text()
-        if result is None or self.runner.running:
-            return False
-        from resnet_desktop.core.trainer import save_model
-
-        self.name_error.setText("")
-        self.runner.start(lambda _stop: [save_model(result, name)])
-        self.completeChanged.emit()
-        return False
-
-    def _on_saved(self, model: LibraryModel) -> None:
-        self._saved_name = model.name
-        self.saved.emit(model.name, self.use_now.isChecked())
-
-    def _on_failed(self, message: str) -> None:
-        self.name_error.setText(message)
-
-    def _on_finished(self, _completed: bool) -> None:
-        self.completeChanged.emit()
-
-    def shutdown(self) -> None:
-        self.runner.shutdown()
-        self.report_view.shutdown()
-
-
-# ------------------------------------------------------------------------------ the wizard
-
-
-class FineTuneWizard(QWizard):
-    """Fine-tune a zoo or library model on a folder-per-class dataset and save it.
-
-    Signals:
-        modelSaved(str, bool): the library name of the new model, and whether the user
-            wants to classify with it now.
-    """
-
-    modelSaved = Signal(str, bool)
-
-    def __init__(
-        self, parent: QWidget | None = None, runtime: RuntimeOptions = RuntimeOptions()
-    ) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Fine-tune a model")
-        self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
-        self.setOption(QWizard.WizardOption.NoBackButtonOnStartPage)
-        self.state = FineTuneState()
-        self.dataset_page = DatasetPage(self.state)
-        self.model_page = ModelPage(self.state)
-        self.options_page = OptionsPage(self.state, runtime)
-        self.train_page = TrainPage(self.state)
-        self.review_page = ReviewPage(self.state)
-        for page in self._pages():
-            self.addPage(page)
-        self.review_page.saved.connect(self._on_saved)
-        self.finished.connect(self._shutdown)
-        self.resize(960, 720)
-
-    def _pages(self) -> tuple[Any, ...]:
-        return (
-            self.dataset_page,
-            self.model_page,
-            self.options_page,
-            self.train_page,
-            self.review_page,
-        )
-
-    def _on_saved(self, name: str, use_now: bool) -> None:
-        self.modelSaved.emit(name, use_now)
-        self.accept()
-
-    def _shutdown(self) -> None:
-        """Closed, cancelled or finished: stop and join every worker, drop the weights."""
-        for page in self._pages():
-            page.shutdown()
-        self.state.result = None

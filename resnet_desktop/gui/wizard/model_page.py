@@ -1,0 +1,198 @@
+"""The wizard's second page: the base network, its starting weights, what to train."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
+    QWizardPage,
+)
+
+from resnet_desktop.app.finetune import FineTuneState
+from resnet_desktop.app.models import ModelChoice, WeightsState, list_model_choices
+from resnet_desktop.core.library import LibraryError, ModelLibrary
+from resnet_desktop.core.train_config import STRATEGIES
+from resnet_desktop.core.zoo import Preprocess
+from resnet_desktop.gui.model_selector import ModelSelector
+
+BUILTIN, RANDOM, FILE = "builtin", "random", "file"
+STRATEGY_TEXT = {
+    "head": (
+        "Train the classifier only",
+        "Fast: features are computed once. Best for small datasets and pretrained weights.",
+    ),
+    "last": (
+        "Train the last stage and the classifier",
+        "Slower; helps when your images look unlike the pretraining data.",
+    ),
+    "full": (
+        "Train every layer",
+        "Slowest and needs more images; the right choice when starting from random weights.",
+    ),
+}
+
+
+class ModelPage(QWizardPage):
+    """The base network, where its starting weights come from, and how much of it to train."""
+
+    def __init__(self, state: FineTuneState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.setTitle("Base model and strategy")
+        self.setSubTitle("Start from a network that already knows images, then adapt it.")
+        self.selector = ModelSelector()
+        self.selector.currentIndexChanged.connect(self._update)
+        self.hint = QLabel(wordWrap=True)
+        form = QFormLayout()
+        form.addRow("Model:", self.selector)
+        form.addRow("", self.hint)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self._weights_box())
+        layout.addWidget(self._strategy_box())
+        layout.addStretch(1)
+
+    def _weights_box(self) -> QGroupBox:
+        box = QGroupBox("Starting weights")
+        self.weights_group = QButtonGroup(self)
+        self.weights_file = QLineEdit(placeholderText="A .pth / .safetensors file for this model")
+        self.weights_file.textChanged.connect(self._update)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse_weights)
+        grid = QGridLayout(box)
+        for row, (key, text) in enumerate(
+            ((BUILTIN, "Pretrained"), (RANDOM, "None (random start)"), (FILE, "From a file:"))
+        ):
+            button = QRadioButton(text)
+            button.setObjectName(f"weights_{key}")
+            self.weights_group.addButton(button, row)
+            grid.addWidget(button, row, 0)
+        grid.addWidget(self.weights_file, 2, 1)
+        grid.addWidget(browse, 2, 2)
+        grid.setColumnStretch(1, 1)
+        self.weights_group.idToggled.connect(self._update)
+        return box
+
+    def _strategy_box(self) -> QGroupBox:
+        box = QGroupBox("What to train")
+        self.strategy_group = QButtonGroup(self)
+        grid = QGridLayout(box)
+        for row, key in enumerate(STRATEGIES):
+            title, explanation = STRATEGY_TEXT[key]
+            button = QRadioButton(title)
+            button.setObjectName(f"strategy_{key}")
+            button.setChecked(key == "head")
+            self.strategy_group.addButton(button, row)
+            grid.addWidget(button, row, 0)
+            note = QLabel(explanation, wordWrap=True)
+            note.setEnabled(False)
+            grid.addWidget(note, row, 1)
+        grid.setColumnStretch(1, 1)
+        self.strategy_group.idToggled.connect(self._update)
+        return box
+
+    def initializePage(self) -> None:
+        # A few stat() calls and the library's small JSON files: quick enough to do here.
+        self.selector.set_choices(list_model_choices())
+        self._update()
+
+    def _browse_weights(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Weights file", "", "Weights (*.pth *.pt *.th *.safetensors *.bin);;All (*)"
+        )
+        if path:
+            self.weights_file.setText(path)
+            self.set_weights(FILE)
+
+    def set_model(self, name: str, weights: str = BUILTIN, strategy: str = "head") -> None:
+        """Select a model, where its weights come from, and the strategy (tests, presets)."""
+        self.selector.select_model(name)
+        self.set_weights(weights)
+        self.strategy_group.button(STRATEGIES.index(strategy)).setChecked(True)
+
+    def set_weights(self, key: str) -> None:
+        self.weights_group.button((BUILTIN, RANDOM, FILE).index(key)).setChecked(True)
+
+    def weights_key(self) -> str:
+        index = self.weights_group.checkedId()
+        return (BUILTIN, RANDOM, FILE)[index] if index >= 0 else BUILTIN
+
+    def strategy(self) -> str:
+        return STRATEGIES[max(0, self.strategy_group.checkedId())]
+
+    def _update(self, *_args: Any) -> None:
+        choice = self.selector.current_choice()
+        builtin = self.weights_group.button(0)
+        builtin.setEnabled(choice is not None and choice.state != WeightsState.NEEDS_FILE)
+        builtin.setText(_builtin_label(choice))
+        if not builtin.isEnabled() and builtin.isChecked():
+            self.set_weights(RANDOM)
+        elif self.weights_group.checkedId() < 0:
+            self.set_weights(BUILTIN if builtin.isEnabled() else RANDOM)
+        self.weights_file.setEnabled(self.weights_key() == FILE)
+        self.hint.setText(_model_hint(choice, self.weights_key(), self.strategy()))
+        self.completeChanged.emit()
+
+    def isComplete(self) -> bool:
+        if self.selector.current_choice() is None:
+            return False
+        return self.weights_key() != FILE or Path(self.weights_file.text().strip()).is_file()
+
+    def validatePage(self) -> bool:
+        choice = self.selector.current_choice()
+        if choice is None:
+            return False
+        key = self.weights_key()
+        self.state.model_name = choice.name
+        self.state.weights = {BUILTIN: None, RANDOM: "random"}.get(
+            key, self.weights_file.text().strip()
+        )
+        self.state.strategy = self.strategy()
+        self.state.preprocess = _preprocess_of(choice)
+        return True
+
+    def shutdown(self) -> None:
+        """Nothing runs in the background here."""
+
+
+def _builtin_label(choice: ModelChoice | None) -> str:
+    if choice is None or choice.state == WeightsState.NEEDS_FILE:
+        return "Pretrained (none built in)"
+    if choice.state == WeightsState.LIBRARY:
+        return "The library model's weights"
+    cached = "cached" if choice.state == WeightsState.CACHED else "will be downloaded"
+    return f"Pretrained on ImageNet ({cached})"
+
+
+def _model_hint(choice: ModelChoice | None, weights: str, strategy: str) -> str:
+    if choice is None:
+        return ""
+    spec = choice.spec
+    text = f"Input {spec.preprocess.crop}×{spec.preprocess.crop} pixels."
+    if choice.state == WeightsState.NEEDS_FILE:
+        text += " This model has no built-in weights: bring a weights file or start from random."
+    if weights == RANDOM and strategy != "full":
+        text += " With random weights only 'Train every layer' learns useful features."
+    return text
+
+
+def _preprocess_of(choice: ModelChoice) -> Preprocess:
+    """The library model's own preprocessing, or the architecture's."""
+    if choice.state == WeightsState.LIBRARY:
+        try:
+            return ModelLibrary().get(choice.name).preprocess
+        except LibraryError:
+            pass  # damaged entry: loading it will report the problem
+    return choice.spec.preprocess
