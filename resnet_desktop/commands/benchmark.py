@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"{args.model} on {predictor.runtime.describe()}, {predictor.decode_workers} decode threads"
     )
+    print(f"why: {predictor.runtime.reason}")
     model_rate = benchmark.measure_model(predictor, args.batches)
     _show(model_rate)
     if not args.folder:

@@ -129,7 +129,7 @@ class Predictor:
         try:
             return OpenVinoNetwork(self.model, self.runtime.precision, notify, should_stop)
         except ConversionStopped:
-            self._fall_back_to_pytorch()
+            self._fall_back_to_pytorch("the conversion was stopped")
             return None
         except Exception as error:  # any failure means: run it in PyTorch, or say why not
             reason = f"OpenVINO could not compile {self.model.name} ({error})"
@@ -138,11 +138,12 @@ class Predictor:
             logger.warning("%s; running it in PyTorch", reason, exc_info=error)
             if notify:
                 notify(f"{reason}; running it in PyTorch")
-            self._fall_back_to_pytorch()
+            self._fall_back_to_pytorch("OpenVINO could not compile the model")
             return None
 
-    def _fall_back_to_pytorch(self) -> None:
-        self.runtime = dataclasses.replace(self.runtime, engine="torch")
+    def _fall_back_to_pytorch(self, why: str) -> None:
+        reason = f"{self.runtime.reason}; then PyTorch: {why}"
+        self.runtime = dataclasses.replace(self.runtime, engine="torch", reason=reason)
 
     def predict_iter(
         self, paths: Sequence[Path], should_stop: Callable[[], bool] | None = None
