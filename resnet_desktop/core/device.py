@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
+TRAINING_PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # int8 is for prediction only
 ENGINES = ("auto", "torch", "openvino")
 ENGINE_TITLES = {"auto": "Auto", "torch": "PyTorch", "openvino": "OpenVINO"}
 
