@@ -88,6 +88,9 @@ class Predictor:
         should_stop: polled during slow set-up (a first OpenVINO conversion); when it
             says stop, set-up ends at once with the PyTorch engine, ready for a run that
             the caller will not start.
+
+    int8 needs a quantised network: cached, or made by :meth:`calibrate`, which
+    :meth:`predict_iter` calls with its paths (NNCF calibrates on the user's images).
     """
 
     def __init__(
@@ -106,6 +109,7 @@ class Predictor:
         self.model = model
         self.runtime = runtime
         self.device = torch.device(runtime.device)
+        self._notify = notify  # also for a later int8 quantisation
         self._openvino = self._compile_openvino(notify, should_stop)
         self.batch_size = runtime.batch_size  # halved after running out of GPU memory
         self.top_k = max(1, min(top_k, len(model.class_names)))
@@ -120,16 +124,24 @@ class Predictor:
         self,
         notify: Callable[[str], None] | None,
         should_stop: Callable[[], bool] | None,
+        calibration: list[np.ndarray] | None = None,
     ):
-        """The OpenVINO network when that is the engine; ``auto`` falls back to PyTorch."""
+        """The OpenVINO network when that is the engine; ``auto`` falls back to PyTorch.
+
+        None for int8 until it is quantised (stopped, or no calibration images yet).
+        """
         if self.runtime.engine != "openvino":
             return None
-        from resnet_desktop.core.openvino_engine import ConversionStopped, OpenVinoNetwork
+        from resnet_desktop.core import openvino_engine as engine
 
+        precision = self.runtime.precision
         try:
-            return OpenVinoNetwork(self.model, self.runtime.precision, notify, should_stop)
-        except ConversionStopped:
-            self._fall_back_to_pytorch("the conversion was stopped")
+            return engine.OpenVinoNetwork(self.model, precision, notify, should_stop, calibration)
+        except engine.CalibrationNeeded:
+            return None
+        except engine.ConversionStopped:
+            if precision != "int8":
+                self._fall_back_to_pytorch("the conversion was stopped")
             return None
         except Exception as error:  # any failure means: run it in PyTorch, or say why not
             reason = f"OpenVINO could not compile {self.model.name} ({error})"
@@ -145,12 +157,38 @@ class Predictor:
         reason = f"{self.runtime.reason}; then PyTorch: {why}"
         self.runtime = dataclasses.replace(self.runtime, engine="torch", reason=reason)
 
+    @property
+    def needs_calibration(self) -> bool:
+        """Whether int8 waits for :meth:`calibrate` (no quantised network is cached)."""
+        return self.runtime.precision == "int8" and self._openvino is None
+
+    def calibrate(self, paths: Sequence[Path], should_stop: Callable[[], bool] | None = None):
+        """Quantise to int8 on a sample of ``paths`` when :attr:`needs_calibration`.
+
+        The sample is spread over the whole list, whose folders are often one class each;
+        files that fail to decode are left out. A stop leaves it uncalibrated.
+        """
+        if not (self.needs_calibration and paths):
+            return
+        from resnet_desktop.core.openvino_engine import CALIBRATION_IMAGES
+
+        sample = list(paths)[:: max(1, len(paths) // CALIBRATION_IMAGES)][:CALIBRATION_IMAGES]
+        with ThreadPoolExecutor(self.decode_workers, thread_name_prefix="decode") as pool:
+            decoded = pool.map(lambda p: decode_or_reason(Path(p), self.model.preprocess), sample)
+            images = [item[None] for item in decoded if not isinstance(item, str)]
+        if not images:
+            raise OptionError("int8 calibrates on your images, and none of them could be read")
+        self._openvino = self._compile_openvino(self._notify, should_stop, images)
+
     def predict_iter(
         self, paths: Sequence[Path], should_stop: Callable[[], bool] | None = None
     ) -> Iterator[BatchResult]:
         """Yield one BatchResult per batch, in the order of ``paths``, until done or stopped."""
         paths = [Path(p) for p in paths]
         stop = should_stop or (lambda: False)
+        self.calibrate(paths, should_stop)
+        if self.needs_calibration:  # stopped while quantising
+            return
         start = time.perf_counter()
         done = 0
         with ThreadPoolExecutor(self.decode_workers, thread_name_prefix="decode") as pool:
@@ -189,6 +227,8 @@ class Predictor:
     def _logits(self, inputs: torch.Tensor) -> torch.Tensor:
         if self._openvino is not None:
             return self._openvino(inputs)
+        if self.needs_calibration:
+            raise RuntimeError("int8 has no quantised network yet: call calibrate(paths) first")
         with autocast(self.device, self.runtime.precision):
             return self.network(self._normalize(inputs)).float()
 
