@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from resnet_desktop.core import imaging
+from resnet_desktop.core import gpu_decode, imaging
 from resnet_desktop.core.device import Normalizer, OptionError, autocast
 from resnet_desktop.core.model_loader import LoadedModel
 from resnet_desktop.core.prefetch import batches_ahead
@@ -84,6 +84,8 @@ class Predictor:
             on a GPU; 0 on the CPU, where decoding and the network share the cores:
             overlapping them only makes torch's threads wait for preempted peers, while
             decoding each batch with every core and then running it reaches the bound.
+        device_decode: decode JPEGs on the device in batches (:mod:`gpu_decode`); by
+            default on CUDA when torchvision can (nvJPEG), never elsewhere.
         notify: called with one-line messages about slow set-up or a change of engine.
         should_stop: polled during slow set-up (a first OpenVINO conversion); when it
             says stop, set-up ends at once with the PyTorch engine, ready for a run that
@@ -101,6 +103,7 @@ class Predictor:
         top_k: int = 5,
         decode_workers: int | None = None,
         prefetch_batches: int | None = None,
+        device_decode: bool | None = None,
         notify: Callable[[str], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
     ) -> None:
@@ -117,6 +120,9 @@ class Predictor:
         if prefetch_batches is None:
             prefetch_batches = 0 if self.device.type == "cpu" else 2
         self.prefetch_batches = prefetch_batches
+        if device_decode is None:
+            device_decode = self.device.type == "cuda" and gpu_decode.available(self.device)
+        self.device_decode = device_decode
         self.network = model.network.to(self.device, memory_format=torch.channels_last).eval()
         self._normalize = Normalizer(model.preprocess.mean, model.preprocess.std, self.device)
 
@@ -193,7 +199,7 @@ class Predictor:
         done = 0
         with ThreadPoolExecutor(self.decode_workers, thread_name_prefix="decode") as pool:
             try:
-                for chunk, decoded in self._decoded_batches(pool, paths, stop):
+                for chunk, decoded in self.decoded_batches(pool, paths, stop):
                     predictions = self._predict_chunk(chunk, decoded)
                     done += len(chunk)
                     yield BatchResult(predictions, done, len(paths), time.perf_counter() - start)
@@ -232,33 +238,51 @@ class Predictor:
         with autocast(self.device, self.runtime.precision):
             return self.network(self._normalize(inputs)).float()
 
-    def _decoded_batches(
+    def decoded_batches(
         self, pool: ThreadPoolExecutor, paths: list[Path], stop: Callable[[], bool]
-    ) -> Iterator[tuple[list[Path], list[np.ndarray | str]]]:
-        """Batches of decoded images, with ``prefetch_batches`` more in flight."""
+    ) -> Iterator[tuple[list[Path], list[gpu_decode.Decoded]]]:
+        """Batches of network inputs (or reasons), with ``prefetch_batches`` more in flight.
+
+        With :attr:`device_decode` the threads read files and the batch is decoded on
+        the device here; its inputs are tensors there, the CPU's fallbacks arrays.
+        """
         preprocess = self.model.preprocess
-        calls = [functools.partial(decode_or_reason, path, preprocess) for path in paths]
+        decode = self._prepare if self.device_decode else decode_or_reason
+        calls = [functools.partial(decode, path, preprocess) for path in paths]
         batches = batches_ahead(pool, calls, self.batch_size, self.prefetch_batches, stop)
         for start, decoded in batches:  # self.batch_size may shrink meanwhile (out of memory)
+            if self.device_decode:
+                decoded = gpu_decode.decode_batch(
+                    decoded, preprocess, self.device, decode_or_reason
+                )
             yield paths[start : start + len(decoded)], decoded
 
-    def _predict_chunk(
-        self, chunk: list[Path], decoded: list[np.ndarray | str]
-    ) -> list[Prediction]:
+    @staticmethod
+    def _prepare(path: Path, preprocess: Preprocess) -> gpu_decode.Prepared:
+        return gpu_decode.prepare(path, preprocess, decode_or_reason)
+
+    def _stack(self, inputs: list[np.ndarray | torch.Tensor]) -> torch.Tensor:
+        """One uint8 NHWC batch; from the CPU pinned, for an asynchronous copy to CUDA."""
         import numpy as np
         import torch
 
+        if any(isinstance(item, torch.Tensor) for item in inputs):  # decoded on the device
+            return torch.stack([torch.as_tensor(item, device=self.device) for item in inputs])
+        batch = torch.from_numpy(np.stack(inputs))
+        return batch.pin_memory() if self.device.type == "cuda" else batch
+
+    def _predict_chunk(
+        self, chunk: list[Path], decoded: list[gpu_decode.Decoded]
+    ) -> list[Prediction]:
         results = [
             Prediction(path, error=item if isinstance(item, str) else None)
             for path, item in zip(chunk, decoded, strict=True)
         ]
         good = [i for i, item in enumerate(decoded) if not isinstance(item, str)]
-        if not good:
+        inputs = [item for item in decoded if not isinstance(item, str)]
+        if not inputs:
             return results
-        batch = torch.from_numpy(np.stack([decoded[i] for i in good]))
-        if self.device.type == "cuda":
-            batch = batch.pin_memory()
-        top_p, top_i = self.predict_inputs(batch)
+        top_p, top_i = self.predict_inputs(self._stack(inputs))
         names = self.model.class_names
         for row, i in enumerate(good):
             indices = tuple(int(k) for k in top_i[row])
