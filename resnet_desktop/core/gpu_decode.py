@@ -4,8 +4,8 @@ A ResNet-50 on a current GPU classifies well over 10,000 images/s; 16 CPU cores 
 perhaps 5,000. So on CUDA the decoding threads only read each file and parse its JPEG
 header (:func:`prepare`), and nvJPEG decodes the whole batch in one call on the GPU
 (``torchvision.io.decode_jpeg`` with a list), where each image is also turned upright as
-its EXIF says, resized and centre-cropped as the model's preprocessing says, exactly as
-torchvision's ``Resize`` + ``CenterCrop`` do on tensors (:func:`decode_batch`).
+its EXIF says, resized and centre-cropped as the model's preprocessing says, with the
+CPU path's own torchvision ``Resize`` + ``CenterCrop`` (:func:`decode_batch`).
 
 The CPU path (:func:`resnet_desktop.core.predictor.decode_or_reason`) stays the one
 authority on bad files: anything the GPU path does not take - other formats, CMYK or
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
+from resnet_desktop.core.imaging import resize_and_crop
 from resnet_desktop.core.zoo import Preprocess
 
 if TYPE_CHECKING:
@@ -125,7 +126,7 @@ def _input_or_cpu(
 ) -> Decoded:
     if image is None:
         return cpu_decode(jpeg.path, preprocess)
-    return to_input(upright(image, jpeg.orientation), preprocess)
+    return resize_and_crop(upright(image, jpeg.orientation), preprocess)
 
 
 def _decode_all(jpegs: list[EncodedJpeg], device: torch.device) -> list[torch.Tensor | None]:
@@ -176,23 +177,6 @@ def upright(image: torch.Tensor, orientation: int) -> torch.Tensor:
         case 8:
             return image.rot90(1, (height, width))
     return image
-
-
-def to_input(image: torch.Tensor, preprocess: Preprocess) -> torch.Tensor:
-    """A uint8 CHW image as a (crop, crop, 3) network input, on the image's device.
-
-    torchvision's ``Resize`` (antialiased bilinear) + ``CenterCrop``, the preprocessing
-    the CPU path reproduces with Pillow.
-    """
-    from torchvision.transforms.v2 import functional
-
-    crop = [preprocess.crop, preprocess.crop]
-    if preprocess.resize is None:
-        resized = functional.resize(image, crop, antialias=True)
-    else:
-        short_side = functional.resize(image, [preprocess.resize], antialias=True)
-        resized = functional.center_crop(short_side, crop)
-    return resized.permute(1, 2, 0)
 
 
 def available(device: torch.device) -> bool:
