@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import multiprocessing
 import os
 import pickle
@@ -87,8 +88,13 @@ def _openvino():
 
 
 def _nncf():
-    """The nncf module, with the same telemetry stub as OpenVINO (it checks the same way)."""
+    """The nncf module, with the same telemetry stub as OpenVINO (it checks the same way).
+
+    Importing it imports torch's C++ extension builder, which logs "No CUDA runtime is
+    found" on machines without CUDA: nothing to tell a user quantising on the CPU.
+    """
     _openvino()
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     import nncf
 
     return nncf
