@@ -164,7 +164,9 @@ def _check_openvino(device: torch.device) -> None:
 def _int8_engine(engine: str) -> Choice:
     """int8 runs in OpenVINO on a network NNCF quantised; the device is the CPU already."""
     if engine == "torch":
-        raise OptionError("int8 runs in OpenVINO only; use --engine auto or openvino with it")
+        raise OptionError(
+            "int8 runs in OpenVINO only, for prediction; use --engine auto or openvino with it"
+        )
     if not (openvino_installed() and nncf_installed()):
         raise OptionError(f"int8 needs OpenVINO and NNCF: {INT8_INSTALL}")
     return Choice("openvino", "int8 runs in OpenVINO (quantised by NNCF)")
