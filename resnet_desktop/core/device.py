@@ -6,7 +6,7 @@ bf16 on CPUs with AVX512-BF16 or AMX), fp32 elsewhere. Inputs travel as uint8 an
 normalised on the device, which moves 4x fewer bytes than float tensors.
 
 The engine runs the network: PyTorch everywhere, or OpenVINO on the CPU. ``auto`` picks
-OpenVINO on the CPU whenever it is installed, in fp32 and in bf16: it is 2-4x eager
+OpenVINO on the CPU whenever it is installed, in fp32 and in bf16: it is 1.6-2x eager
 PyTorch at the same accuracy (on the CIFAR-10 test set OpenVINO bf16 is within 0.1 points
 of fp32, as PyTorch's bf16 autocast is; measurements in the README). ``int8`` is opt-in:
 OpenVINO with a network quantised by NNCF (the ``[int8]`` extra), for prediction only.
