@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from resnet_desktop.commands.common import (
     EXIT_OK,
@@ -47,13 +48,15 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"{args.model} on {predictor.runtime.describe()}, {predictor.decode_workers} decode threads"
     )
+    print(f"why: {predictor.runtime.reason}")
+    paths = _images(args.folder, args.limit) if args.folder else []
+    predictor.calibrate(paths)
+    if predictor.needs_calibration:
+        raise UserError("int8 calibrates on images: give --folder")
     model_rate = benchmark.measure_model(predictor, args.batches)
     _show(model_rate)
-    if not args.folder:
-        return EXIT_OK
-    paths = list(scan_images([args.folder]))[: args.limit]
     if not paths:
-        raise UserError(f"no images found in {args.folder}")
+        return EXIT_OK
     benchmark.measure_end_to_end(predictor, paths[: predictor.batch_size])  # warm file cache
     decode_rate = benchmark.measure_decode(predictor, paths)
     _show(decode_rate)
@@ -70,6 +73,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"speed-up           {end_to_end.per_second / tutorial.per_second:9.2f}x  "
               "(end-to-end / tutorial loop)")  # fmt: skip
     return EXIT_OK
+
+
+def _images(folder: str, limit: int | None) -> list[Path]:
+    paths = list(scan_images([folder]))[:limit]
+    if not paths:
+        raise UserError(f"no images found in {folder}")
+    return paths
 
 
 def _show(rate) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from resnet_desktop.app.logs import report_bug
-from resnet_desktop.core.device import DEVICES, ENGINES, PRECISIONS
+from resnet_desktop.core.device import DEVICES, ENGINES, PRECISIONS, TRAINING_PRECISIONS
 from resnet_desktop.core.errors import UserError, user_message
 from resnet_desktop.core.runtime import RuntimeOptions
 
@@ -45,13 +45,14 @@ def add_runtime_args(parser: argparse.ArgumentParser, *, engine: bool = True) ->
     """``--batch-size --device --precision`` (and ``--engine``): read with runtime_options."""
     parser.add_argument("--batch-size", type=positive_int, help="images per batch (default: auto)")
     parser.add_argument("--device", choices=DEVICES, default="auto")
-    parser.add_argument("--precision", choices=PRECISIONS, default="auto")
+    precisions = PRECISIONS if engine else TRAINING_PRECISIONS  # no engine: training
+    parser.add_argument("--precision", choices=precisions, default="auto")
     if engine:
         parser.add_argument(
             "--engine",
             choices=ENGINES,
             default="auto",
-            help="what runs the network; auto: OpenVINO for fp32 on the CPU, else PyTorch",
+            help="what runs the network; auto: OpenVINO on the CPU when installed, else PyTorch",
         )
 
 

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from resnet_desktop.core.predictor import Predictor, decode_or_reason
+from resnet_desktop.core.predictor import Predictor
 
 
 @dataclass(frozen=True)
@@ -43,12 +43,14 @@ def _timed(name: str, images: int, work: Callable[[], object]) -> StageRate:
 
 
 def measure_decode(predictor: Predictor, paths: Sequence[Path]) -> StageRate:
-    """Preprocessed tensors per second with the engine's decoding threads."""
-    preprocess = predictor.model.preprocess
+    """Network inputs per second, decoded as the predictor decodes (threads; on CUDA, the
+    GPU's batches)."""
 
     def work() -> None:
         with ThreadPoolExecutor(predictor.decode_workers) as pool:
-            list(pool.map(lambda p: decode_or_reason(p, preprocess), paths))
+            for _ in predictor.decoded_batches(pool, list(paths), lambda: False):
+                pass
+        _synchronize(predictor)
 
     return _timed("decode", len(paths), work)
 

@@ -21,8 +21,12 @@ process can be stopped at once. As with any use of multiprocessing's spawn, that
 main module must be safe to import (the ``if __name__ == "__main__"`` idiom). Without
 ``should_stop`` (the command line, where Ctrl+C interrupts) it runs in-process.
 
+``int8`` (opt-in, the ``[int8]`` extra) is the same conversion followed by NNCF's
+post-training quantisation, calibrated on a few hundred of the user's images
+(:data:`CALIBRATION_IMAGES`), and cached the same way beside the fp32 form.
+
 OpenVINO's converter reports usage to Google Analytics unless the user has opted out
-with Intel's own tool; the app never lets it (see :func:`_openvino`).
+with Intel's own tool; the app never lets it (see :func:`_openvino`); nor NNCF.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import multiprocessing
 import os
 import pickle
@@ -37,7 +42,7 @@ import secrets
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,12 +55,16 @@ from resnet_desktop.core.locking import file_lock
 from resnet_desktop.core.safe_read import MIB, check_regular_file
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from resnet_desktop.core.model_loader import LoadedModel
 
 CACHE_FORMAT = 1  # bump when what is exported changes, to retire old entries
 CACHE_ENTRIES_KEPT = 8
 MAX_BATCH = 4096
-PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16"}
+PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}  # int8: its unquantised rest
+CALIBRATION_IMAGES = 300  # NNCF's default subset size: enough for per-tensor ranges
+INT8_SUFFIX = "-int8"  # cache entry of the quantised form, beside the fp32 one
 POLL_SECONDS = 0.1  # how often a waiting conversion checks should_stop
 LOCK_FILE = ".lock"
 PUBLISH_TIMEOUT_S = 120.0  # another process may be reading a large entry under the lock
@@ -65,6 +74,10 @@ ENTRY_FILES = {"model.xml": 256 * MIB, "model.bin": 4096 * MIB}
 
 class ConversionStopped(Exception):
     """The caller's ``should_stop`` said so while the model was being converted."""
+
+
+class CalibrationNeeded(Exception):
+    """int8 was asked for, no quantised form is cached, and no calibration images came."""
 
 
 def cache_root() -> Path:
@@ -84,15 +97,31 @@ def _openvino():
     return openvino
 
 
+def _nncf():
+    """The nncf module, with the same telemetry stub as OpenVINO (it checks the same way).
+
+    Importing it imports torch's C++ extension builder, which logs "No CUDA runtime is
+    found" on machines without CUDA: nothing to tell a user quantising on the CPU.
+    """
+    _openvino()
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+    import nncf
+
+    return nncf
+
+
 class OpenVinoNetwork:
     """Callable like the network: a uint8 NHWC batch in, float32 logits out (on the CPU).
 
     Args:
         model: the loaded network, its preprocessing and class names.
-        precision: ``fp32`` or ``bf16`` (the CPU plugin's inference precision).
+        precision: ``fp32`` or ``bf16`` (the CPU plugin's inference precision), or
+            ``int8``: the network quantised by NNCF.
         notify: called with a one-line message before a slow first-time conversion.
         should_stop: polled during a conversion, which then runs in a child process;
             raises ConversionStopped when it says so.
+        calibration: for int8, uint8 NHWC images (one per array, batch of 1) to quantise
+            on when no quantised form is cached; without them, CalibrationNeeded.
     """
 
     def __init__(
@@ -101,14 +130,16 @@ class OpenVinoNetwork:
         precision: str,
         notify: Callable[[str], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
+        calibration: Sequence[np.ndarray] | None = None,
     ) -> None:
         openvino = _openvino()
         if precision not in PRECISION_HINTS:
-            raise ValueError(f"OpenVINO runs fp32 or bf16 on the CPU, not {precision}")
+            raise ValueError(f"OpenVINO runs fp32, bf16 or int8 on the CPU, not {precision}")
         self.precision = precision
         core = openvino.Core()
         config = {"INFERENCE_PRECISION_HINT": PRECISION_HINTS[precision]}
-        converted = _cached_model(model, core, notify, should_stop)
+        int8 = precision == "int8"
+        converted = _cached_model(model, core, notify, should_stop, int8, calibration)
         self._compiled = core.compile_model(converted, "CPU", config)
 
     def __call__(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -143,17 +174,21 @@ def _cached_model(
     core,
     notify: Callable[[str], None] | None,
     should_stop: Callable[[], bool] | None,
+    int8: bool = False,
+    calibration: Sequence[np.ndarray] | None = None,
 ):
-    """The model's OpenVINO form, read from the cache or converted into it."""
-    folder = _cache_folder() / cache_key(model)
+    """The model's OpenVINO form (quantised for ``int8``), from the cache or made into it."""
+    folder = _cache_folder() / (cache_key(model) + (INT8_SUFFIX if int8 else ""))
     cached = _read_entry(core, folder)
     if cached is not None:
         with contextlib.suppress(OSError):  # a read-only cache is still a cache
             os.utime(folder)  # most recently used, for pruning
         return cached
+    if int8 and calibration is None:
+        raise CalibrationNeeded
     if notify:
-        notify(f"Preparing {model.name} for OpenVINO (once per model; later runs reuse it)")
-    converted = _convert_into(model, folder, core, should_stop)
+        notify(_preparing_message(model, calibration))
+    converted = _convert_into(model, folder, core, should_stop, calibration)
     _prune(keep=folder)
     return converted
 
@@ -177,7 +212,22 @@ def _read_entry(core, folder: Path):
         return None
 
 
-def _convert_into(model: LoadedModel, folder: Path, core, should_stop: Callable[[], bool] | None):
+def _preparing_message(model: LoadedModel, calibration: Sequence[np.ndarray] | None) -> str:
+    if calibration is None:
+        return f"Preparing {model.name} for OpenVINO (once per model; later runs reuse it)"
+    return (
+        f"Quantising {model.name} to int8 on {len(calibration)} of your images "
+        "(once per model; later runs reuse it)"
+    )
+
+
+def _convert_into(
+    model: LoadedModel,
+    folder: Path,
+    core,
+    should_stop: Callable[[], bool] | None,
+    calibration: Sequence[np.ndarray] | None = None,
+):
     """Export, convert and save the IR into ``folder``; returns the model read from it.
 
     The staging folder holds a lock while the conversion runs, so the clean-up of what
@@ -187,9 +237,9 @@ def _convert_into(model: LoadedModel, folder: Path, core, should_stop: Callable[
     try:
         with file_lock(staging / LOCK_FILE, 0, "in use"):
             if should_stop is None:
-                convert_and_save(model, staging / "model.xml")
+                convert_and_save(model, staging / "model.xml", calibration)
             else:
-                _convert_in_child(model, staging / "model.xml", should_stop)
+                _convert_in_child(model, staging / "model.xml", should_stop, calibration)
         (staging / LOCK_FILE).unlink()
         return _publish(staging, folder, core)
     finally:
@@ -223,16 +273,21 @@ def _remove_entry(folder: Path) -> None:
         folder.unlink()
 
 
-def _convert_in_child(model: LoadedModel, xml_path: Path, should_stop: Callable[[], bool]):
+def _convert_in_child(
+    model: LoadedModel,
+    xml_path: Path,
+    should_stop: Callable[[], bool],
+    calibration: Sequence[np.ndarray] | None = None,
+):
     """Run :func:`convert_and_save` in a child process, or here if the model cannot travel.
 
     Networks built from the zoo pickle; one defined inside a function (tests) does not,
     and is converted in this process.
     """
     try:
-        payload = pickle.dumps(model)
+        payload = pickle.dumps((model, calibration))
     except (pickle.PicklingError, AttributeError, TypeError):
-        convert_and_save(model, xml_path)
+        convert_and_save(model, xml_path, calibration)
         return
     context = multiprocessing.get_context("spawn")  # fork would copy torch's threads
     errors = context.SimpleQueue()
@@ -259,17 +314,38 @@ def _convert_in_child(model: LoadedModel, xml_path: Path, should_stop: Callable[
 def _child_main(payload: bytes, xml_path: str, errors) -> None:
     """Entry point of the conversion process: the reason for a failure goes to ``errors``."""
     try:
-        convert_and_save(pickle.loads(payload), Path(xml_path))  # bytes from our own parent
+        model, calibration = pickle.loads(payload)  # bytes from our own parent
+        convert_and_save(model, Path(xml_path), calibration)
     except Exception as error:
         errors.put(f"{type(error).__name__}: {error}")
         sys.exit(1)
 
 
-def convert_and_save(model: LoadedModel, xml_path: Path) -> None:
-    """Export the model, convert it with OpenVINO and save the IR (fp32 weights kept)."""
+def convert_and_save(
+    model: LoadedModel, xml_path: Path, calibration: Sequence[np.ndarray] | None = None
+) -> None:
+    """Export the model, convert it with OpenVINO and save the IR (fp32 weights kept).
+
+    With ``calibration`` images, the converted model is quantised to int8 before saving.
+    """
     openvino = _openvino()
     converted = openvino.convert_model(export(model))
+    if calibration is not None:
+        converted = quantize(converted, calibration)
     openvino.save_model(converted, xml_path, compress_to_fp16=False)
+
+
+def quantize(converted, calibration: Sequence[np.ndarray]):
+    """NNCF's post-training quantisation of an OpenVINO model, on uint8 NHWC images.
+
+    NNCF draws progress bars; they go to stderr, which the command line keeps for
+    progress, never to stdout, which carries results.
+    """
+    nncf = _nncf()
+    with contextlib.redirect_stdout(sys.stderr):
+        return nncf.quantize(
+            converted, nncf.Dataset(list(calibration)), subset_size=len(calibration)
+        )
 
 
 def export(model: LoadedModel):

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from resnet_desktop.core import imaging
+from resnet_desktop.core import gpu_decode, imaging
 from resnet_desktop.core.device import Normalizer, OptionError, autocast
 from resnet_desktop.core.model_loader import LoadedModel
 from resnet_desktop.core.prefetch import batches_ahead
@@ -84,10 +84,15 @@ class Predictor:
             on a GPU; 0 on the CPU, where decoding and the network share the cores:
             overlapping them only makes torch's threads wait for preempted peers, while
             decoding each batch with every core and then running it reaches the bound.
+        device_decode: decode JPEGs on the device in batches (:mod:`gpu_decode`); by
+            default on CUDA when torchvision can (nvJPEG), never elsewhere.
         notify: called with one-line messages about slow set-up or a change of engine.
         should_stop: polled during slow set-up (a first OpenVINO conversion); when it
             says stop, set-up ends at once with the PyTorch engine, ready for a run that
             the caller will not start.
+
+    int8 needs a quantised network: cached, or made by :meth:`calibrate`, which
+    :meth:`predict_iter` calls with its paths (NNCF calibrates on the user's images).
     """
 
     def __init__(
@@ -98,6 +103,7 @@ class Predictor:
         top_k: int = 5,
         decode_workers: int | None = None,
         prefetch_batches: int | None = None,
+        device_decode: bool | None = None,
         notify: Callable[[str], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
     ) -> None:
@@ -106,6 +112,7 @@ class Predictor:
         self.model = model
         self.runtime = runtime
         self.device = torch.device(runtime.device)
+        self._notify = notify  # also for a later int8 quantisation
         self._openvino = self._compile_openvino(notify, should_stop)
         self.batch_size = runtime.batch_size  # halved after running out of GPU memory
         self.top_k = max(1, min(top_k, len(model.class_names)))
@@ -113,6 +120,9 @@ class Predictor:
         if prefetch_batches is None:
             prefetch_batches = 0 if self.device.type == "cpu" else 2
         self.prefetch_batches = prefetch_batches
+        if device_decode is None:
+            device_decode = self.device.type == "cuda" and gpu_decode.available(self.device)
+        self.device_decode = device_decode
         self.network = model.network.to(self.device, memory_format=torch.channels_last).eval()
         self._normalize = Normalizer(model.preprocess.mean, model.preprocess.std, self.device)
 
@@ -120,16 +130,24 @@ class Predictor:
         self,
         notify: Callable[[str], None] | None,
         should_stop: Callable[[], bool] | None,
+        calibration: list[np.ndarray] | None = None,
     ):
-        """The OpenVINO network when that is the engine; ``auto`` falls back to PyTorch."""
+        """The OpenVINO network when that is the engine; ``auto`` falls back to PyTorch.
+
+        None for int8 until it is quantised (stopped, or no calibration images yet).
+        """
         if self.runtime.engine != "openvino":
             return None
-        from resnet_desktop.core.openvino_engine import ConversionStopped, OpenVinoNetwork
+        from resnet_desktop.core import openvino_engine as engine
 
+        precision = self.runtime.precision
         try:
-            return OpenVinoNetwork(self.model, self.runtime.precision, notify, should_stop)
-        except ConversionStopped:
-            self._fall_back_to_pytorch()
+            return engine.OpenVinoNetwork(self.model, precision, notify, should_stop, calibration)
+        except engine.CalibrationNeeded:
+            return None
+        except engine.ConversionStopped:
+            if precision != "int8":
+                self._fall_back_to_pytorch("the conversion was stopped")
             return None
         except Exception as error:  # any failure means: run it in PyTorch, or say why not
             reason = f"OpenVINO could not compile {self.model.name} ({error})"
@@ -138,11 +156,35 @@ class Predictor:
             logger.warning("%s; running it in PyTorch", reason, exc_info=error)
             if notify:
                 notify(f"{reason}; running it in PyTorch")
-            self._fall_back_to_pytorch()
+            self._fall_back_to_pytorch("OpenVINO could not compile the model")
             return None
 
-    def _fall_back_to_pytorch(self) -> None:
-        self.runtime = dataclasses.replace(self.runtime, engine="torch")
+    def _fall_back_to_pytorch(self, why: str) -> None:
+        reason = f"{self.runtime.reason}; then PyTorch: {why}"
+        self.runtime = dataclasses.replace(self.runtime, engine="torch", reason=reason)
+
+    @property
+    def needs_calibration(self) -> bool:
+        """Whether int8 waits for :meth:`calibrate` (no quantised network is cached)."""
+        return self.runtime.precision == "int8" and self._openvino is None
+
+    def calibrate(self, paths: Sequence[Path], should_stop: Callable[[], bool] | None = None):
+        """Quantise to int8 on a sample of ``paths`` when :attr:`needs_calibration`.
+
+        The sample is spread over the whole list, whose folders are often one class each;
+        files that fail to decode are left out. A stop leaves it uncalibrated.
+        """
+        if not (self.needs_calibration and paths):
+            return
+        from resnet_desktop.core.openvino_engine import CALIBRATION_IMAGES
+
+        sample = list(paths)[:: max(1, len(paths) // CALIBRATION_IMAGES)][:CALIBRATION_IMAGES]
+        with ThreadPoolExecutor(self.decode_workers, thread_name_prefix="decode") as pool:
+            decoded = pool.map(lambda p: decode_or_reason(Path(p), self.model.preprocess), sample)
+            images = [item[None] for item in decoded if not isinstance(item, str)]
+        if not images:
+            raise OptionError("int8 calibrates on your images, and none of them could be read")
+        self._openvino = self._compile_openvino(self._notify, should_stop, images)
 
     def predict_iter(
         self, paths: Sequence[Path], should_stop: Callable[[], bool] | None = None
@@ -150,11 +192,14 @@ class Predictor:
         """Yield one BatchResult per batch, in the order of ``paths``, until done or stopped."""
         paths = [Path(p) for p in paths]
         stop = should_stop or (lambda: False)
+        self.calibrate(paths, should_stop)
+        if self.needs_calibration:  # stopped while quantising
+            return
         start = time.perf_counter()
         done = 0
         with ThreadPoolExecutor(self.decode_workers, thread_name_prefix="decode") as pool:
             try:
-                for chunk, decoded in self._decoded_batches(pool, paths, stop):
+                for chunk, decoded in self.decoded_batches(pool, paths, stop):
                     predictions = self._predict_chunk(chunk, decoded)
                     done += len(chunk)
                     yield BatchResult(predictions, done, len(paths), time.perf_counter() - start)
@@ -188,36 +233,56 @@ class Predictor:
     def _logits(self, inputs: torch.Tensor) -> torch.Tensor:
         if self._openvino is not None:
             return self._openvino(inputs)
+        if self.needs_calibration:
+            raise RuntimeError("int8 has no quantised network yet: call calibrate(paths) first")
         with autocast(self.device, self.runtime.precision):
             return self.network(self._normalize(inputs)).float()
 
-    def _decoded_batches(
+    def decoded_batches(
         self, pool: ThreadPoolExecutor, paths: list[Path], stop: Callable[[], bool]
-    ) -> Iterator[tuple[list[Path], list[np.ndarray | str]]]:
-        """Batches of decoded images, with ``prefetch_batches`` more in flight."""
+    ) -> Iterator[tuple[list[Path], list[gpu_decode.Decoded]]]:
+        """Batches of network inputs (or reasons), with ``prefetch_batches`` more in flight.
+
+        With :attr:`device_decode` the threads read files and the batch is decoded on
+        the device here; its inputs are tensors there, the CPU's fallbacks arrays.
+        """
         preprocess = self.model.preprocess
-        calls = [functools.partial(decode_or_reason, path, preprocess) for path in paths]
+        decode = self._prepare if self.device_decode else decode_or_reason
+        calls = [functools.partial(decode, path, preprocess) for path in paths]
         batches = batches_ahead(pool, calls, self.batch_size, self.prefetch_batches, stop)
         for start, decoded in batches:  # self.batch_size may shrink meanwhile (out of memory)
+            if self.device_decode:
+                decoded = gpu_decode.decode_batch(
+                    decoded, preprocess, self.device, decode_or_reason
+                )
             yield paths[start : start + len(decoded)], decoded
 
-    def _predict_chunk(
-        self, chunk: list[Path], decoded: list[np.ndarray | str]
-    ) -> list[Prediction]:
+    @staticmethod
+    def _prepare(path: Path, preprocess: Preprocess) -> gpu_decode.Prepared:
+        return gpu_decode.prepare(path, preprocess, decode_or_reason)
+
+    def _stack(self, inputs: list[np.ndarray | torch.Tensor]) -> torch.Tensor:
+        """One uint8 NHWC batch; from the CPU pinned, for an asynchronous copy to CUDA."""
         import numpy as np
         import torch
 
+        if any(isinstance(item, torch.Tensor) for item in inputs):  # decoded on the device
+            return torch.stack([torch.as_tensor(item, device=self.device) for item in inputs])
+        batch = torch.from_numpy(np.stack(inputs))
+        return batch.pin_memory() if self.device.type == "cuda" else batch
+
+    def _predict_chunk(
+        self, chunk: list[Path], decoded: list[gpu_decode.Decoded]
+    ) -> list[Prediction]:
         results = [
             Prediction(path, error=item if isinstance(item, str) else None)
             for path, item in zip(chunk, decoded, strict=True)
         ]
         good = [i for i, item in enumerate(decoded) if not isinstance(item, str)]
-        if not good:
+        inputs = [item for item in decoded if not isinstance(item, str)]
+        if not inputs:
             return results
-        batch = torch.from_numpy(np.stack([decoded[i] for i in good]))
-        if self.device.type == "cuda":
-            batch = batch.pin_memory()
-        top_p, top_i = self.predict_inputs(batch)
+        top_p, top_i = self.predict_inputs(self._stack(inputs))
         names = self.model.class_names
         for row, i in enumerate(good):
             indices = tuple(int(k) for k in top_i[row])

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from resnet_desktop.core.device import (
     ENGINE_TITLES,
     OptionError,
+    choose_engine,
+    choose_precision,
     resolve_device,
-    resolve_engine,
-    resolve_precision,
 )
 from resnet_desktop.core.zoo import Preprocess
 
@@ -34,7 +34,7 @@ class RuntimeOptions:
 
     Attributes:
         device: ``auto|cpu|cuda|mps``.
-        precision: ``auto|fp32|bf16|fp16``.
+        precision: ``auto|fp32|bf16|fp16|int8`` (int8: OpenVINO on the CPU only).
         engine: ``auto|torch|openvino``; see :mod:`resnet_desktop.core.device`.
         batch_size: images per forward pass; None chooses from the device and input size.
     """
@@ -47,14 +47,17 @@ class RuntimeOptions:
     def resolve(self, preprocess: Preprocess) -> ResolvedRuntime:
         """The decisions for a model with ``preprocess``; ValueError for impossible choices."""
         device = resolve_device(self.device)
-        precision = resolve_precision(device, self.precision)
-        engine = resolve_engine(device, precision, self.engine)
+        precision = choose_precision(device, self.precision)
+        engine = choose_engine(device, precision.value, self.engine)
         batch_size = self.batch_size
         if batch_size is None:
             batch_size = default_batch_size(device.type, preprocess)
         if batch_size < 1:
             raise OptionError("batch size must be at least 1")
-        return ResolvedRuntime(self, device.type, precision, engine, batch_size)
+        reason = (
+            f"{precision.value}: {precision.reason}; {ENGINE_TITLES[engine.value]}: {engine.reason}"
+        )
+        return ResolvedRuntime(self, device.type, precision.value, engine.value, batch_size, reason)
 
     def in_pytorch(self) -> RuntimeOptions:
         """These choices with the PyTorch engine: training has no other."""
@@ -68,9 +71,10 @@ class ResolvedRuntime:
     Attributes:
         options: the choices these were resolved from.
         device: the device type, ``cpu|cuda|mps``.
-        precision: ``fp32|bf16|fp16``.
+        precision: ``fp32|bf16|fp16|int8``.
         engine: ``torch|openvino``.
         batch_size: images per forward pass.
+        reason: why this precision and engine, one line (``bf16: this CPU computes ...``).
     """
 
     options: RuntimeOptions
@@ -78,11 +82,15 @@ class ResolvedRuntime:
     precision: str
     engine: str
     batch_size: int
+    reason: str
 
     @property
     def engine_named(self) -> bool:
-        """Whether the user named the engine: then its failure is an error, not a fallback."""
-        return self.options.engine != "auto"
+        """Whether the engine is fixed: then its failure is an error, not a fallback.
+
+        The user named it, or chose int8, which no other engine runs.
+        """
+        return self.options.engine != "auto" or self.precision == "int8"
 
     def describe(self) -> str:
         """How the run goes, for status lines: ``cpu (fp32, OpenVINO, batch 32)``."""

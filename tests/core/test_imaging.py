@@ -455,7 +455,7 @@ def test_a_bug_in_our_preprocessing_is_not_a_decode_error(tmp_path, monkeypatch)
     def broken(*args):
         raise AssertionError("box outside the image")
 
-    monkeypatch.setattr(imaging, "_crop_box", broken)
+    monkeypatch.setattr(imaging, "resize_and_crop", broken)
     with pytest.raises(AssertionError, match="box outside"):
         load_input(path, IMAGENET_V2)
     assert imaging.array_or_reason(lambda: load_input(path, IMAGENET_V2), path).startswith(

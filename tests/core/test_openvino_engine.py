@@ -201,9 +201,9 @@ def test_the_cache_keeps_only_the_most_recent_entries(cache: Path, monkeypatch: 
     assert kept == {openvino_engine.cache_key(m) for m in models[1:]}
 
 
-def test_auto_picks_openvino_for_fp32_on_the_cpu_only():
+def test_auto_picks_openvino_for_fp32_and_bf16_on_the_cpu_only():
     assert device_mod.resolve_engine(CPU, "fp32") == "openvino"
-    assert device_mod.resolve_engine(CPU, "bf16") == "torch"
+    assert device_mod.resolve_engine(CPU, "bf16") == "openvino"
     assert device_mod.resolve_engine(CPU, "fp32", "torch") == "torch"
     assert device_mod.resolve_engine(CPU, "bf16", "openvino") == "openvino"
     assert device_mod.resolve_engine(torch.device("cuda"), "fp32") == "torch"

@@ -214,6 +214,7 @@ def test_openvino_failing_under_auto_falls_back_to_pytorch_and_logs_why(monkeypa
     runtime = dataclasses.replace(resolved(model, device="cpu"), engine="openvino")
     chosen = Predictor(model, runtime, notify=notices.append)
     assert chosen.runtime.engine == "torch"
+    assert chosen.runtime.reason.endswith("then PyTorch: OpenVINO could not compile the model")
     assert notices and "unsupported operator" in notices[0]
     warnings = [r for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1 and "running it in PyTorch" in warnings[0].getMessage()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 import pytest
+import torch
 
 from resnet_desktop.commands.common import add_runtime_args, runtime_options
 from resnet_desktop.core import device as device_mod
@@ -32,6 +33,45 @@ def test_resolving_names_every_decision(monkeypatch: pytest.MonkeyPatch):
     assert options.in_pytorch().resolve(CIFAR).engine == "torch"
     monkeypatch.setattr(device_mod, "openvino_installed", lambda: False)
     assert options.resolve(CIFAR).engine == "torch"
+
+
+@pytest.mark.parametrize(
+    ("feature", "openvino", "expected", "why"),
+    [
+        ("AMX", True, ("bf16", "openvino"), "bf16 in hardware (AMX)"),
+        ("AVX512-BF16", True, ("bf16", "openvino"), "bf16 in hardware (AVX512-BF16)"),
+        ("AVX512-BF16", False, ("bf16", "torch"), "OpenVINO is not installed"),
+        (None, True, ("fp32", "openvino"), "no native bf16"),
+    ],
+)
+def test_auto_takes_the_fastest_accurate_setting_and_says_why(
+    monkeypatch: pytest.MonkeyPatch, feature, openvino, expected, why
+):
+    monkeypatch.setattr(device_mod, "cpu_bf16_feature", lambda: feature)
+    monkeypatch.setattr(device_mod, "openvino_installed", lambda: openvino)
+    resolved = RuntimeOptions(device="cpu").resolve(IMAGENET)
+    assert (resolved.precision, resolved.engine) == expected
+    assert why in resolved.reason and resolved.reason.startswith(expected[0])
+
+
+def test_int8_runs_in_openvino_and_is_never_swapped_for_another_engine(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.setattr(device_mod, "openvino_installed", lambda: True)
+    monkeypatch.setattr(device_mod, "nncf_installed", lambda: True)
+    resolved = RuntimeOptions(device="cpu", precision="int8").resolve(IMAGENET)
+    assert (resolved.precision, resolved.engine) == ("int8", "openvino")
+    assert resolved.engine_named and "NNCF" in resolved.reason
+    with pytest.raises(ValueError, match="int8 runs in OpenVINO only"):
+        RuntimeOptions(device="cpu", precision="int8", engine="torch").resolve(IMAGENET)
+    with pytest.raises(ValueError, match="int8 runs on the CPU"):
+        device_mod.choose_precision(torch.device("cuda"), "int8")
+
+
+def test_int8_without_nncf_says_what_to_install(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(device_mod, "nncf_installed", lambda: False)
+    with pytest.raises(ValueError, match=r"pip install 'resnet-desktop\[int8\]'"):
+        RuntimeOptions(device="cpu", precision="int8").resolve(IMAGENET)
 
 
 def test_a_named_engine_is_marked_so():
