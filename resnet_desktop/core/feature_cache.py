@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 VALIDATION_BATCH = 4096  # cached features per validation batch: a head's logits are small
 
 Notify = Callable[[str], None]
+Run = Callable[[torch.Tensor], torch.Tensor]  # a uint8 NHWC batch in, features out
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ class Features(NamedTuple):
 class _Extractor(NamedTuple):
     """The frozen part as a function: a uint8 NHWC batch in, one row of features per image."""
 
-    run: Callable[[torch.Tensor], torch.Tensor]
+    run: Run
     device: torch.device  # where features and labels are kept: where the head trains
     width: int  # features per image (the head's inputs)
 
@@ -118,9 +119,7 @@ def feature_feeders(
     return Feeders(FeatureFeeder(*cached[0], seed), FeatureFeeder(*cached[1], seed + 1))
 
 
-def _engine(
-    backbone: Backbone, stop: StopCheck, notify: Notify | None
-) -> Callable[[torch.Tensor], torch.Tensor] | None:
+def _engine(backbone: Backbone, stop: StopCheck, notify: Notify | None) -> Run | None:
     """The headless network on the runtime's engine; None when stopped while converting.
 
     OpenVINO falls back to PyTorch whatever the user named: training has no engine
@@ -154,7 +153,7 @@ def _backbone_name(backbone: Backbone) -> str:
     return f"the backbone of {backbone.base.name}"
 
 
-def _pytorch(backbone: Backbone) -> Callable[[torch.Tensor], torch.Tensor]:
+def _pytorch(backbone: Backbone) -> Run:
     """The headless network in PyTorch, in the runtime's precision, on the training device."""
     model, normalize, precision = backbone.model, backbone.normalize, backbone.runtime.precision
     model.eval()
