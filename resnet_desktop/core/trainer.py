@@ -251,6 +251,10 @@ def fit(
     set; either way the best finished epoch is kept and can be saved. ``notify`` hears
     one-line notices: a first-time OpenVINO conversion, a fall-back to PyTorch.
 
+    The head strategy's first OpenVINO conversion of a base runs in a child process, so
+    that a stop ends it at once: a script calling this must be safe to import (the
+    ``if __name__ == "__main__"`` idiom), as with any use of multiprocessing's spawn.
+
     Raises:
         TrainingError: settings or data that cannot train (before the first epoch), or
             out of GPU memory at batch size 1.
