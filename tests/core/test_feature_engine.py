@@ -14,13 +14,20 @@ from torch import nn
 from resnet_desktop.core import feature_cache, openvino_engine
 from resnet_desktop.core.dataset import DatasetSplit, load_scan, split_dataset
 from resnet_desktop.core.device import Normalizer
+from resnet_desktop.core.evaluate import EvalReport, evaluate
 from resnet_desktop.core.feature_cache import Backbone, feature_feeders
 from resnet_desktop.core.model_loader import LoadedModel, load_model
 from resnet_desktop.core.runtime import RuntimeOptions
 from resnet_desktop.core.trainer import FitResult, StageProgress, TrainConfig, fit
 from resnet_desktop.core.training_data import BatchSize, Feeders, ImageSource
 from resnet_desktop.core.zoo import Preprocess, get_spec
-from tests.helpers import CLASS_COLOURS, write_class_folders
+from tests.helpers import (
+    CLASS_COLOURS,
+    COLOURS,
+    colour_model,
+    write_class_folders,
+    write_colour_images,
+)
 
 CIFAR = Preprocess(crop=32, resize=None)
 OPENVINO_FP32 = RuntimeOptions(device="cpu", precision="fp32", engine="openvino")
@@ -224,3 +231,27 @@ def test_a_stop_during_the_conversion_stops_the_run(cache: Path, split: DatasetS
     assert [(e.done, e.total) for e in events if isinstance(e, StageProgress)] == [(0, 60)]
     assert multiprocessing.active_children() == []
     assert [p.name for p in cache.iterdir()] == []  # no entry, no half-written folder
+
+
+# ----------------------------------------------------------------- evaluation
+
+
+@pytest.mark.parametrize(("engine", "converted"), [("openvino", ["fp32"]), ("torch", [])])
+def test_evaluation_predicts_with_the_engine_the_runtime_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str, converted: list[str]
+):
+    made: list[str] = []
+    real = openvino_engine.OpenVinoNetwork
+
+    def spy(model: LoadedModel, precision: str, notify=None, should_stop=None):
+        made.append(precision)
+        return real(model, precision, notify, should_stop)
+
+    monkeypatch.setattr(openvino_engine, "OpenVinoNetwork", spy)
+    for colour in COLOURS:
+        write_colour_images(tmp_path / colour, per_colour=2)
+    options = RuntimeOptions(device="cpu", precision="fp32", engine=engine)
+    report = list(evaluate(colour_model(), tmp_path, options))[-1]
+    assert made == converted
+    assert isinstance(report, EvalReport) and report.total == 18
+    assert report.accuracy == pytest.approx(1 / 3)  # each folder holds 2 of its own colour's 6
