@@ -18,6 +18,7 @@ from resnet_desktop.commands.common import (
     add_model_args,
     add_runtime_args,
     class_table,
+    notify,
     positive_int,
     reports_errors,
     runtime_options,
@@ -87,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
     )
     with _stop_on_interrupt() as stopped:
         described = describe_base_weights(base, args.weights)
-        result = _train(fit(base, split, config, stopped, base_weights=described))
+        events = fit(base, split, config, stopped, base_weights=described, notify=notify)
+        result = _train(events)
     print("\n".join(result_lines(result)))
     if result.error:
         raise UserError(result.error)

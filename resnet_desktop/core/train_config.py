@@ -37,7 +37,8 @@ class TrainConfig:
     """Training settings; ``None`` means the default for the strategy and input size.
 
     ``runtime`` gives the device and precision to train with; training always runs in
-    PyTorch, at ``batch_size``, so the runtime's engine and batch size do not apply.
+    PyTorch, at ``batch_size``. The head strategy computes its frozen features with the
+    runtime's engine as well (OpenVINO on a CPU), as prediction would.
     """
 
     strategy: str = "head"

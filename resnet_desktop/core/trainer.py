@@ -5,8 +5,9 @@ train-one-epoch and evaluate pair) that yields progress and per-epoch reports an
 with one :class:`FitResult`, so the command line and the GUI's worker drive it the same
 way. Three strategies:
 
-* ``head``: the backbone is frozen, so its features are computed once (no augmentation)
-  and cached; each epoch then trains only the new linear head, which takes milliseconds.
+* ``head``: the backbone is frozen, so its features are computed once (no augmentation,
+  with the engine and precision prediction would use) and cached; each epoch then trains
+  only the new linear head, which takes milliseconds.
 * ``last``: the last stage of the backbone and the head train; frozen batch norm layers
   stay in eval mode so their running statistics keep the pretrained values.
 * ``full``: everything trains.
@@ -47,7 +48,12 @@ from resnet_desktop.core.epoch_loop import (
     cpu_copy,
 )
 from resnet_desktop.core.evaluate import EvalReport, build_report
-from resnet_desktop.core.feature_cache import VALIDATION_BATCH, Backbone, feature_feeders
+from resnet_desktop.core.feature_cache import (
+    VALIDATION_BATCH,
+    Backbone,
+    Notify,
+    feature_feeders,
+)
 from resnet_desktop.core.library import LibraryModel, ModelLibrary
 from resnet_desktop.core.model_loader import LoadedModel
 from resnet_desktop.core.networks import head_of, replace_head
@@ -133,9 +139,11 @@ class _Run:
         config: TrainConfig,
         stop: StopCheck,
         base_weights: str | None,
+        notify: Notify | None,
     ) -> None:
         _check_data(data)
         self.base, self.data, self.config, self.stop = base, data, config, stop
+        self.notify = notify
         self.base_weights = base_weights or base.name
         runtime = config.runtime.in_pytorch().resolve(base.preprocess)
         self.device = torch.device(runtime.device)
@@ -181,11 +189,12 @@ class _Run:
         workers = config.workers or min(8, os.cpu_count() or 1)
         train = ImageSource(self.data.train, preprocess, workers, self.skipped)
         val = ImageSource(self.data.val, preprocess, workers, self.skipped)
-        if config.strategy == "head":
-            backbone = Backbone(self.model, self.base.spec, self.normalize, self.precision)
+        if config.strategy == "head":  # the frozen part runs as prediction would run it
+            runtime = config.runtime.resolve(preprocess)
+            backbone = Backbone(self.model, self.base, self.normalize, runtime)
             return (
                 yield from feature_feeders(
-                    backbone, train, val, self.sizes.infer, self.stop, config.seed
+                    backbone, train, val, self.sizes.infer, self.stop, config.seed, self.notify
                 )
             )
         return (
@@ -233,19 +242,25 @@ def fit(
     should_stop: StopCheck | None = None,
     *,
     base_weights: str | None = None,
+    notify: Notify | None = None,
 ) -> Iterator[FitEvent]:
     """Fine-tune ``base`` for ``data``'s classes; the last item is always one FitResult.
 
     The base network is copied, never changed. A NaN/inf loss ends the run with
     ``FitResult.error`` set; ``should_stop`` ends it within a batch with ``cancelled``
-    set; either way the best finished epoch is kept and can be saved.
+    set; either way the best finished epoch is kept and can be saved. ``notify`` hears
+    one-line notices: a first-time OpenVINO conversion, a fall-back to PyTorch.
+
+    The head strategy's first OpenVINO conversion of a base runs in a child process, so
+    that a stop ends it at once: a script calling this must be safe to import (the
+    ``if __name__ == "__main__"`` idiom), as with any use of multiprocessing's spawn.
 
     Raises:
         TrainingError: settings or data that cannot train (before the first epoch), or
             out of GPU memory at batch size 1.
     """
     resolved = resolve_config(config or TrainConfig(), base.preprocess)
-    run = _Run(base, data, resolved, should_stop or (lambda: False), base_weights)
+    run = _Run(base, data, resolved, should_stop or (lambda: False), base_weights, notify)
     yield from run.events()
 
 
