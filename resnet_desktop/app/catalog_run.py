@@ -39,11 +39,10 @@ from resnet_desktop.core.catalog import (
     file_signature,
 )
 from resnet_desktop.core.imaging import scan_images
-from resnet_desktop.core.predictor import Prediction
+from resnet_desktop.core.predictor import Prediction, Predictor
 
 if TYPE_CHECKING:
     from resnet_desktop.app.model_identity import IdentifiedModel
-    from resnet_desktop.core.predictor import Predictor
     from resnet_desktop.core.runtime import ResolvedRuntime, RuntimeOptions
 
 ShouldStop = Callable[[], bool]
@@ -231,8 +230,6 @@ def predictor_for(
     A run that shows fewer classes still stores that many, so a later run with a larger
     k up to STORED_TOP_K finds them.
     """
-    from resnet_desktop.core.predictor import Predictor
-
     loaded = model.load(should_stop)
     runtime = options.resolve(loaded.preprocess)
     return Predictor(
