@@ -71,6 +71,12 @@ class IdentifiedModel:
         self.weights = weights
         self._loaded = loaded
 
+    def class_names(self) -> tuple[str, ...]:
+        """The model's class names (random weights: the network is built to know them)."""
+        if self.identity is not None:
+            return self.identity.class_names
+        return tuple(self.load().class_names)
+
     def load(self, should_stop: Callable[[], bool] | None = None) -> LoadedModel:
         """The network, built from the very weights file the identity was taken from."""
         if self._loaded is None:

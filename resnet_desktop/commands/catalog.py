@@ -1,12 +1,15 @@
-"""``resnet-desktop catalog info|forget|vacuum``: looking after the results catalog."""
+"""``resnet-desktop catalog info|forget|vacuum|set-aside``: looking after the results catalog."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from resnet_desktop.commands.common import EXIT_OK, reports_errors
 from resnet_desktop.commands.results_io import add_catalog_arg, shown_path
-from resnet_desktop.core.catalog import Catalog, CatalogInfo
+from resnet_desktop.core import paths
+from resnet_desktop.core.catalog import Catalog, CatalogInfo, set_aside
+from resnet_desktop.core.errors import UserError
 from resnet_desktop.core.export import terminal_safe
 
 MIB = 1 << 20
@@ -17,7 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "catalog",
         help="show or tidy the results catalog",
-        description="Show what the results catalog holds, forget images, or compact it.",
+        description="Show what the results catalog holds, forget images, compact it, or "
+        "set a damaged one aside.",
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     info = actions.add_parser("info", help="where the catalog is and what it holds")
@@ -31,7 +35,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "vacuum", help="drop images left without results and compact the file"
     )
     vacuum.set_defaults(func=vacuum_command)
-    for action in (info, forget, vacuum):
+    aside = actions.add_parser(
+        "set-aside",
+        help="rename a damaged catalog (run it when nothing else uses the catalog); the "
+        "next run starts a new one",
+    )
+    aside.set_defaults(func=set_aside_command)
+    for action in (info, forget, vacuum, aside):
         add_catalog_arg(action)
 
 
@@ -80,4 +90,14 @@ def vacuum_command(args: argparse.Namespace) -> int:
     print(
         f"compacted {shown_path(catalog.path)}: {freed_mib:.1f} MiB freed, {size_mib:.1f} MiB now"
     )
+    return EXIT_OK
+
+
+@reports_errors
+def set_aside_command(args: argparse.Namespace) -> int:
+    path = Path(args.catalog) if args.catalog else paths.catalog_path()
+    if not path.is_file():
+        raise UserError(f"no catalog at {shown_path(path)}")
+    moved = set_aside(path)
+    print(f"moved {shown_path(path)} to {shown_path(moved)}; the next run starts a new catalog")
     return EXIT_OK

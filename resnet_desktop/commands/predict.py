@@ -99,17 +99,18 @@ def run(args: argparse.Namespace) -> int:
         if args.csv and not args.force:
             check_csv_target(args.csv, listing)
         model = identify_model(ModelArgs(args.model, args.weights, args.classes))
-        store = _store(args, model, stack)
+        top_k = min(args.top_k, len(model.class_names()))
+        store = _store(args, model, top_k, stack)
         should_stop = stack.enter_context(_ctrl_c_stops())
 
         def start() -> Predictor:
             return predictor_for(
-                model, runtime_options(args), args.top_k, notify=notify, should_stop=should_stop
+                model, runtime_options(args), top_k, notify=notify, should_stop=should_stop
             )
 
         tally = _Tally(len(listing))
         events = classify_listing(listing, store, start, should_stop)
-        output_rows(tally.rows(events, args.model), args.csv, args.top_k)
+        output_rows(tally.rows(events, args.model), args.csv, top_k)
         print(tally.summary(args.csv), file=sys.stderr)
         if should_stop() and tally.missing:
             print(f"interrupted: {tally.missing} images not classified", file=sys.stderr)
@@ -118,16 +119,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _store(
-    args: argparse.Namespace, model: IdentifiedModel, stack: contextlib.ExitStack
+    args: argparse.Namespace, model: IdentifiedModel, top_k: int, stack: contextlib.ExitStack
 ) -> ResultStore:
     """The catalog to record into, or memory when the run must not be recorded."""
     if args.no_catalog or model.identity is None:
         why = "--no-catalog" if args.no_catalog else "--weights random"
         print(f"results are not recorded in the catalog ({why})", file=sys.stderr)
-        return MemoryStore(args.top_k)
+        return MemoryStore(top_k)
     catalog = stack.enter_context(Catalog.open(args.catalog))
     print(f"recording results in {shown_path(catalog.path)}", file=sys.stderr)
-    return CatalogStore(catalog, model.identity, args.top_k, redo=args.redo)
+    return CatalogStore(catalog, model.identity, top_k, redo=args.redo)
 
 
 @dataclass

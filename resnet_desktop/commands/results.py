@@ -65,8 +65,9 @@ def run(args: argparse.Namespace) -> int:
             check_csv_target(args.csv, listing)
         with Catalog.open(args.catalog, read_only=True) as catalog:
             count = _Count(len(listing))
-            rows = all_rows(catalog, model.identity, listing, args.top_k)
-            output_rows(count.found(rows), args.csv, args.top_k)
+            top_k = min(args.top_k, len(model.identity.class_names))
+            rows = all_rows(catalog, model.identity, listing, top_k)
+            output_rows(count.found(rows), args.csv, top_k)
             print(count.summary(args.model, catalog.path, args.csv), file=sys.stderr)
     return EXIT_PARTIAL if count.missing or count.failed else EXIT_OK
 

@@ -319,3 +319,27 @@ def test_catalog_info_forget_and_vacuum(tmp_path, model_args, capsys):
 def test_catalog_info_without_a_catalog_says_so(tmp_path, capsys):
     assert main(["catalog", "info", "--catalog", str(tmp_path / "none.sqlite3")]) == 1
     assert "no catalog at" in capsys.readouterr().err
+
+
+def test_a_damaged_catalog_is_one_line_and_can_be_set_aside(tmp_path, model_args, capsys):
+    write_noise_images(tmp_path / "imgs", 2)
+    catalog = tmp_path / "c.sqlite3"
+    catalog.write_bytes(b"not a database at all" * 100)
+    assert predict(tmp_path / "imgs", model_args, "--catalog", str(catalog)) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: the catalog") and "damaged" in err and len(err.splitlines()) == 1
+    assert main(["catalog", "set-aside", "--catalog", str(catalog)]) == 0
+    assert "the next run starts a new catalog" in capsys.readouterr().out
+    assert [p.name.startswith("c.sqlite3.corrupt-") for p in tmp_path.glob("c.sqlite3*")] == [True]
+    assert predict(tmp_path / "imgs", model_args, "--catalog", str(catalog)) == 0
+
+
+def test_a_top_k_beyond_the_classes_shows_every_class_once(tmp_path, model_args, capsys):
+    write_noise_images(tmp_path / "imgs", 2)
+    out = tmp_path / "out.csv"
+    assert predict(tmp_path / "imgs", model_args, "--top-k", "50", "--csv", str(out)) == 0
+    header = out.read_text(encoding="utf-8").splitlines()[0].split(",")
+    assert header[-3:] == ["label_10", "prob_10", "error"]
+    capsys.readouterr()
+    assert main(["results", str(tmp_path / "imgs"), *model_args, "--top-k", "50"]) == 0
+    assert all(line.count("%") == 10 for line in capsys.readouterr().out.splitlines())
