@@ -77,7 +77,8 @@ def info_lines(info: CatalogInfo) -> list[str]:
 def forget_command(args: argparse.Namespace) -> int:
     with Catalog.open(args.catalog) as catalog:
         forgotten = catalog.forget(args.paths)
-    print(f"forgot {forgotten} images, with their results and labels")
+    images = "image" if forgotten == 1 else "images"
+    print(f"forgot {forgotten} {images}, with their results and labels")
     return EXIT_OK
 
 
