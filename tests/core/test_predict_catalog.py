@@ -16,6 +16,7 @@ from resnet_desktop.cli import main
 from resnet_desktop.core.catalog import Catalog
 from resnet_desktop.core.zoo import CIFAR10_CLASSES
 from tests.gui.imagefiles import write_noise_images
+from tests.helpers import press_ctrl_c
 
 REPO = Path(resnet_desktop.__file__).resolve().parents[1]
 FAST = ["--device", "cpu", "--precision", "fp32", "--engine", "torch"]
@@ -105,7 +106,7 @@ def test_a_run_stopped_by_ctrl_c_finishes_when_run_again(tmp_path, model_args, c
         for number, batch in enumerate(real(self, *args, **kwargs)):
             yield batch
             if number == 1:
-                signal.raise_signal(signal.SIGINT)
+                press_ctrl_c()
 
     monkeypatch.setattr(Predictor, "predict_iter", ctrl_c_after_two_batches)
     assert predict(tmp_path / "imgs", model_args, *options, str(resumed)) == 130
@@ -343,3 +344,16 @@ def test_a_top_k_beyond_the_classes_shows_every_class_once(tmp_path, model_args,
     capsys.readouterr()
     assert main(["results", str(tmp_path / "imgs"), *model_args, "--top-k", "50"]) == 0
     assert all(line.count("%") == 10 for line in capsys.readouterr().out.splitlines())
+
+
+def test_the_first_ctrl_c_asks_to_stop_and_the_second_stops_at_once(capsys):
+    from resnet_desktop.commands.predict import _ctrl_c_stops
+
+    before = signal.getsignal(signal.SIGINT)
+    with _ctrl_c_stops() as should_stop:
+        assert not should_stop()
+        press_ctrl_c()
+        assert should_stop() and "Ctrl+C again" in capsys.readouterr().err
+        with pytest.raises(KeyboardInterrupt):
+            press_ctrl_c()
+    assert signal.getsignal(signal.SIGINT) is before

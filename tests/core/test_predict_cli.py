@@ -5,13 +5,12 @@ from __future__ import annotations
 import csv
 import os
 import pickle
-import signal
 from pathlib import Path
 
 import pytest
 
 from resnet_desktop.cli import main
-from tests.helpers import write_colour_images
+from tests.helpers import press_ctrl_c, write_colour_images
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +139,7 @@ def test_ctrl_c_writes_what_was_classified_and_exits_130(
     def interrupted_after_one_batch(self, *args, **kwargs):
         batches = real(self, *args, **kwargs)
         yield next(batches)
-        signal.raise_signal(signal.SIGINT)  # as Ctrl+C: the run stops after this batch
+        press_ctrl_c()  # as Ctrl+C: the run stops after this batch
         yield from batches
 
     monkeypatch.setattr(Predictor, "predict_iter", interrupted_after_one_batch)
