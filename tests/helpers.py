@@ -68,3 +68,17 @@ def resolved(model, **options):
     from resnet_desktop.core.runtime import RuntimeOptions
 
     return RuntimeOptions(**options).resolve(model.preprocess)
+
+
+def press_ctrl_c() -> None:
+    """Do what Ctrl+C does: run the SIGINT handler the code under test installed.
+
+    The handler is called, not sent a real signal: in a process where two OpenVINO
+    models were freed in the order they were made (as test_openvino_engine does), the
+    main thread's alternate signal stack is left dangling and any signal then crashes.
+    """
+    import signal
+
+    handler = signal.getsignal(signal.SIGINT)
+    assert callable(handler), "no SIGINT handler installed"
+    handler(signal.SIGINT, None)

@@ -1,7 +1,8 @@
 """What the sub-commands share: runtime options, user errors as exit codes, report tables.
 
 The sub-command modules never import each other; what two of them need lives here or in
-:mod:`~resnet_desktop.commands.progress`.
+:mod:`~resnet_desktop.commands.progress` (the progress bar) or
+:mod:`~resnet_desktop.commands.results_io` (the catalog and the rows of results).
 """
 
 from __future__ import annotations

@@ -1,12 +1,37 @@
-"""``resnet-desktop predict``: classify images and folders, print or export the top-k."""
+"""``resnet-desktop predict``: classify images and folders, print or export the top-k.
+
+Results are recorded in the results catalog batch by batch, and images whose stored
+result still holds (same file, same model and weights) are not classified again: a run
+killed at any moment is finished by running the same command again, and a run over an
+unchanged folder only checks the files. Rows, stored and new, stream to the terminal or
+the CSV in scan order (see :mod:`resnet_desktop.app.catalog_run`).
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
-from pathlib import Path
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from resnet_desktop.app.catalog_run import (
+    CatalogStore,
+    MemoryStore,
+    ModelReady,
+    Progress,
+    ResultStore,
+    Rows,
+    RunEvent,
+    classify_listing,
+    predictor_for,
+    scan_listing,
+)
 from resnet_desktop.app.formatting import format_duration
+from resnet_desktop.app.model_identity import IdentifiedModel, ModelArgs, identify_model
 from resnet_desktop.commands.common import (
     EXIT_OK,
     EXIT_PARTIAL,
@@ -18,11 +43,19 @@ from resnet_desktop.commands.common import (
     runtime_options,
 )
 from resnet_desktop.commands.progress import ProgressBar
-from resnet_desktop.core.errors import UserError, user_file_errors
-from resnet_desktop.core.export import csv_target_problem, display_path, terminal_safe, write_csv
-from resnet_desktop.core.imaging import scan_images
-from resnet_desktop.core.model_loader import load_model
-from resnet_desktop.core.predictor import BatchResult, Prediction, Predictor
+from resnet_desktop.commands.results_io import (
+    add_catalog_arg,
+    add_csv_args,
+    check_csv_target,
+    output_rows,
+    shown_path,
+)
+from resnet_desktop.core.catalog import Catalog
+from resnet_desktop.core.errors import UserError
+from resnet_desktop.core.predictor import Prediction
+
+if TYPE_CHECKING:
+    from resnet_desktop.core.predictor import Predictor
 
 EXIT_INTERRUPTED = 130
 
@@ -31,89 +64,152 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "predict",
         help="classify images and folders",
-        description="Classify images (folders are searched recursively). Exit status: 0 all "
-        "classified, 3 some files failed, 1 could not run, 2 bad arguments, 130 interrupted "
-        "(Ctrl+C; the CSV then holds the images classified so far).",
+        description="Classify images (folders are searched recursively). Results are "
+        "recorded in the results catalog, and images whose stored result still holds are "
+        "not classified again: run the same command again to finish an interrupted run. "
+        "Exit status: 0 all classified, 3 some files failed, 1 could not run, 2 bad "
+        "arguments, 130 interrupted (Ctrl+C stops after the batch in flight; the output "
+        "then holds every image with a result).",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
     add_model_args(parser)
     parser.add_argument("--classes", help="class names: .txt (one per line) or .json")
     parser.add_argument("--top-k", type=positive_int, default=5)
     add_runtime_args(parser)
-    parser.add_argument("--csv", metavar="OUT", help="write the results to this CSV file")
+    add_csv_args(parser)
+    where = parser.add_mutually_exclusive_group()
+    add_catalog_arg(where)
+    where.add_argument(
+        "--no-catalog",
+        action="store_true",
+        help="record nothing and use nothing stored: classify every image",
+    )
     parser.add_argument(
-        "--force", action="store_true", help="write --csv even where it replaces an image"
+        "--redo", action="store_true", help="classify every image again, replacing stored results"
     )
     parser.set_defaults(func=run)
 
 
 @reports_errors
 def run(args: argparse.Namespace) -> int:
-    paths = list(scan_images(args.paths))
-    if not paths:
-        raise UserError("no images found in " + ", ".join(args.paths))
-    if args.csv and not args.force:
-        _check_csv_target(args.csv, paths)
-    model = load_model(args.model, args.weights, args.classes)
-    runtime = runtime_options(args).resolve(model.preprocess)
-    predictor = Predictor(model, runtime, top_k=args.top_k, notify=notify)
-    print(f"{len(paths)} images, {args.model} on {predictor.runtime.describe()}", file=sys.stderr)
-    predictions, last, interrupted = _classify(predictor, paths, show=not args.csv)
-    if args.csv:
-        with user_file_errors("write", args.csv):
-            write_csv(args.csv, predictions, predictor.top_k)
-    failed = sum(not p.ok for p in predictions)
-    elapsed = last.elapsed if last else 0.0
-    print(
-        f"classified {len(predictions) - failed} of {len(paths)} images in "
-        f"{format_duration(elapsed)} ({len(predictions) / max(elapsed, 1e-9):.1f} images/s)"
-        + (f"; {failed} failed" if failed else "")
-        + (f"; results in {args.csv}" if args.csv else ""),
-        file=sys.stderr,
-    )
-    if interrupted:
-        print(
-            f"interrupted: {len(paths) - len(predictions)} images not classified", file=sys.stderr
-        )
-        return EXIT_INTERRUPTED
-    return EXIT_PARTIAL if failed else EXIT_OK
+    with contextlib.ExitStack() as stack:
+        listing = stack.enter_context(scan_listing(args.paths))
+        if not len(listing):
+            raise UserError("no images found in " + ", ".join(args.paths))
+        if args.csv and not args.force:
+            check_csv_target(args.csv, listing)
+        model = identify_model(ModelArgs(args.model, args.weights, args.classes))
+        top_k = min(args.top_k, len(model.class_names()))
+        store = _store(args, model, top_k, stack)
+        should_stop = stack.enter_context(_ctrl_c_stops())
+
+        def start() -> Predictor:
+            return predictor_for(
+                model, runtime_options(args), top_k, notify=notify, should_stop=should_stop
+            )
+
+        tally = _Tally(len(listing))
+        events = classify_listing(listing, store, start, should_stop)
+        output_rows(tally.rows(events, args.model), args.csv, top_k)
+        print(tally.summary(args.csv), file=sys.stderr)
+        if should_stop() and tally.missing:
+            print(f"interrupted: {tally.missing} images not classified", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        return EXIT_PARTIAL if tally.failed else EXIT_OK
 
 
-def _classify(
-    predictor: Predictor, paths: list[Path], show: bool
-) -> tuple[list[Prediction], BatchResult | None, bool]:
-    """Predictions, the last batch and whether Ctrl+C ended the run (keeping what was done)."""
-    predictions: list[Prediction] = []
-    bar = ProgressBar(len(paths))
-    last = None
+def _store(
+    args: argparse.Namespace, model: IdentifiedModel, top_k: int, stack: contextlib.ExitStack
+) -> ResultStore:
+    """The catalog to record into, or memory when the run must not be recorded."""
+    if args.no_catalog or model.identity is None:
+        why = "--no-catalog" if args.no_catalog else "--weights random"
+        print(f"results are not recorded in the catalog ({why})", file=sys.stderr)
+        return MemoryStore(top_k)
+    catalog = stack.enter_context(Catalog.open(args.catalog))
+    print(f"recording results in {shown_path(catalog.path)}", file=sys.stderr)
+    return CatalogStore(catalog, model.identity, top_k, redo=args.redo)
+
+
+@dataclass
+class _Tally:
+    """What a run's events add up to, for the progress bar and the summary."""
+
+    total: int
+    found: int = 0  # rows out: stored before, or classified now
+    failed: int = 0
+    last: Progress | None = None
+
+    def rows(self, events: Iterable[RunEvent], model: str) -> Iterator[Prediction]:
+        bar = ProgressBar(self.total)
+        try:
+            for event in events:
+                match event:
+                    case ModelReady(runtime):
+                        print(f"{self.total} images, {model} on {runtime.describe()}",
+                              file=sys.stderr)  # fmt: skip
+                    case Rows(predictions):
+                        self.found += len(predictions)
+                        self.failed += sum(not p.ok for p in predictions)
+                        yield from predictions
+                    case Progress():
+                        self.last = event
+                        bar.update(event.done, event.images_per_second, _eta(event, self.total))
+                    case _:
+                        raise TypeError(f"unknown run event {event!r}")
+        finally:
+            bar.close()
+
+    @property
+    def missing(self) -> int:
+        return self.total - self.found
+
+    def summary(self, csv_path: str | None) -> str:
+        """``classified 20 of 30 images in 2 s (10.0 images/s); 10 already in the catalog``."""
+        progress = self.last or Progress(0, 0, 0, 0.0)
+        stored = self.found - progress.classified
+        parts = []
+        if progress.classified or not stored:
+            parts.append(
+                f"classified {progress.classified - progress.errors} of {self.total} images "
+                f"in {format_duration(progress.seconds)} "
+                f"({progress.images_per_second:.1f} images/s)"
+            )
+        of_total = "" if progress.classified else f" of {self.total}"
+        if stored:
+            parts.append(f"{stored}{of_total} already in the catalog")
+        if self.failed:
+            parts.append(f"{self.failed} failed")
+        if csv_path:
+            parts.append(f"results in {shown_path(csv_path)}")
+        return "; ".join(parts)
+
+
+def _eta(progress: Progress, total: int) -> float | None:
+    rate = progress.images_per_second
+    return (total - progress.done) / rate if rate > 0 else None
+
+
+@contextlib.contextmanager
+def _ctrl_c_stops() -> Iterator[Callable[[], bool]]:
+    """A ``should_stop`` that the first Ctrl+C sets; the second interrupts at once.
+
+    Stopping between batches keeps the batch in flight (it is recorded) and lets the
+    output be written with every image that has a result.
+    """
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop.is_set
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print("\nstopping after this batch (Ctrl+C again to stop at once)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, handler)
     try:
-        for last in predictor.predict_iter(paths):
-            predictions.extend(last.predictions)
-            if show:
-                for prediction in last.predictions:
-                    print(_describe(prediction))
-            bar.update(last.done, last.images_per_second, last.eta_seconds)
-    except KeyboardInterrupt:
-        return predictions, last, True
+        yield stop.is_set
     finally:
-        bar.close()
-    return predictions, last, False
-
-
-def _check_csv_target(target: str, paths: list[Path]) -> None:
-    """Refuse to write the CSV over an image, one of the inputs above all (see --force)."""
-    problem = csv_target_problem(target, paths)
-    if problem:
-        raise UserError(f"not writing --csv: {problem} (add --force to write it anyway)")
-
-
-def _describe(prediction: Prediction) -> str:
-    """One line for the terminal; file and class names cannot act on the terminal."""
-    path = terminal_safe(display_path(prediction.path))
-    if not prediction.ok:
-        return f"{path}\terror: {terminal_safe(str(prediction.error))}"
-    top = ", ".join(
-        f"{terminal_safe(label)} {prob:.1%}"
-        for label, prob in zip(prediction.labels, prediction.probs, strict=True)
-    )
-    return f"{path}\t{top}"
+        signal.signal(signal.SIGINT, previous)

@@ -14,7 +14,7 @@ import io
 import os
 import re
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
@@ -69,11 +69,12 @@ def _escape_control(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
-def csv_target_problem(target: str | Path, inputs: Sequence[Path]) -> str:
+def csv_target_problem(target: str | Path, inputs: Iterable[str | os.PathLike[str]]) -> str:
     """Why writing the CSV to ``target`` would destroy an image ('' if it would not).
 
     Refused: one of ``inputs``, any image file name (existing or not: ``--csv a.jpg``
-    is a slip of the keyboard), and an existing image file whatever its name.
+    is a slip of the keyboard), and an existing image file whatever its name. ``inputs``
+    (paths) are read once, as they come: a run's listing may be a spool on disk.
     """
     absolute = os.path.abspath(target)
     if any(os.path.abspath(path) == absolute for path in inputs):
@@ -121,7 +122,11 @@ def _write(handle: TextIO, predictions: Iterable[Prediction], top_k: int) -> int
 
 
 def write_csv(path: str | Path, predictions: Iterable[Prediction], top_k: int) -> int:
-    """Write the CSV atomically (a crash leaves the old file intact); returns the row count."""
+    """Write the CSV atomically (a crash leaves the old file intact); returns the row count.
+
+    ``predictions`` stream: each row is written as it comes, so a run's rows never need
+    to be held in memory, and the file is only renamed into place after the last one.
+    """
     with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
         return _write(handle, predictions, top_k)
 

@@ -80,7 +80,7 @@ def test_a_bug_says_so_in_one_line_and_its_traceback_goes_to_the_log(
     def broken_scan(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr("resnet_desktop.commands.predict.scan_images", broken_scan)
+    monkeypatch.setattr("resnet_desktop.app.catalog_run.scan_images", broken_scan)
     assert _predict(str(tmp_path)) == 1
     lines = capsys.readouterr().err.splitlines()
     log_file = _log_file()

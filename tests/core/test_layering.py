@@ -30,7 +30,11 @@ import resnet_desktop
 PACKAGE = Path(resnet_desktop.__file__).parent
 ROOT = PACKAGE.name
 HEAVY = ("torch", "torchvision", "openvino", "PySide6")  # slow to import: never at start-up
-SHARED_COMMAND_MODULES = {f"{ROOT}.commands.common", f"{ROOT}.commands.progress"}
+SHARED_COMMAND_MODULES = {
+    f"{ROOT}.commands.common",
+    f"{ROOT}.commands.progress",
+    f"{ROOT}.commands.results_io",
+}
 
 # Layer -> the prefixes its modules must not import.
 FORBIDDEN = {
