@@ -42,6 +42,7 @@ class Settings:
         batch_size: images per forward pass; ``None`` lets the predictor choose.
         window_geometry, splitter_state: base64 of ``QWidget.saveGeometry()`` and
             ``QSplitter.saveState()``; empty when never saved.
+        catalog: the results catalog file the window records into; empty for the default.
     """
 
     schema_version: int = SCHEMA_VERSION
@@ -54,6 +55,7 @@ class Settings:
     batch_size: int | None = None
     window_geometry: str = ""
     splitter_state: str = ""
+    catalog: str = ""
 
 
 def _is_int(value: Any) -> bool:
@@ -72,6 +74,7 @@ _VALID: dict[str, Callable[[Any], bool]] = {
     "batch_size": lambda v: v is None or (_is_int(v) and v >= 1),
     "window_geometry": lambda v: isinstance(v, str),
     "splitter_state": lambda v: isinstance(v, str),
+    "catalog": lambda v: isinstance(v, str),
 }
 
 
