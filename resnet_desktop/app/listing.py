@@ -144,6 +144,13 @@ class OpenCatalog:
     set_aside: bool = False
 
 
+@dataclass(frozen=True)
+class Sync:
+    """Answered with Synced(tag) once every request sent before it has been served."""
+
+    tag: object
+
+
 ListingRequest: TypeAlias = (
     AddPaths
     | ClearList
@@ -155,6 +162,7 @@ ListingRequest: TypeAlias = (
     | CopyRows
     | ListPaths
     | OpenCatalog
+    | Sync
 )
 
 
@@ -226,6 +234,11 @@ class CatalogProblem:
     corrupt: bool
 
 
+@dataclass(frozen=True)
+class Synced:
+    tag: object
+
+
 ListingEvent: TypeAlias = (
     ViewReady
     | PageReady
@@ -235,6 +248,7 @@ ListingEvent: TypeAlias = (
     | Copied
     | CatalogOpened
     | CatalogProblem
+    | Synced
 )
 
 
@@ -372,6 +386,8 @@ class ListingSession:
             case ListPaths(reply=reply):
                 if reply.set_running_or_notify_cancel():
                     reply.set_result(list(self._listing.paths()))
+            case Sync(tag=tag):
+                yield Synced(tag)
             case _:
                 raise TypeError(f"unknown request to the listing: {request!r}")
 

@@ -29,6 +29,8 @@ from resnet_desktop.app.listing import (
     PageReady,
     Refresh,
     ShowQuery,
+    Sync,
+    Synced,
     TableQuery,
     ViewChange,
     ViewReady,
@@ -183,8 +185,9 @@ def test_clearing_resets_and_the_paths_come_in_order(session):
     paths = _paths(5)
     list(session.serve([AddPaths(paths)]))
     reply: Future[list[Path]] = Future()
-    list(session.serve([ListPaths(reply)]))
+    events = list(session.serve([ListPaths(reply), Sync("listed"), AddPaths(paths[:1])]))
     assert reply.result(timeout=0) == paths
+    assert events == [Synced("listed")]  # nothing was added: no new view
     view = _one(session.serve([ClearList()]), ViewReady)
     assert (view.count, view.change) == (0, ViewChange.RESET)
 
