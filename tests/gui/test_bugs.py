@@ -103,7 +103,7 @@ def test_a_bug_while_adding_images_shows_the_bug_dialog_not_a_message(
     def broken_scan(*args, **kwargs):
         raise RuntimeError("walk went wrong")
 
-    monkeypatch.setattr("resnet_desktop.core.imaging.scan_images", broken_scan)
+    monkeypatch.setattr("resnet_desktop.app.classify.scan_images", broken_scan)
     window.add_paths([tmp_path])
     qtbot.waitUntil(lambda: bool(_visible(window.findChildren(BugDialog))), timeout=10_000)
     assert not _visible(window.findChildren(QMessageBox))
