@@ -275,6 +275,7 @@ class ListingSession:
         self._generation = 0
         self._view = catalog.listing().view(self._query.view_query(None))
         self._shown: _Shown | None = None
+        self._counts: tuple[int | None, ListingCounts] | None = None  # for a model id
 
     @classmethod
     def open(cls, path: Path) -> tuple[ListingSession, list[ListingEvent]]:
@@ -315,13 +316,16 @@ class ListingSession:
                 case ClearList():
                     self._listing.clear()
                     changed = reset = True
+                    self._counts = None
                 case ShowQuery(query=query, first=first):
                     self._query, self._first, changed = query, first, True
                 case Refresh(first=first):
                     self._first, changed = first, True
+                    self._counts = None
                 case OpenCatalog():
                     yield from self._switch(request)
                     changed = True
+                    self._counts = None
                 case _:
                     reads.append(request)
         if changed:
@@ -350,10 +354,28 @@ class ListingSession:
             self._query,
             change,
             len(self._view),
-            self._listing.counts(self._view.query.model),
+            self._counted(self._view.query.model),
             start,
             self._view.rows(start, PAGE),
         )
+
+    def _counted(self, model: int | None) -> ListingCounts:
+        """The list's counts for ``model``: counting 200,000 rows takes a good part of a
+        second, so a new sort or filter reuses them and new rows add theirs."""
+        known = None if self._counts is None or self._counts[0] != model else self._counts[1]
+        if known is None:
+            counts = self._listing.counts(model)
+        elif known.images == len(self._listing):
+            counts = known
+        else:
+            more = self._listing.counts(model, after=known.images)
+            counts = ListingCounts(
+                known.images + more.images,
+                known.classified + more.classified,
+                known.failed + more.failed,
+            )
+        self._counts = (model, counts)
+        return counts
 
     def _change(self, count: int) -> ViewChange:
         """What the table may keep: rows stay put unless their order or filter moved them."""
@@ -377,7 +399,9 @@ class ListingSession:
                 if generation == self._generation:
                     yield PageReady(generation, start, self._view.rows(start, PAGE))
             case CountRows():
-                yield Counted(self._listing.counts(self._model()))
+                model = self._model()
+                self._counts = (model, self._listing.counts(model))
+                yield Counted(self._counts[1])
             case ExportCsv(path=path, filtered=filtered):
                 yield self._export(path, self._query if filtered else self._query.unfiltered)
             case CopyRows(generation=generation, ranges=ranges):

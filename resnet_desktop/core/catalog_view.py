@@ -126,11 +126,19 @@ class Listing:
             self._db.execute("DELETE FROM temp.listed")
             self._db.execute("DELETE FROM temp.view_rows")
 
-    def counts(self, model: int | None) -> ListingCounts:
-        """How many listed images ``model`` classified, and how many it failed on."""
-        sql = f"SELECT count(*), count(r.top1), count(r.error) FROM temp.listed l {_JOINS}"
+    def counts(self, model: int | None, after: int = 0) -> ListingCounts:
+        """How many listed images ``model`` classified, and how many it failed on.
+
+        ``after``: count only the images listed after the first ``after`` (the ones a
+        growing list just added, when the earlier ones are counted already).
+        """
+        sql = (
+            "SELECT count(*), count(r.top1), count(r.error) "
+            f"FROM temp.listed l {_JOINS} WHERE l.pos > :after"
+        )
         with self._catalog._errors():
-            return ListingCounts(*self._db.execute(sql, {"model": model}).fetchone())
+            row = self._db.execute(sql, {"model": model, "after": after}).fetchone()
+        return ListingCounts(*row)
 
     def paths(self) -> Iterator[Path]:
         """The listed paths in order, read a chunk at a time (the listing may grow meanwhile)."""

@@ -524,7 +524,12 @@ class MainWindow(QMainWindow):
     # --- the table --------------------------------------------------------------------
 
     def _show(self, query: TableQuery) -> None:
-        """Ask the listing for ``query``'s view; the table swaps it in when it comes."""
+        """Ask the listing for ``query``'s view; the table swaps it in when it comes.
+
+        Asked twice for the same (Qt sorts twice on a header click), it asks once.
+        """
+        if query == self._query:
+            return
         self._query = query
         self.listing.submit(ShowQuery(query, self.pane.first_visible_row()))
 

@@ -265,3 +265,29 @@ def test_the_service_answers_from_its_thread_until_stopped(file: Path):
     assert not thread.is_alive()
     assert isinstance(events[0], CatalogOpened) and isinstance(events[1], ViewReady)
     assert service.paths_source()(lambda: True) == []  # stopped: no answer is awaited
+
+
+def test_counts_are_reused_for_a_new_order_and_added_to_for_new_rows(session, file, monkeypatch):
+    from resnet_desktop.core import catalog_view
+
+    paths = _paths(30)
+    _record(file, TEN, paths[:12])
+    calls: list[int] = []
+    counts = catalog_view.Listing.counts
+
+    def spy(listing, model, after=0):
+        calls.append(after)
+        return counts(listing, model, after)
+
+    monkeypatch.setattr(catalog_view.Listing, "counts", spy)
+    shown = _one(
+        session.serve([AddPaths(paths[:10]), ShowQuery(TableQuery("ten", TEN))]), ViewReady
+    )
+    assert shown.counts == ListingCounts(10, 10, 0) and calls == [0]
+    appended = _one(session.serve([AddPaths(paths[10:])]), ViewReady)
+    assert appended.counts == ListingCounts(30, 12, 0) and calls == [0, 10]
+    sorted_view = TableQuery("ten", TEN, sort=SortKey.CONFIDENCE)
+    assert _one(session.serve([ShowQuery(sorted_view)]), ViewReady).counts == appended.counts
+    assert calls == [0, 10]  # a new order counts nothing
+    assert _one(session.serve([Refresh()]), ViewReady).counts == appended.counts
+    assert calls == [0, 10, 0]  # results may have changed: counted again
