@@ -11,7 +11,6 @@ on screen.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,7 +18,6 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QMimeData, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QShowEvent
 from PySide6.QtWidgets import (
-    QApplication,
     QDialog,
     QFileDialog,
     QMainWindow,
@@ -40,31 +38,13 @@ from resnet_desktop.app.classify import (
 from resnet_desktop.app.identity import identity_for
 from resnet_desktop.app.listing import (
     AddPaths,
-    CatalogOpened,
-    CatalogProblem,
     ClearList,
-    Copied,
-    CopyRows,
-    Counted,
-    CountRows,
-    ExportCsv,
-    Exported,
-    ExportFailed,
-    FetchPage,
-    ListingEvent,
     ListingService,
-    PageReady,
-    Refresh,
-    ShowQuery,
     Sync,
-    Synced,
-    TableQuery,
-    ViewReady,
 )
 from resnet_desktop.app.models import WeightsState, list_model_choices
 from resnet_desktop.app.startup import RuntimeInfo, warm_up_job
 from resnet_desktop.core.catalog import ModelIdentity
-from resnet_desktop.core.catalog_view import SortKey
 from resnet_desktop.core.imaging import IMAGE_EXTENSIONS
 from resnet_desktop.core.predictor import BatchResult
 from resnet_desktop.core.settings import load_settings, save_settings
@@ -81,6 +61,7 @@ from resnet_desktop.gui.results_model import ResultsModel
 from resnet_desktop.gui.results_view import THUMBNAIL_SIZE, ResultsPane
 from resnet_desktop.gui.run_options import RunOptions
 from resnet_desktop.gui.status_panel import StatusPanel
+from resnet_desktop.gui.table_flow import TableFlow
 from resnet_desktop.gui.weights_flow import WeightsFlow
 from resnet_desktop.gui.wizard import FineTuneWizard
 from resnet_desktop.gui.workers import GeneratorWorker, WorkerSet
@@ -91,7 +72,7 @@ log = logging.getLogger(__name__)
 WARM_UP_DELAY_MS = 150  # let the window paint before torch's import competes for the GIL
 STATUS_TIMEOUT_MS = 8000
 COUNTS_INTERVAL_S = 0.5  # how often a run asks the catalog for the done/failed counts
-SCAN_DONE = "scan done"  # Sync tags: the listing has caught up with ...
+SCAN_DONE = "scan done"  # the Sync tag of a scan's end (a run's end: its completed flag)
 
 
 def local_paths(mime: QMimeData) -> list[str]:
@@ -128,16 +109,18 @@ class MainWindow(QMainWindow):
         self.runtime: RuntimeInfo | None = None
         self._init_state()
         self._build_central()
+        self.table = TableFlow(
+            self.listing, self.results, self.pane, self.catalog, self.settings, self
+        )
         self.named_actions = create_actions(self)
         self._build_menus_and_toolbar()
         self.status = StatusPanel(self.statusBar())
         self._connect_parts()
         self._restore_settings()
-        self.workers.start(self.listing.job, yielded=self._listing_event, failed=self._status)
+        self.workers.start(self.listing.job, yielded=self.table.handle, failed=self._status)
         self._update_state()
 
     def _init_state(self) -> None:
-        self._query = TableQuery()  # what the table is to show (the listing catches up)
         self._run: GeneratorWorker | None = None
         self._run_model = ""
         self._run_total = 0
@@ -202,11 +185,6 @@ class MainWindow(QMainWindow):
         self.results.thumbnailNeeded.connect(self.thumbnails.request)
         self.thumbnails.loaded.connect(self.results.set_thumbnail)
         self.thumbnails.dropped.connect(self.results.forget_thumbnail)
-        self.results.pageNeeded.connect(
-            lambda gen, first: self.listing.submit(FetchPage(gen, first))
-        )
-        self.results.sortRequested.connect(self._sort)
-        self.pane.filterChanged.connect(self._filter)
         self.detail.previewNeeded.connect(self.previews.request)
         self.previews.loaded.connect(self.detail.set_preview)
         self.pane.currentRowChanged.connect(self._show_detail)
@@ -214,11 +192,15 @@ class MainWindow(QMainWindow):
         self.selector.choicesChanged.connect(self._look_up_model)
         self.selector.activated.connect(self._model_activated)
         self.options.device_box.currentIndexChanged.connect(self._show_device)
-        self.options.top_k_spin.valueChanged.connect(self._top_k_changed)
+        self.options.top_k_spin.valueChanged.connect(self.table.set_top_k)
         self.weights.ready.connect(self._weights_ready)
         self.weights.message.connect(self._status)
-        self.catalog.opened.connect(self._catalog_opened)
+        self.catalog.opened.connect(self.status.show_catalog)
         self.catalog.message.connect(self._status)
+        self.table.viewShown.connect(self._view_shown)
+        self.table.rowsArrived.connect(self._rows_arrived)
+        self.table.synced.connect(self._synced)
+        self.table.message.connect(self._status)
 
     def _restore_settings(self) -> None:
         settings = self.settings
@@ -230,7 +212,7 @@ class MainWindow(QMainWindow):
             self.resize(1280, 800)
         if settings.splitter_state:
             self.splitter.restoreState(QByteArray.fromBase64(settings.splitter_state.encode()))
-        self._query = TableQuery(top_k=self.options.top_k())
+        self.table.set_top_k(self.options.top_k())
         self._model_changed()
         self._show_device()
 
@@ -382,14 +364,14 @@ class MainWindow(QMainWindow):
         if not self._models_known or self._closing:
             return  # before the window is up: a zoo model's class names import torch
         if name is None:
-            self._show(dataclasses.replace(self._query, model=None, identity=None))
+            self.table.show_model(None, None)
             return
         self.workers.start(lambda _stop: [(name, identity_for(name))], yielded=self._model_found)
 
     def _model_found(self, found: tuple[str, ModelIdentity | None]) -> None:
         name, identity = found
         if name == self.selector.current_model() and not self._closing:
-            self._show(dataclasses.replace(self._query, model=name, identity=identity))
+            self.table.show_model(name, identity)
 
     def _model_activated(self) -> None:
         """The user picked a model: fetch ImageNet weights that are not cached yet."""
@@ -479,7 +461,7 @@ class MainWindow(QMainWindow):
             case ModelReady():
                 self.status.show_run_device(event.runtime)
                 if not any(self.results.counts()[1:]):  # the view may not know the model yet
-                    self.listing.submit(Refresh(self.pane.first_visible_row()))
+                    self.table.refresh()
             case BatchResult():
                 self._batch_done(event)
             case _:
@@ -495,7 +477,7 @@ class MainWindow(QMainWindow):
         self.results.apply_batch(batch.predictions, self._run_model)
         self.status.show_batch(batch)
         if self._counts_throttle():
-            self.listing.submit(CountRows())
+            self.table.count()
         self._show_detail(self.pane.current_row())
         self.batchClassified.emit(batch)
 
@@ -509,7 +491,7 @@ class MainWindow(QMainWindow):
             return
         self.status.finish(completed)
         self._update_state()
-        self.listing.submit(Refresh(self.pane.first_visible_row()))
+        self.table.refresh()
         self.listing.submit(Sync(completed))  # runFinished once the table shows the results
 
     def stop(self) -> None:
@@ -523,54 +505,15 @@ class MainWindow(QMainWindow):
 
     # --- the table --------------------------------------------------------------------
 
-    def _show(self, query: TableQuery) -> None:
-        """Ask the listing for ``query``'s view; the table swaps it in when it comes.
-
-        Asked twice for the same (Qt sorts twice on a header click), it asks once.
-        """
-        if query == self._query:
-            return
-        self._query = query
-        self.listing.submit(ShowQuery(query, self.pane.first_visible_row()))
-
-    def _sort(self, key: SortKey, descending: bool) -> None:
-        self._show(dataclasses.replace(self._query, sort=key, descending=descending))
-
-    def _filter(self, label_text: str, min_confidence: float) -> None:
-        query = self._query
-        self._show(dataclasses.replace(query, label_text=label_text, min_confidence=min_confidence))
-
-    def _top_k_changed(self, top_k: int) -> None:
-        self._show(dataclasses.replace(self._query, top_k=top_k))
-
-    def _listing_event(self, event: ListingEvent) -> None:
-        match event:
-            case ViewReady():
-                self.results.show_view(event)
-                self._view_shown()
-            case PageReady():
-                self.results.set_page(event)
-                self._show_detail(self.pane.current_row())
-            case Counted():
-                self.results.set_counts(event.counts)
-                self._update_counts()
-            case Exported() | ExportFailed() | Copied():
-                self._delivered(event)
-            case CatalogOpened():
-                self.catalog.catalog_opened(event)
-            case CatalogProblem():
-                self.catalog.catalog_problem(event)
-            case Synced():
-                self._synced(event.tag)
-            case _:
-                raise TypeError(f"unknown event from the listing: {event!r}")
-
     def _view_shown(self) -> None:
-        self._update_counts()
-        self._show_detail(self.pane.current_row())
+        self._rows_arrived()
         if self._scan is not None and self._run is None:
             self.status.busy(f"Scanning… {len(self.results)} images")
         self.viewShown.emit()
+
+    def _rows_arrived(self) -> None:
+        self._update_counts()
+        self._show_detail(self.pane.current_row())
 
     def _synced(self, tag: object) -> None:
         if self._closing:
@@ -580,50 +523,6 @@ class MainWindow(QMainWindow):
             self.scanFinished.emit()
         elif isinstance(tag, bool):  # a run ended
             self.runFinished.emit(tag)
-
-    def _catalog_opened(self, path: Path, temporary: bool) -> None:
-        self.status.show_catalog(path, temporary)
-
-    def export_csv(self) -> None:
-        """Save the results of every row as CSV, in the table's order."""
-        self._export(filtered=False)
-
-    def export_filtered_csv(self) -> None:
-        """Save the results of the rows the filters show, in the table's order."""
-        self._export(filtered=True)
-
-    def _export(self, filtered: bool) -> None:
-        done, failed = self.results.counts()[1:]
-        if not (done or failed) or (filtered and not len(self.results)):
-            self._status("Nothing to export yet: classify the images first (F5)")
-            return
-        default = str(Path(self.settings.last_folder or Path.home()) / "predictions.csv")
-        path, _ = QFileDialog.getSaveFileName(self, "Export CSV", default, "CSV files (*.csv)")
-        if path:
-            self.listing.submit(ExportCsv(Path(path), filtered))
-            self._status(f"Exporting to {path}…")
-
-    def copy_selection(self) -> None:
-        """Copy the selected rows' results as CSV text (Ctrl+C)."""
-        ranges = self.pane.selected_ranges()
-        if ranges:
-            self.listing.submit(CopyRows(self.results.generation, ranges))
-        else:
-            self._status("Select classified rows to copy")
-
-    def _delivered(self, event: Exported | ExportFailed | Copied) -> None:
-        match event:
-            case Exported(rows=0):
-                self._status("Nothing to export yet: classify the images first (F5)")
-            case Exported(path=path, rows=rows):
-                self._status(f"Exported {rows} rows to {path}")
-            case ExportFailed(message=message):
-                show_message(self, "Export failed", message, QMessageBox.Icon.Warning)
-            case Copied(rows=0):
-                self._status("Select classified rows to copy")
-            case Copied(text=text, rows=rows):
-                QApplication.clipboard().setText(text)
-                self._status(f"Copied {rows} rows")
 
     def _show_detail(self, row: int) -> None:
         shown = self.results.row_at(row) if 0 <= row < len(self.results) else None

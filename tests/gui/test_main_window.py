@@ -537,6 +537,7 @@ def test_settings_survive_a_restart(qtbot, tiny_model: str, tmp_path: Path):
     assert runtime.precision == "bf16" and runtime.engine == "openvino"
     assert second.selector.wanted_model() == tiny_model
     assert second.size() == first.size()
+    second.close()  # its listing thread runs from the start: close it, as the app does
 
 
 def test_about_lists_the_versions(qtbot, window: MainWindow):
