@@ -282,7 +282,7 @@ class ListingSession:
         """A session on ``path``, or on a temporary catalog when ``path`` cannot be used."""
         try:
             session = cls(Catalog.open(path), None)
-        except CatalogError as error:
+        except (CatalogError, OSError) as error:  # OSError: its folder cannot be made
             session = cls(*_temporary_catalog())
             return session, [_problem(path, error), session._opened()]
         return session, [session._opened()]
@@ -451,11 +451,8 @@ class ListingSession:
                     self._adopt(*_temporary_catalog())
                 aside = set_aside(request.path) if request.path.exists() else None
             catalog = Catalog.open(request.path)
-        except CatalogError as error:
+        except (CatalogError, OSError) as error:
             yield _problem(request.path, error)
-            return
-        except OSError as error:
-            yield CatalogProblem(request.path, f"cannot set {request.path} aside: {error}", False)
             return
         self._adopt(catalog, None)
         yield self._opened(aside)
@@ -477,8 +474,10 @@ def _temporary_catalog() -> tuple[Catalog, Path]:
     return Catalog.open(folder / TEMPORARY_NAME), folder
 
 
-def _problem(path: Path, error: CatalogError) -> CatalogProblem:
-    return CatalogProblem(path, user_message(error), isinstance(error, CorruptCatalogError))
+def _problem(path: Path, error: CatalogError | OSError) -> CatalogProblem:
+    if isinstance(error, CatalogError):
+        return CatalogProblem(path, user_message(error), isinstance(error, CorruptCatalogError))
+    return CatalogProblem(path, f"cannot use the catalog {path}: {error.strerror or error}", False)
 
 
 def _without_repeats(requests: list[ListingRequest]) -> list[ListingRequest]:

@@ -232,6 +232,16 @@ def test_a_catalog_from_a_newer_version_is_refused_and_left_alone(file: Path):
     assert not temporary.parent.exists()  # the session's temporary catalog is gone
 
 
+def test_a_catalog_whose_folder_cannot_be_made_is_explained(tmp_path: Path):
+    (tmp_path / "a file").write_text("not a folder", encoding="utf-8")
+    wanted = tmp_path / "a file" / "catalog.sqlite3"
+    session, (problem, opened) = ListingSession.open(wanted)
+    assert problem == CatalogProblem(wanted, problem.message, corrupt=False)
+    assert problem.message.startswith(f"cannot use the catalog {wanted}") and opened.temporary
+    assert _one(session.serve([OpenCatalog(wanted)]), CatalogProblem) == problem
+    session.close()
+
+
 def test_opening_another_catalog_moves_the_list_or_keeps_the_old_one(session, file, tmp_path):
     paths = _paths(4)
     other = tmp_path / "other.sqlite3"
