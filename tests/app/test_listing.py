@@ -232,6 +232,18 @@ def test_a_catalog_from_a_newer_version_is_refused_and_left_alone(file: Path):
     assert not temporary.parent.exists()  # the session's temporary catalog is gone
 
 
+def test_the_catalog_in_use_can_be_set_aside_for_a_new_one(session, file):
+    paths = _paths(5)
+    _record(file, TEN, paths)
+    list(session.serve([AddPaths(paths), ShowQuery(TableQuery("ten", TEN))]))
+    events = list(session.serve([OpenCatalog(file, set_aside=True)]))
+    opened = _one(events, CatalogOpened)
+    assert opened.path == file and not opened.temporary and opened.aside.exists()
+    assert _one(events, ViewReady).counts == ListingCounts(5, 0, 0)  # a new, empty one
+    with Catalog.open(opened.aside) as old:
+        assert old.stats().results == 5  # kept, whole
+
+
 def test_a_catalog_whose_folder_cannot_be_made_is_explained(tmp_path: Path):
     (tmp_path / "a file").write_text("not a folder", encoding="utf-8")
     wanted = tmp_path / "a file" / "catalog.sqlite3"
