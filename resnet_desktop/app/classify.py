@@ -4,31 +4,45 @@ A job takes a ``should_stop`` callable and yields typed events; the window runs 
 GeneratorWorker and matches on the events. Nothing here touches Qt, so the jobs are
 tested without a window, and nothing here imports torch at import time: the window
 appears before torch has loaded, and only a classify job's model loading pulls it in.
+
+A classify run works through the results catalog: it computes only the images without a
+valid result of the model (:meth:`Catalog.pending`), and records each batch in its own
+connection before handing it on, so closing the window mid-run loses nothing computed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeAlias
 
+from resnet_desktop.app.identity import identity_for
+from resnet_desktop.core.catalog import (
+    STORED_TOP_K,
+    Catalog,
+    FileSignature,
+    ModelIdentity,
+    PendingFile,
+    RunInfo,
+    file_signature,
+)
+from resnet_desktop.core.errors import UserError
 from resnet_desktop.core.imaging import scan_images
 from resnet_desktop.core.model_loader import load_model
-from resnet_desktop.core.predictor import BatchResult, Predictor
+from resnet_desktop.core.predictor import BatchResult, Prediction, Predictor
 from resnet_desktop.core.runtime import ResolvedRuntime, RuntimeOptions
 
 ShouldStop = Callable[[], bool]
-Signature = tuple[int, int]  # (size in bytes, mtime in ns): has the file changed?
+# The images to classify, read when the run starts (the window's list lives elsewhere).
+PathSource = Callable[[ShouldStop], Sequence[Path]]
 
 SCAN_CHUNK = 500  # rows per beginInsertRows/endInsertRows
 SCAN_FLUSH_SECONDS = 0.25  # hand over a partial chunk this often, so rows appear early
-PLAN_STOP_EVERY = 1000  # files stat'ed between two should_stop checks
-
-
+PLAN_STOP_EVERY = 1000  # files checked between two should_stop checks
 # ------------------------------------------------------------------------------ scanning
 
 
@@ -67,30 +81,19 @@ def chunked(
 # ------------------------------------------------------------------------------ classifying
 
 
-@dataclass(frozen=True)
-class RunKey:
-    """What a result depends on besides the file: a different key means classify again."""
-
-    model: str
-    top_k: int
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A row offered to a run, with what is known about its current result."""
-
-    path: Path
-    signature: Signature | None  # of the file when its current result was made
-    up_to_date: bool  # has a successful result for the run's key
+class UnknownWeightsError(UserError):
+    """The model's weights are not on disk, so its results could not be told apart."""
 
 
 @dataclass(frozen=True)
 class RunRequest:
-    """What to classify, and how: the rows on offer and the runtime the user chose."""
+    """What to classify, with which model and runtime, recorded in which catalog."""
 
-    key: RunKey
+    model: str
+    top_k: int
     runtime: RuntimeOptions
-    candidates: tuple[Candidate, ...]
+    catalog: Path
+    paths: PathSource
 
 
 @dataclass(frozen=True)
@@ -98,8 +101,8 @@ class RunPlan:
     """The first event: the files that need classifying and their signatures now."""
 
     todo: list[Path]
-    signatures: dict[Path, Signature | None]
-    skipped: int  # up-to-date rows left alone
+    signatures: dict[Path, FileSignature | None]
+    skipped: int  # files with a valid result, left alone
 
 
 class Stage(enum.Enum):
@@ -124,59 +127,95 @@ class Preparing:
 
 @dataclass(frozen=True)
 class ModelReady:
-    """The model is loaded: how the run will go (the engine after any fallback)."""
+    """The model is loaded and known to the catalog: how the run will go."""
 
     model: str
-    runtime: ResolvedRuntime
+    runtime: ResolvedRuntime  # the engine after any fallback
     top_k: int
 
 
+# Every BatchResult a run yields is already in the catalog, cut to the top-k asked.
 ClassifyEvent: TypeAlias = RunPlan | Preparing | ModelReady | BatchResult
 
 
-def file_signature(path: Path) -> Signature | None:
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return (info.st_size, info.st_mtime_ns)
-
-
-def plan_run(candidates: Sequence[Candidate], should_stop: ShouldStop) -> RunPlan:
-    """Which candidates need work: no result, an error, another key, or a changed file."""
+def plan_run(
+    catalog: Catalog,
+    model: int | None,
+    paths: Sequence[Path],
+    top_k: int,
+    should_stop: ShouldStop,
+) -> RunPlan:
+    """Which files need work: no result of ``model`` (None: it has none at all) with
+    ``top_k`` classes, or a file changed since. Errors of unchanged files are final."""
+    if model is None:
+        pending: Iterable[PendingFile] = (PendingFile(p, file_signature(p)) for p in paths)
+    else:
+        pending = catalog.pending(paths, model, top_k=top_k)
     todo: list[Path] = []
-    signatures: dict[Path, Signature | None] = {}
-    skipped = 0
-    for number, candidate in enumerate(candidates):
+    signatures: dict[Path, FileSignature | None] = {}
+    for number, item in enumerate(pending):
         if number % PLAN_STOP_EVERY == 0 and should_stop():
             break
-        signature = file_signature(candidate.path)
-        if not candidate.up_to_date or signature is None or signature != candidate.signature:
-            todo.append(candidate.path)
-            signatures[candidate.path] = signature
-        else:
-            skipped += 1
-    return RunPlan(todo, signatures, skipped)
+        todo.append(item.path)
+        signatures[item.path] = item.signature
+    return RunPlan(todo, signatures, skipped=len(paths) - len(todo))
+
+
+def cut(prediction: Prediction, top_k: int) -> Prediction:
+    """The prediction with its ``top_k`` best classes only."""
+    if len(prediction.labels) <= top_k:
+        return prediction
+    return dataclasses.replace(
+        prediction,
+        labels=prediction.labels[:top_k],
+        probs=prediction.probs[:top_k],
+        indices=prediction.indices[:top_k],
+    )
 
 
 def classify_job(request: RunRequest) -> Callable[[ShouldStop], Iterator[ClassifyEvent]]:
-    """A job yielding a RunPlan, then (if there is work) set-up stages, ModelReady, batches."""
+    """A job yielding a RunPlan, then (if there is work) set-up stages, ModelReady and
+    the batches, each recorded in the catalog before it is yielded."""
 
     def job(should_stop: ShouldStop) -> Iterator[ClassifyEvent]:
-        plan = plan_run(request.candidates, should_stop)
-        yield plan
-        if not plan.todo or should_stop():
-            return
-        yield Preparing(Stage.LOADING_MODEL)
-        loaded = load_model(request.key.model, should_stop=should_stop)
-        runtime = request.runtime.resolve(loaded.preprocess)
-        if runtime.engine == "openvino":
-            yield Preparing(Stage.CONVERTING)
-        predictor = Predictor(loaded, runtime, top_k=request.key.top_k, should_stop=should_stop)
-        if should_stop():
-            return
-        yield ModelReady(loaded.name, predictor.runtime, predictor.top_k)
-        if not should_stop():
-            yield from predictor.predict_iter(plan.todo, should_stop)
+        paths = request.paths(should_stop)
+        identity = identity_for(request.model)
+        if identity is None:
+            raise UnknownWeightsError(
+                f"the weights of {request.model} are not on disk: download or import them first"
+            )
+        with Catalog.open(request.catalog) as catalog:
+            known = catalog.find_model(identity)
+            plan = plan_run(catalog, known, paths, request.top_k, should_stop)
+            yield plan
+            if plan.todo and not should_stop():
+                yield from _classify(request, catalog, identity, plan, should_stop)
 
     return job
+
+
+def _classify(
+    request: RunRequest,
+    catalog: Catalog,
+    identity: ModelIdentity,
+    plan: RunPlan,
+    should_stop: ShouldStop,
+) -> Iterator[ClassifyEvent]:
+    """Load the model, then classify ``plan.todo``, recording each batch as it comes."""
+    yield Preparing(Stage.LOADING_MODEL)
+    loaded = load_model(request.model, should_stop=should_stop)
+    runtime = request.runtime.resolve(loaded.preprocess)
+    if runtime.engine == "openvino":
+        yield Preparing(Stage.CONVERTING)
+    stored = max(request.top_k, STORED_TOP_K)  # a smaller k later never recomputes
+    predictor = Predictor(loaded, runtime, top_k=stored, should_stop=should_stop)
+    if should_stop():
+        return
+    model = catalog.model_id(identity)
+    yield ModelReady(loaded.name, predictor.runtime, min(request.top_k, predictor.top_k))
+    resolved = predictor.runtime
+    run = RunInfo(resolved.device, resolved.precision, resolved.engine)
+    for batch in predictor.predict_iter(plan.todo, should_stop):
+        catalog.record_batch(model, batch.predictions, run, plan.signatures)
+        shown = [cut(p, request.top_k) for p in batch.predictions]
+        yield dataclasses.replace(batch, predictions=shown)

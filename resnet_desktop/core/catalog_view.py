@@ -54,10 +54,11 @@ class ViewQuery:
 
     With a filter (``label_text`` or ``min_confidence``) only rows with a successful
     result pass: the top-1 label contains ``label_text`` (case-insensitive) and the top-1
-    probability is at least ``min_confidence``.
+    probability is at least ``min_confidence``. ``model`` None is a model the catalog has
+    no results of: every row is unclassified.
     """
 
-    model: int
+    model: int | None
     sort: SortKey = SortKey.ORDER
     descending: bool = False
     label_text: str = ""
@@ -125,11 +126,19 @@ class Listing:
             self._db.execute("DELETE FROM temp.listed")
             self._db.execute("DELETE FROM temp.view_rows")
 
-    def counts(self, model: int) -> ListingCounts:
-        """How many listed images ``model`` classified, and how many it failed on."""
-        sql = f"SELECT count(*), count(r.top1), count(r.error) FROM temp.listed l {_JOINS}"
+    def counts(self, model: int | None, after: int = 0) -> ListingCounts:
+        """How many listed images ``model`` classified, and how many it failed on.
+
+        ``after``: count only the images listed after the first ``after`` (the ones a
+        growing list just added, when the earlier ones are counted already).
+        """
+        sql = (
+            "SELECT count(*), count(r.top1), count(r.error) "
+            f"FROM temp.listed l {_JOINS} WHERE l.pos > :after"
+        )
         with self._catalog._errors():
-            return ListingCounts(*self._db.execute(sql, {"model": model}).fetchone())
+            row = self._db.execute(sql, {"model": model, "after": after}).fetchone()
+        return ListingCounts(*row)
 
     def paths(self) -> Iterator[Path]:
         """The listed paths in order, read a chunk at a time (the listing may grow meanwhile)."""
@@ -148,7 +157,7 @@ class Listing:
     def view(self, query: ViewQuery) -> ResultView:
         """The listing sorted and filtered as ``query`` says; earlier views stop working."""
         self._views += 1
-        self._catalog.class_names(query.model)  # checks the model exists
+        self._class_names(query)  # checks the model exists
         if query.sort is SortKey.ORDER and not query.filtered:
             return ResultView(self, query, self._views, len(self), materialized=False)
         with self._temp_transaction():
@@ -181,8 +190,31 @@ class Listing:
         arguments = {"model": view.query.model, "first": start + 1, "last": start + count}
         with self._catalog._errors():
             rows = self._db.execute(sql, arguments).fetchall()
-        names = self._catalog.class_names(view.query.model)
+        names = self._class_names(view.query)
         return [self._row(row, names, view.query.top_k) for row in rows]
+
+    def stream(self, query: ViewQuery) -> Iterator[ViewRow]:
+        """Every row ``query`` keeps, in its order, without replacing the current view.
+
+        For exports: SQLite sorts once and the rows are read CHUNK at a time, so however
+        long the listing, only a chunk of it is in Python at once.
+        """
+        names = self._class_names(query)
+        sql = f"SELECT {_PAGE_COLUMNS} {_selected_sql(query)}"
+        with self._catalog._errors():
+            cursor = self._db.execute(sql, _parameters(query))
+        try:
+            while True:
+                with self._catalog._errors():
+                    rows = cursor.fetchmany(CHUNK)
+                if not rows:
+                    return
+                yield from (self._row(row, names, query.top_k) for row in rows)
+        finally:
+            cursor.close()
+
+    def _class_names(self, query: ViewQuery) -> tuple[str, ...]:
+        return () if query.model is None else self._catalog.class_names(query.model)
 
     def _row(self, row: tuple, names: tuple[str, ...], top_k: int) -> ViewRow:
         path = Path(os.fsdecode(row[1]))
@@ -214,6 +246,11 @@ class ResultView:
 
 
 def _materialize_sql(query: ViewQuery) -> str:
+    return f"INSERT INTO temp.view_rows (pos) SELECT l.pos {_selected_sql(query)}"
+
+
+def _selected_sql(query: ViewQuery) -> str:
+    """The FROM ... ORDER BY of the rows ``query`` keeps, in its order."""
     direction = " DESC" if query.descending else ""
     keys = [key + direction for key in _ORDER_BY[query.sort]]
     if query.sort is not SortKey.ORDER:
@@ -222,7 +259,7 @@ def _materialize_sql(query: ViewQuery) -> str:
     if query.filtered:
         where = "WHERE r.confidence >= :min_confidence AND instr(c.folded, :label_text) > 0"
     return (
-        f"INSERT INTO temp.view_rows (pos) SELECT l.pos FROM temp.listed l {_JOINS}"
+        f"FROM temp.listed l {_JOINS}"
         "LEFT JOIN classes c ON c.model_id = r.model_id AND c.idx = r.top1 "
         f"{where} ORDER BY {', '.join(keys)}"
     )

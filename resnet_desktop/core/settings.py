@@ -49,6 +49,7 @@ class Settings:
         batch_size: images per forward pass; ``None`` lets the predictor choose.
         window_geometry, splitter_state: base64 of ``QWidget.saveGeometry()`` and
             ``QSplitter.saveState()``; empty when never saved.
+        catalog: the results catalog file the window records into; empty for the default.
     """
 
     schema_version: int = SCHEMA_VERSION
@@ -61,6 +62,7 @@ class Settings:
     batch_size: int | None = None
     window_geometry: str = ""
     splitter_state: str = ""
+    catalog: str = ""
 
 
 def _int_in(low: int, high: int) -> Callable[[Any], bool]:
@@ -84,6 +86,7 @@ _VALID: dict[str, Callable[[Any], bool]] = {
     "batch_size": lambda v: v is None or _int_in(1, MAX_BATCH_SIZE)(v),
     "window_geometry": _text(MAX_STATE),
     "splitter_state": _text(MAX_STATE),
+    "catalog": _text(MAX_TEXT),
 }
 
 

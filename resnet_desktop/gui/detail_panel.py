@@ -11,7 +11,8 @@ from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QImage, QPainter, QPalette, QPixmap, QResizeEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from resnet_desktop.gui.results_model import ResultRow
+from resnet_desktop.core.catalog_view import ViewRow
+from resnet_desktop.core.predictor import Prediction
 
 PREVIEW_SIZE = 480  # decoded size of the preview; the label scales it down to fit
 NO_SELECTION = "No image selected"
@@ -129,8 +130,12 @@ class DetailPanel(QWidget):
         self.preview.set_image(None, NO_SELECTION)
         self.show_row(None)
 
-    def show_row(self, row: ResultRow | None) -> None:
-        """Show ``row`` (None: nothing selected); asks for the preview when the file changes."""
+    def show_row(self, row: ViewRow | None, results_known: bool = True) -> None:
+        """Show ``row`` (None: nothing selected); asks for the preview when the file changes.
+
+        Without ``results_known`` (the selected model's results are still on their way)
+        the row's result is not shown, whoever it belongs to.
+        """
         new_path = None if row is None else row.path
         if new_path != self.path:
             self.path = new_path
@@ -139,10 +144,10 @@ class DetailPanel(QWidget):
                 self.previewNeeded.emit(new_path)
         self.title.setText("" if row is None else f"<b>{escape(row.path.name)}</b>")
         self.title.setToolTip("" if row is None else str(row.path))
-        self.status.setText(_status_text(row))
-        labels, probs = (
-            (row.prediction.labels, row.prediction.probs) if row and row.ok else ((), ())
-        )
+        prediction = row.prediction if row is not None and results_known else None
+        self.status.setText(_status_text(row, prediction, results_known))
+        ok = prediction is not None and prediction.ok
+        labels, probs = (prediction.labels, prediction.probs) if ok else ((), ())
         self.bars.set_probabilities(labels, probs)
 
     def set_preview(self, path: Path, image: QImage) -> None:
@@ -151,11 +156,11 @@ class DetailPanel(QWidget):
             self.preview.set_image(image, "Cannot show this image")
 
 
-def _status_text(row: ResultRow | None) -> str:
+def _status_text(row: ViewRow | None, prediction: Prediction | None, known: bool) -> str:
     if row is None:
         return ""
-    if row.error is not None:
-        return f"Could not classify: {row.error}"
-    if row.prediction is None:
+    if not known:
+        return "Loading results…"
+    if prediction is None:
         return "Not classified yet"
-    return ""
+    return "" if prediction.ok else f"Could not classify: {prediction.error}"

@@ -1,9 +1,12 @@
 """The main window: images in, a model over them, a sortable table of results out.
 
-A thin layer over the core. Scanning, loading the model, classifying, decoding thumbnails
-and previews all run off the GUI thread (workers and a thread pool); the window only moves
-their results into the table model. Nothing imported here imports torch: it is loaded in
-the background once the window is on screen.
+A thin layer over the app layer. Scanning, loading the model, classifying, decoding
+thumbnails and previews all run off the GUI thread (workers and a thread pool), and so
+does every query of the results catalog: the list of images lives in the listing's
+catalog connection (:class:`ListingService`), the table shows pages of its current
+view, and a classify run records each batch in the catalog before the window sees it.
+Nothing imported here imports torch: it is loaded in the background once the window is
+on screen.
 """
 
 from __future__ import annotations
@@ -11,12 +14,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QByteArray, QMimeData, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QShowEvent
 from PySide6.QtWidgets import (
-    QApplication,
     QDialog,
     QFileDialog,
     QMainWindow,
@@ -29,20 +30,28 @@ from resnet_desktop.app.classify import (
     ClassifyEvent,
     ModelReady,
     Preparing,
-    RunKey,
     RunPlan,
     RunRequest,
     classify_job,
     scan_job,
 )
+from resnet_desktop.app.identity import identity_for
+from resnet_desktop.app.listing import (
+    AddPaths,
+    ClearList,
+    ListingService,
+    Sync,
+)
 from resnet_desktop.app.models import WeightsState, list_model_choices
 from resnet_desktop.app.startup import RuntimeInfo, warm_up_job
-from resnet_desktop.core.export import csv_text, write_csv
+from resnet_desktop.core.catalog import ModelIdentity
 from resnet_desktop.core.imaging import IMAGE_EXTENSIONS
 from resnet_desktop.core.predictor import BatchResult
 from resnet_desktop.core.settings import load_settings, save_settings
+from resnet_desktop.core.throttle import Throttle
 from resnet_desktop.gui import about
 from resnet_desktop.gui.actions import create_actions
+from resnet_desktop.gui.catalog_flow import CatalogFlow, catalog_file
 from resnet_desktop.gui.detail_panel import PREVIEW_SIZE, DetailPanel
 from resnet_desktop.gui.evaluate_dialog import EvaluateDialog
 from resnet_desktop.gui.image_loader import ImageLoader
@@ -52,6 +61,7 @@ from resnet_desktop.gui.results_model import ResultsModel
 from resnet_desktop.gui.results_view import THUMBNAIL_SIZE, ResultsPane
 from resnet_desktop.gui.run_options import RunOptions
 from resnet_desktop.gui.status_panel import StatusPanel
+from resnet_desktop.gui.table_flow import TableFlow
 from resnet_desktop.gui.weights_flow import WeightsFlow
 from resnet_desktop.gui.wizard import FineTuneWizard
 from resnet_desktop.gui.workers import GeneratorWorker, WorkerSet
@@ -61,6 +71,8 @@ log = logging.getLogger(__name__)
 
 WARM_UP_DELAY_MS = 150  # let the window paint before torch's import competes for the GIL
 STATUS_TIMEOUT_MS = 8000
+COUNTS_INTERVAL_S = 0.5  # how often a run asks the catalog for the done/failed counts
+SCAN_DONE = "scan done"  # the Sync tag of a scan's end (a run's end: its completed flag)
 
 
 def local_paths(mime: QMimeData) -> list[str]:
@@ -74,38 +86,51 @@ class MainWindow(QMainWindow):
     """The application window.
 
     Signals (for tests and scripting):
-        scanFinished(): a scan of added paths ended and none is queued.
-        batchClassified(object): a BatchResult was stored in the table.
-        runFinished(bool): a classify run ended; True when it ran to the end.
+        scanFinished(): a scan of added paths ended, none is queued, and the table
+            shows every image it found.
+        batchClassified(object): a BatchResult, already in the catalog, reached the table.
+        runFinished(bool): a classify run ended and the table shows its results; True
+            when it ran to the end.
+        viewShown(): the table shows a new view (another model, sort, filter, rows).
     """
 
     scanFinished = Signal()
     batchClassified = Signal(object)
     runFinished = Signal(bool)
+    viewShown = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.settings = load_settings()
         self.workers = WorkerSet(self)
         self.results = ResultsModel(self)
+        self.listing = ListingService(catalog_file(self.settings))
+        self.catalog = CatalogFlow(self.listing, self.settings, self)
         self.runtime: RuntimeInfo | None = None
         self._init_state()
         self._build_central()
+        self.table = TableFlow(
+            self.listing, self.results, self.pane, self.catalog, self.settings, self
+        )
         self.named_actions = create_actions(self)
         self._build_menus_and_toolbar()
         self.status = StatusPanel(self.statusBar())
         self._connect_parts()
         self._restore_settings()
+        self.workers.start(self.listing.job, yielded=self.table.handle, failed=self._status)
         self._update_state()
 
     def _init_state(self) -> None:
         self._run: GeneratorWorker | None = None
-        self._run_key: RunKey | None = None
-        self._run_signatures: dict[Path, Any] = {}
+        self._run_model = ""
+        self._run_total = 0
+        self._counts_throttle = Throttle(COUNTS_INTERVAL_S)
         self._scan: GeneratorWorker | None = None
         self._scan_queue: list[list[str]] = []
+        self._scan_count = 0
         self._classify_when_ready = False
         self._warmed_up = False
+        self._models_known = False  # model identities are looked up once the window is up
         self._closing = False
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
@@ -131,7 +156,8 @@ class MainWindow(QMainWindow):
     def _build_menus_and_toolbar(self) -> None:
         menus = {
             "&File": ["actionOpenFolder", "actionAddImages", None, "actionExportCsv",
-                      "actionExportFilteredCsv", None, "actionQuit"],
+                      "actionExportFilteredCsv", None, "actionOpenCatalog", "actionNewCatalog",
+                      None, "actionQuit"],
             "&Edit": ["actionCopy", "actionClearList"],
             "&Model": ["actionClassify", "actionStop", None, "actionImportWeights",
                        "actionFineTune", "actionEvaluate"],
@@ -163,10 +189,18 @@ class MainWindow(QMainWindow):
         self.previews.loaded.connect(self.detail.set_preview)
         self.pane.currentRowChanged.connect(self._show_detail)
         self.selector.currentIndexChanged.connect(self._model_changed)
+        self.selector.choicesChanged.connect(self._look_up_model)
         self.selector.activated.connect(self._model_activated)
         self.options.device_box.currentIndexChanged.connect(self._show_device)
+        self.options.top_k_spin.valueChanged.connect(self.table.set_top_k)
         self.weights.ready.connect(self._weights_ready)
         self.weights.message.connect(self._status)
+        self.catalog.opened.connect(self.status.show_catalog)
+        self.catalog.message.connect(self._status)
+        self.table.viewShown.connect(self._view_shown)
+        self.table.rowsArrived.connect(self._rows_arrived)
+        self.table.synced.connect(self._synced)
+        self.table.message.connect(self._status)
 
     def _restore_settings(self) -> None:
         settings = self.settings
@@ -178,6 +212,7 @@ class MainWindow(QMainWindow):
             self.resize(1280, 800)
         if settings.splitter_state:
             self.splitter.restoreState(QByteArray.fromBase64(settings.splitter_state.encode()))
+        self.table.set_top_k(self.options.top_k())
         self._model_changed()
         self._show_device()
 
@@ -204,6 +239,8 @@ class MainWindow(QMainWindow):
         """Load torch (for the device list) and read the model list, while the user browses."""
         if self._closing:
             return
+        self._models_known = True
+        self._look_up_model()
         self.refresh_models()
         self.workers.start(warm_up_job, yielded=self._runtime_ready, failed=self._warm_up_failed)
 
@@ -270,10 +307,10 @@ class MainWindow(QMainWindow):
         self._update_state()
 
     def _scanned(self, chunk: list[Path]) -> None:
-        self.results.add_paths(chunk)
-        self._update_counts()
+        self.listing.submit(AddPaths(chunk))
+        self._scan_count += len(chunk)
         if self._run is None:
-            self.status.busy(f"Scanning… {len(self.results)} images")
+            self.status.busy(f"Scanning… {self._scan_count} images")
 
     def _scan_failed(self, message: str) -> None:
         if not self._closing:
@@ -286,14 +323,13 @@ class MainWindow(QMainWindow):
         if self._scan_queue:
             self.add_paths(self._scan_queue.pop(0))
             return
+        self._scan_count = 0
         self._update_state()
-        self.status.idle(f"{len(self.results)} images")
-        self.scanFinished.emit()
+        self.listing.submit(Sync(SCAN_DONE))
 
     def clear_list(self) -> None:
-        self.results.clear()
+        self.listing.submit(ClearList())
         self.detail.show_row(None)
-        self._update_counts()
 
     # --- models -------------------------------------------------------------------------
 
@@ -314,6 +350,28 @@ class MainWindow(QMainWindow):
     def _model_changed(self) -> None:
         choice = self.selector.current_choice()
         self.status.show_model(choice.name if choice else None)
+        self._look_up_model()
+
+    def _look_up_model(self) -> None:
+        """Show the selected model's stored results: find its identity in a worker.
+
+        Until the answer comes, the table hides every result; looked up again whenever
+        the model list is re-read (a library model may have new weights).
+        """
+        name = self.selector.current_model()
+        self.results.expect_model(name)
+        self._show_detail(self.pane.current_row())
+        if not self._models_known or self._closing:
+            return  # before the window is up: a zoo model's class names import torch
+        if name is None:
+            self.table.show_model(None, None)
+            return
+        self.workers.start(lambda _stop: [(name, identity_for(name))], yielded=self._model_found)
+
+    def _model_found(self, found: tuple[str, ModelIdentity | None]) -> None:
+        name, identity = found
+        if name == self.selector.current_model() and not self._closing:
+            self.table.show_model(name, identity)
 
     def _model_activated(self) -> None:
         """The user picked a model: fetch ImageNet weights that are not cached yet."""
@@ -357,7 +415,7 @@ class MainWindow(QMainWindow):
         choice = self.selector.current_choice()
         if self._run is not None or self.weights.busy or choice is None:
             return
-        if not len(self.results):
+        if not self.results.listed():
             self._status("Add images first: Open Folder (Ctrl+O), or drop files on the window")
             return
         if choice.state == WeightsState.NEEDS_FILE:
@@ -374,9 +432,17 @@ class MainWindow(QMainWindow):
             self._start_run(choice.name)
 
     def _start_run(self, model: str) -> None:
-        key = RunKey(model, self.options.top_k())
-        request = RunRequest(key, self.options.runtime(), self.results.candidates(key))
-        self._run_key = key
+        if self.catalog.path is None:
+            self._status("The catalog is still opening; try again in a moment")
+            return
+        request = RunRequest(
+            model,
+            self.options.top_k(),
+            self.options.runtime(),
+            self.catalog.path,
+            self.listing.paths_source(),
+        )
+        self._run_model = model
         self._run = self.workers.start(
             classify_job(request),
             yielded=self._run_item,
@@ -391,26 +457,28 @@ class MainWindow(QMainWindow):
             case RunPlan():
                 self._planned(event)
             case Preparing():
-                self.status.start(len(self._run_signatures), event.message)
+                self.status.start(self._run_total, event.message)
             case ModelReady():
                 self.status.show_run_device(event.runtime)
+                if not any(self.results.counts()[1:]):  # the view may not know the model yet
+                    self.table.refresh()
             case BatchResult():
                 self._batch_done(event)
             case _:
                 raise TypeError(f"unknown event from the classify job: {event!r}")
 
     def _planned(self, plan: RunPlan) -> None:
-        self._run_signatures = plan.signatures
+        self._run_total = len(plan.todo)
         if not plan.todo:
             self._status(f"All {plan.skipped} images are up to date")
 
     def _batch_done(self, batch: BatchResult) -> None:
-        """Store one BatchResult and show the run's progress."""
-        assert self._run_key is not None  # set before the run starts
-        self.results.apply_predictions(batch.predictions, self._run_key, self._run_signatures)
+        """Show one recorded BatchResult and the run's progress."""
+        self.results.apply_batch(batch.predictions, self._run_model)
         self.status.show_batch(batch)
-        self._update_counts()
-        self._show_detail(self.pane.current_source_row())
+        if self._counts_throttle():
+            self.table.count()
+        self._show_detail(self.pane.current_row())
         self.batchClassified.emit(batch)
 
     def _run_failed(self, message: str) -> None:
@@ -423,7 +491,8 @@ class MainWindow(QMainWindow):
             return
         self.status.finish(completed)
         self._update_state()
-        self.runFinished.emit(completed)
+        self.table.refresh()
+        self.listing.submit(Sync(completed))  # runFinished once the table shows the results
 
     def stop(self) -> None:
         """Stop classifying and scanning (Esc); takes effect within a batch."""
@@ -434,49 +503,30 @@ class MainWindow(QMainWindow):
             self._scan.stop()
         self._status("Stopping…")
 
-    # --- results ------------------------------------------------------------------------
+    # --- the table --------------------------------------------------------------------
 
-    def export_csv(self) -> None:
-        """Save the results of every row as CSV (rows in the order added: the CLI's order)."""
-        self._export(range(len(self.results)))
+    def _view_shown(self) -> None:
+        self._rows_arrived()
+        if self._scan is not None and self._run is None:
+            self.status.busy(f"Scanning… {len(self.results)} images")
+        self.viewShown.emit()
 
-    def export_filtered_csv(self) -> None:
-        """Save the results of the rows the filters show."""
-        self._export(self.pane.filtered_source_rows())
+    def _rows_arrived(self) -> None:
+        self._update_counts()
+        self._show_detail(self.pane.current_row())
 
-    def _export(self, rows: Sequence[int]) -> None:
-        predictions = self.results.predictions(rows)
-        if not predictions:
-            self._status("Nothing to export yet: classify the images first (F5)")
+    def _synced(self, tag: object) -> None:
+        if self._closing:
             return
-        default = str(Path(self.settings.last_folder or Path.home()) / "predictions.csv")
-        path, _ = QFileDialog.getSaveFileName(self, "Export CSV", default, "CSV files (*.csv)")
-        if not path:
-            return
-        try:
-            count = write_csv(path, predictions, self._top_k_of(predictions))
-        except OSError as error:
-            show_message(
-                self, "Export failed", f"Cannot write {path}: {error}", QMessageBox.Icon.Warning
-            )
-            return
-        self._status(f"Exported {count} rows to {path}")
-
-    def copy_selection(self) -> None:
-        """Copy the selected rows' results as CSV text (Ctrl+C)."""
-
-        predictions = self.results.predictions(self.pane.selected_source_rows())
-        if not predictions:
-            self._status("Select classified rows to copy")
-            return
-        QApplication.clipboard().setText(csv_text(predictions, self._top_k_of(predictions)))
-        self._status(f"Copied {len(predictions)} rows")
-
-    def _top_k_of(self, predictions: Sequence[Any]) -> int:
-        return max((len(p.labels) for p in predictions), default=0) or self.options.top_k()
+        if tag == SCAN_DONE:
+            self.status.idle(f"{self.results.listed()} images")
+            self.scanFinished.emit()
+        elif isinstance(tag, bool):  # a run ended
+            self.runFinished.emit(tag)
 
     def _show_detail(self, row: int) -> None:
-        self.detail.show_row(self.results.row_at(row) if 0 <= row < len(self.results) else None)
+        shown = self.results.row_at(row) if 0 <= row < len(self.results) else None
+        self.detail.show_row(shown, self.results.results_known)
 
     # --- dialogs ------------------------------------------------------------------------
 
@@ -505,12 +555,13 @@ class MainWindow(QMainWindow):
         running = self._run is not None
         self.named_actions["actionClassify"].setEnabled(not running)
         self.named_actions["actionStop"].setEnabled(running or self._scan is not None)
+        for name in ("actionOpenCatalog", "actionNewCatalog"):
+            self.named_actions[name].setEnabled(not running)  # a run records into this one
         self.selector.setEnabled(not running)
         self.options.setEnabled(not running)
 
     def _update_counts(self) -> None:
-        total, done, failed = self.results.counts()
-        self.status.show_counts(total, done, failed)
+        self.status.show_counts(*self.results.counts())
 
     def _status(self, text: str) -> None:
         self.statusBar().showMessage(text, STATUS_TIMEOUT_MS)

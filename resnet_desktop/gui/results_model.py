@@ -1,42 +1,42 @@
-"""The results table: a QAbstractTableModel over plain rows, and the proxy that sorts/filters it.
+"""The results table: a QAbstractTableModel over pages of a catalog view.
 
-Rows are only ever appended (a chunk at a time, one beginInsertRows each) or cleared, so a
-row's index never changes and a dict from path to index finds it in O(1) when a batch of
-predictions arrives. Thumbnails are requested the first time a view asks for one, i.e. only
-for rows that are painted, and kept in a bounded LRU cache: 100,000 rows never mean 100,000
-decoded images.
+The table never holds the window's list. It knows how many rows the current view has
+and keeps a few pages of them (:data:`PAGE` rows each, :data:`CACHED_PAGES` at most);
+when a view paints a row whose page is missing it asks for it (``pageNeeded``) and shows
+the row empty until :meth:`ResultsModel.set_page` brings it. Sorting is a request too
+(``sortRequested``): the listing's thread builds the new view, and :meth:`show_view`
+swaps it in, keeping the rows and selection when the view says they did not move.
+
+Every view is one model's: the label columns show its results only, "not classified
+yet" where it has none, and nothing at all while the selected model's view is still
+on its way (:meth:`expect_model`), so no label ever shows under another model's name.
+Thumbnails are asked for the first time a view paints a row, and kept in a bounded
+LRU cache: 200,000 rows never mean 200,000 decoded images.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from PySide6.QtCore import (
-    QAbstractTableModel,
-    QModelIndex,
-    QPersistentModelIndex,
-    QSortFilterProxyModel,
-    Qt,
-    Signal,
-)
-from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtGui import QIcon, QImage, QPalette, QPixmap
 from PySide6.QtWidgets import QApplication, QStyle
 
-from resnet_desktop.app.classify import Candidate, RunKey, Signature
-
-if TYPE_CHECKING:
-    from resnet_desktop.core.predictor import Prediction
+from resnet_desktop.app.listing import PAGE, PageReady, TableQuery, ViewChange, ViewReady
+from resnet_desktop.core.catalog_view import ListingCounts, SortKey, ViewRow
+from resnet_desktop.core.predictor import Prediction
 
 Index = QModelIndex | QPersistentModelIndex
 
-SORT_ROLE = Qt.ItemDataRole.UserRole + 1
-PATH_ROLE = Qt.ItemDataRole.UserRole + 2
+PATH_ROLE = Qt.ItemDataRole.UserRole + 1
 THUMBNAIL_CACHE_SIZE = 2000  # 64 px RGB pixmaps: about 50 MB at most
+CACHED_PAGES = 16  # pages of rows kept: a few screens each way
+NOT_CLASSIFIED = "not classified yet"
 
 
 class Column(enum.IntEnum):
@@ -55,71 +55,54 @@ HEADERS = {
     Column.TOP_K: "Top-k",
 }
 
+# What clicking a header sorts by (the thumbnail column: the order the images came in).
+SORT_KEYS = {
+    Column.THUMBNAIL: SortKey.ORDER,
+    Column.FILE: SortKey.NAME,
+    Column.LABEL: SortKey.LABEL,
+    Column.CONFIDENCE: SortKey.CONFIDENCE,
+    Column.TOP_K: SortKey.LABEL,
+}
 
-class ThumbState(enum.Enum):
-    NONE = "none"  # not requested (or evicted from the cache)
-    LOADING = "loading"
-    READY = "ready"
-    FAILED = "failed"
 
-
-@dataclass
-class ResultRow:
-    """One image: its file, its thumbnail's state and its latest result."""
-
-    path: Path
-    thumbnail: ThumbState = ThumbState.NONE
-    prediction: Prediction | None = None
-    key: RunKey | None = None  # model and top-k of ``prediction``
-    signature: Signature | None = None  # the file's size and mtime when it was classified
-
-    @property
-    def error(self) -> str | None:
-        return None if self.prediction is None else self.prediction.error
-
-    @property
-    def ok(self) -> bool:
-        return self.prediction is not None and self.prediction.ok
-
-    @property
-    def confidence(self) -> float | None:
-        """The top-1 probability, None without a successful result."""
-        return self.prediction.probs[0] if self.ok and self.prediction.probs else None
-
-    @property
-    def label(self) -> str:
-        return self.prediction.labels[0] if self.ok and self.prediction.labels else ""
-
-    def top_k_text(self, separator: str = ", ") -> str:
-        if not self.ok:
-            return ""
-        pairs = zip(self.prediction.labels, self.prediction.probs, strict=True)
-        return separator.join(f"{label} {prob:.1%}" for label, prob in pairs)
+def top_k_text(prediction: Prediction, separator: str = ", ") -> str:
+    pairs = zip(prediction.labels, prediction.probs, strict=True)
+    return separator.join(f"{label} {prob:.1%}" for label, prob in pairs)
 
 
 class ResultsModel(QAbstractTableModel):
-    """The images of the window and their results.
+    """The rows of the current view, a page at a time.
 
     Signals:
         thumbnailNeeded(object): a view painted a row whose thumbnail is not loaded; the
             argument is the row's Path. Answer with :meth:`set_thumbnail`.
+        pageNeeded(int, int): (generation, first row) of a page to fetch; answer with
+            :meth:`set_page`.
+        sortRequested(object, bool): a header was clicked: (SortKey, descending).
     """
 
     thumbnailNeeded = Signal(object)
+    pageNeeded = Signal(int, int)
+    sortRequested = Signal(object, bool)
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
-        self._rows: list[ResultRow] = []
-        self._index: dict[Path, int] = {}
-        self._pixmaps: OrderedDict[Path, QPixmap] = OrderedDict()
-        self._ok = 0
-        self._failed = 0
+        self._generation = 0
+        self._count = 0
+        self._query = TableQuery()
+        self._counts = ListingCounts(0, 0, 0)
+        self._expected: str | None = None  # the selected model
+        self._pages: OrderedDict[int, list[ViewRow]] = OrderedDict()  # by first row
+        self._asked: set[int] = set()  # pages asked for in this generation
+        self._rows_by_path: dict[Path, int] = {}  # the loaded rows
+        self._pixmaps: OrderedDict[Path, QPixmap | None] = OrderedDict()  # None: undecodable
+        self._loading: set[Path] = set()
         self._warning_icon: QIcon | None = None
 
     # --- QAbstractTableModel -------------------------------------------------------
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 (Qt's signature)
-        return 0 if parent.isValid() else len(self._rows)
+        return 0 if parent.isValid() else self._count
 
     def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(Column)
@@ -131,48 +114,62 @@ class ResultsModel(QAbstractTableModel):
             return HEADERS[Column(section)] if 0 <= section < len(Column) else None
         return super().headerData(section, orientation, role)
 
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """Ask for the view sorted by ``column``; -1 (no sort indicator): the order added."""
+        key = SORT_KEYS[Column(column)] if 0 <= column < len(Column) else SortKey.ORDER
+        self.sortRequested.emit(key, order == Qt.SortOrder.DescendingOrder)
+
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+        if not index.isValid() or not 0 <= index.row() < self._count:
             return None
-        row = self._rows[index.row()]
+        row = self.row_at(index.row())
+        if row is None:
+            return None
         column = Column(index.column())
+        prediction = row.prediction if self.results_known else None
         if role == Qt.ItemDataRole.DisplayRole:
-            return self._display(row, column)
+            return self._display(row, prediction, column)
         if role == Qt.ItemDataRole.DecorationRole:
-            return self._decoration(row, column)
+            return self._decoration(row.path, prediction, column)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return self._tooltip(row, column)
-        if role == SORT_ROLE:
-            return self._sort_key(index.row(), row, column)
+            return self._tooltip(row.path, prediction, column)
+        if role == Qt.ItemDataRole.ForegroundRole and column == Column.LABEL:
+            return self._placeholder_colour() if row.prediction is None else None
         if role == PATH_ROLE:
             return str(row.path)
         if role == Qt.ItemDataRole.TextAlignmentRole and column == Column.CONFIDENCE:
             return Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
         return None
 
-    def _display(self, row: ResultRow, column: Column) -> str | None:
+    def _display(self, row: ViewRow, prediction: Prediction | None, column: Column) -> str | None:
         if column == Column.FILE:
             return row.path.name
+        if column == Column.THUMBNAIL:
+            return None
+        if prediction is None:
+            known = self.results_known
+            return NOT_CLASSIFIED if column == Column.LABEL and known else ""
+        if not prediction.ok:
+            return "Error" if column == Column.LABEL else ""
         if column == Column.LABEL:
-            return "Error" if row.error is not None else row.label
+            return prediction.labels[0]
         if column == Column.CONFIDENCE:
-            return "" if row.confidence is None else f"{row.confidence:.1%}"
-        if column == Column.TOP_K:
-            return row.top_k_text()
-        return None
+            return f"{prediction.probs[0]:.1%}"
+        return top_k_text(prediction)
 
-    def _decoration(self, row: ResultRow, column: Column) -> QPixmap | QIcon | None:
-        if column == Column.LABEL and row.error is not None:
+    def _decoration(
+        self, path: Path, prediction: Prediction | None, column: Column
+    ) -> QPixmap | QIcon | None:
+        if column == Column.LABEL and prediction is not None and not prediction.ok:
             return self._warning()
         if column != Column.THUMBNAIL:
             return None
-        pixmap = self._pixmaps.get(row.path)
-        if pixmap is not None:
-            self._pixmaps.move_to_end(row.path)
-            return pixmap
-        if row.thumbnail == ThumbState.NONE:
-            row.thumbnail = ThumbState.LOADING
-            self.thumbnailNeeded.emit(row.path)
+        if path in self._pixmaps:
+            self._pixmaps.move_to_end(path)
+            return self._pixmaps[path]
+        if path not in self._loading:
+            self._loading.add(path)
+            self.thumbnailNeeded.emit(path)
         return None
 
     def _warning(self) -> QIcon:
@@ -181,175 +178,154 @@ class ResultsModel(QAbstractTableModel):
             self._warning_icon = style.standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
         return self._warning_icon
 
-    def _tooltip(self, row: ResultRow, column: Column) -> str | None:
-        if row.error is not None:
-            return f"{row.path.name}: {row.error}"
+    def _placeholder_colour(self) -> Any:
+        return QApplication.palette().color(QPalette.ColorRole.PlaceholderText)
+
+    def _tooltip(self, path: Path, prediction: Prediction | None, column: Column) -> str | None:
+        if prediction is not None and not prediction.ok:
+            return f"{path.name}: {prediction.error}"
         if column == Column.FILE:
-            return str(row.path)
-        if column == Column.TOP_K and row.ok:
-            return row.top_k_text("\n")
+            return str(path)
+        if column == Column.TOP_K and prediction is not None:
+            return top_k_text(prediction, "\n")
         return None
 
-    def _sort_key(self, number: int, row: ResultRow, column: Column) -> Any:
-        if column == Column.FILE:
-            return row.path.name.casefold()
-        if column == Column.LABEL:
-            return row.label.casefold() if row.error is None else "\uffff"  # errors last
-        if column == Column.CONFIDENCE:
-            return -1.0 if row.confidence is None else row.confidence
-        if column == Column.TOP_K:
-            return row.top_k_text().casefold()
-        return number  # thumbnails: the order the images were added
-
-    # --- rows ---------------------------------------------------------------------
+    # --- the view -----------------------------------------------------------------
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return self._count
 
-    def row_at(self, number: int) -> ResultRow:
-        return self._rows[number]
+    @property
+    def generation(self) -> int:
+        return self._generation
 
-    def add_paths(self, paths: Iterable[Path]) -> int:
-        """Append the paths not listed yet, with one insert notification; returns how many."""
-        new = [path for path in dict.fromkeys(paths) if path not in self._index]
-        if not new:
-            return 0
-        first = len(self._rows)
-        self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
-        for offset, path in enumerate(new):
-            self._index[path] = first + offset
-            self._rows.append(ResultRow(path))
-        self.endInsertRows()
-        return len(new)
+    @property
+    def query(self) -> TableQuery:
+        """The query of the view shown now."""
+        return self._query
 
-    def clear(self) -> None:
-        self.beginResetModel()
-        self._rows.clear()
-        self._index.clear()
-        self._pixmaps.clear()
-        self._ok = self._failed = 0
-        self.endResetModel()
+    @property
+    def results_known(self) -> bool:
+        """Whether the view shown is the selected model's (else no result is shown)."""
+        return self._query.model == self._expected
 
     def counts(self) -> tuple[int, int, int]:
-        """(images, classified successfully, failed)."""
-        return len(self._rows), self._ok, self._failed
+        """(images listed, classified successfully, failed) for the shown view's model."""
+        counts = self._counts if self.results_known else ListingCounts(self._counts.images, 0, 0)
+        return counts.images, counts.classified, counts.failed
 
-    # --- results ------------------------------------------------------------------
+    def listed(self) -> int:
+        """Images in the list, whether the view's filter shows them or not."""
+        return self._counts.images
 
-    def candidates(self, key: RunKey) -> tuple[Candidate, ...]:
-        """Every row, saying whether its result is still valid for ``key`` (if unchanged)."""
-        return tuple(
-            Candidate(row.path, row.signature, row.ok and row.key == key) for row in self._rows
-        )
+    def expect_model(self, name: str | None) -> None:
+        """The selected model changed: hide the results until its view comes."""
+        if name != self._expected:
+            self._expected = name
+            self._all_changed()
 
-    def apply_predictions(
-        self,
-        predictions: Sequence[Prediction],
-        key: RunKey,
-        signatures: dict[Path, Signature | None],
-    ) -> None:
-        """Store a batch of results; one dataChanged for the rows it spans."""
-        changed: list[int] = []
+    def row_at(self, number: int) -> ViewRow | None:
+        """The row, or None while its page is on its way (asked for now)."""
+        first = number - number % PAGE
+        rows = self._pages.get(first)
+        if rows is None:
+            self._ask(first)
+            return None
+        self._pages.move_to_end(first)
+        offset = number - first
+        return rows[offset] if offset < len(rows) else None
+
+    def _ask(self, first: int) -> None:
+        if first not in self._asked:
+            self._asked.add(first)
+            self.pageNeeded.emit(self._generation, first)
+
+    def show_view(self, view: ViewReady) -> None:
+        """Swap in a new view, keeping rows (and the selection) where it allows."""
+        if view.change is ViewChange.RESET:
+            self.beginResetModel()
+            self._install(view, keep_pages=False)
+            self.endResetModel()
+        elif view.change is ViewChange.APPENDED and view.count > self._count:
+            self.beginInsertRows(QModelIndex(), self._count, view.count - 1)
+            self._install(view, keep_pages=True)
+            self.endInsertRows()
+        else:
+            self._install(view, keep_pages=False)
+            self._all_changed()
+
+    def _install(self, view: ViewReady, keep_pages: bool) -> None:
+        if keep_pages:  # the rows stay: only a page cut short by the old end goes
+            partial = [first for first, rows in self._pages.items() if len(rows) < PAGE]
+            for first in partial:
+                self._drop_page(first)
+        else:
+            self._pages.clear()
+            self._rows_by_path.clear()
+        self._generation, self._count, self._query = view.generation, view.count, view.query
+        self._counts = view.counts
+        self._asked.clear()
+        self._store_page(view.start, view.rows)
+
+    def set_page(self, page: PageReady) -> None:
+        """A page arrived; ignored if a newer view replaced the one it belongs to."""
+        if page.generation != self._generation:
+            return
+        self._asked.discard(page.start)
+        self._store_page(page.start, page.rows)
+        if page.rows:
+            self._rows_changed(page.start, page.start + len(page.rows) - 1)
+
+    def set_counts(self, counts: ListingCounts) -> None:
+        self._counts = counts
+
+    def _store_page(self, first: int, rows: list[ViewRow]) -> None:
+        self._drop_page(first)
+        self._pages[first] = list(rows)
+        for offset, row in enumerate(rows):
+            self._rows_by_path[row.path] = first + offset
+        while len(self._pages) > CACHED_PAGES:
+            self._drop_page(next(iter(self._pages)))
+
+    def _drop_page(self, first: int) -> None:
+        for row in self._pages.pop(first, ()):
+            self._rows_by_path.pop(row.path, None)
+
+    def apply_batch(self, predictions: Iterable[Prediction], model: str) -> None:
+        """Show a batch that ``model`` just classified (and recorded) in the loaded rows."""
+        if model != self._query.model:
+            return
+        changed = []
         for prediction in predictions:
-            number = self._index.get(prediction.path)
-            if number is None:  # the list was cleared while the run went on
-                continue
-            self._replace(self._rows[number], prediction, key, signatures.get(prediction.path))
-            changed.append(number)
+            number = self._rows_by_path.get(prediction.path)
+            if number is not None:
+                rows = self._pages[number - number % PAGE]
+                offset = number % PAGE
+                rows[offset] = dataclasses.replace(rows[offset], prediction=prediction)
+                changed.append(number)
         if changed:
-            last_column = len(Column) - 1
-            self.dataChanged.emit(
-                self.index(min(changed), Column.FILE), self.index(max(changed), last_column)
-            )
+            self._rows_changed(min(changed), max(changed))
 
-    def _replace(
-        self, row: ResultRow, prediction: Prediction, key: RunKey, signature: Signature | None
-    ) -> None:
-        self._ok -= row.ok
-        self._failed -= row.error is not None
-        row.prediction, row.key, row.signature = prediction, key, signature
-        self._ok += row.ok
-        self._failed += row.error is not None
+    def _rows_changed(self, first: int, last: int) -> None:
+        self.dataChanged.emit(self.index(first, 0), self.index(last, len(Column) - 1))
 
-    def predictions(self, numbers: Iterable[int]) -> list[Prediction]:
-        """The results of the given rows that have one, in row order."""
-        rows = (self._rows[number] for number in sorted(numbers))
-        return [row.prediction for row in rows if row.prediction is not None]
+    def _all_changed(self) -> None:
+        if self._count:
+            self._rows_changed(0, self._count - 1)
 
     # --- thumbnails ---------------------------------------------------------------
 
     def set_thumbnail(self, path: Path, image: QImage) -> None:
         """Called on the GUI thread with a decoded QImage (null if the file cannot be read)."""
-        number = self._index.get(path)
-        if number is None:
-            return
-        row = self._rows[number]
-        if image.isNull():
-            row.thumbnail = ThumbState.FAILED
-            return
-        self._pixmaps[path] = QPixmap.fromImage(image)
-        row.thumbnail = ThumbState.READY
-        self._evict()
-        cell = self.index(number, Column.THUMBNAIL)
-        self.dataChanged.emit(cell, cell, [Qt.ItemDataRole.DecorationRole])
+        self._loading.discard(path)
+        self._pixmaps[path] = None if image.isNull() else QPixmap.fromImage(image)
+        while len(self._pixmaps) > THUMBNAIL_CACHE_SIZE:
+            self._pixmaps.popitem(last=False)
+        number = self._rows_by_path.get(path)
+        if number is not None:
+            cell = self.index(number, Column.THUMBNAIL)
+            self.dataChanged.emit(cell, cell, [Qt.ItemDataRole.DecorationRole])
 
     def forget_thumbnail(self, path: Path) -> None:
         """A request was dropped before decoding: ask again when the row is painted again."""
-        number = self._index.get(path)
-        if number is not None and self._rows[number].thumbnail == ThumbState.LOADING:
-            self._rows[number].thumbnail = ThumbState.NONE
-
-    def _evict(self) -> None:
-        while len(self._pixmaps) > THUMBNAIL_CACHE_SIZE:
-            path, _ = self._pixmaps.popitem(last=False)
-            number = self._index.get(path)
-            if number is not None:
-                self._rows[number].thumbnail = ThumbState.NONE
-
-
-class ResultsFilter(QSortFilterProxyModel):
-    """Sorts on SORT_ROLE (numbers for confidence) and filters by label and confidence."""
-
-    def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
-        self._label_text = ""
-        self._min_confidence = 0.0
-        self.setSortRole(SORT_ROLE)
-        self.setDynamicSortFilter(True)
-
-    @property
-    def active(self) -> bool:
-        return bool(self._label_text) or self._min_confidence > 0
-
-    def set_label_text(self, text: str) -> None:
-        """Show rows whose top-1 label contains ``text`` (case-insensitive)."""
-        self._change_filter(lambda: setattr(self, "_label_text", text.strip().casefold()))
-
-    def set_min_confidence(self, value: float) -> None:
-        """Show rows whose top-1 probability is at least ``value`` (0..1)."""
-        self._change_filter(lambda: setattr(self, "_min_confidence", value))
-
-    def _change_filter(self, change: Callable[[], None]) -> None:
-        """Qt 6.10 wants begin/endFilterChange around the change; older Qt has only invalidate."""
-        if hasattr(self, "beginFilterChange"):
-            self.beginFilterChange()
-            change()
-            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
-        else:
-            change()
-            self.invalidateRowsFilter()
-
-    def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
-        if not self.active:
-            return True
-        model = self.sourceModel()
-        if not isinstance(model, ResultsModel) or source_parent.isValid():
-            return True
-        row = model.row_at(source_row)
-        if row.confidence is None or row.confidence < self._min_confidence:
-            return False
-        return self._label_text in row.label.casefold()
-
-    def source_rows(self) -> list[int]:
-        """The source row numbers of every row that passes the filter, in source order."""
-        return sorted(self.mapToSource(self.index(r, 0)).row() for r in range(self.rowCount()))
+        self._loading.discard(path)

@@ -1,8 +1,13 @@
-"""The left side of the window: filter bar over the results table."""
+"""The left side of the window: filter bar over the results table.
+
+Sorting and filtering are done by the catalog, in the listing's thread: a click on a
+header or an edit of a filter only sends a request (filters once typing pauses), and the
+table shows the new view when it is ready.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QModelIndex, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -16,9 +21,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from resnet_desktop.gui.results_model import Column, ResultsFilter, ResultsModel
+from resnet_desktop.gui.results_model import Column, ResultsModel
 
 THUMBNAIL_SIZE = 64
+FILTER_DELAY_MS = 250  # a filter applies once typing pauses this long
 EMPTY_HINT = "Drop photos or folders here, or use File → Open Folder… (Ctrl+O)"
 FILTERED_HINT = "No results match the filter"
 
@@ -28,10 +34,9 @@ class ResultsTable(QTableView):
 
     def empty_hint(self) -> str | None:
         shown = self.model()
-        if shown is None or shown.rowCount():
+        if not isinstance(shown, ResultsModel) or shown.rowCount():
             return None
-        source = getattr(shown, "sourceModel", lambda: None)()
-        return FILTERED_HINT if source is not None and source.rowCount() else EMPTY_HINT
+        return FILTERED_HINT if shown.listed() else EMPTY_HINT
 
     def paintEvent(self, event: QPaintEvent) -> None:
         super().paintEvent(event)
@@ -48,16 +53,17 @@ class ResultsPane(QWidget):
     """Label/confidence filters and the sortable table of results.
 
     Signals:
-        currentRowChanged(int): the source row of the current image, -1 for none.
+        currentRowChanged(int): the row of the current image, -1 for none.
+        filterChanged(str, float): the label text and minimum confidence (0..1) to show,
+            once the user paused editing them.
     """
 
     currentRowChanged = Signal(int)
+    filterChanged = Signal(str, float)
 
     def __init__(self, model: ResultsModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
-        self.proxy = ResultsFilter(self)
-        self.proxy.setSourceModel(model)
         self.label_filter = QLineEdit(self, objectName="labelFilter")
         self.label_filter.setPlaceholderText("Filter by label…")
         self.label_filter.setClearButtonEnabled(True)
@@ -68,17 +74,16 @@ class ResultsPane(QWidget):
         self.confidence_filter.setToolTip("Show only rows whose top-1 confidence is at least this")
         self.view = self._create_view()
         self._lay_out()
-        self.label_filter.textChanged.connect(self.proxy.set_label_text)
-        self.confidence_filter.valueChanged.connect(
-            lambda v: self.proxy.set_min_confidence(v / 100)
-        )
+        self._filter_timer = QTimer(self, singleShot=True, interval=FILTER_DELAY_MS)
+        self._filter_timer.timeout.connect(self._emit_filter)
+        self.label_filter.textChanged.connect(self._filter_timer.start)
+        self.confidence_filter.valueChanged.connect(self._filter_timer.start)
 
     def _create_view(self) -> QTableView:
         view = ResultsTable(self)
         view.setObjectName("resultsView")
-        view.setModel(self.proxy)
-        # Unsorted until the user clicks a header: rows stay in the order added, and
-        # appending 100,000 of them costs no sorted inserts.
+        view.setModel(self.model)
+        # Unsorted until the user clicks a header: rows stay in the order added.
         view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         view.setSortingEnabled(True)
         view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -87,8 +92,10 @@ class ResultsPane(QWidget):
         view.setIconSize(QSize(THUMBNAIL_SIZE, THUMBNAIL_SIZE))
         view.setAlternatingRowColors(True)
         view.setWordWrap(False)
-        view.verticalHeader().setDefaultSectionSize(THUMBNAIL_SIZE + 4)
-        view.verticalHeader().hide()
+        vertical = view.verticalHeader()
+        vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # no per-row sizing
+        vertical.setDefaultSectionSize(THUMBNAIL_SIZE + 4)
+        vertical.hide()
         header = view.horizontalHeader()
         header.setSectionResizeMode(Column.THUMBNAIL, QHeaderView.ResizeMode.Fixed)
         header.resizeSection(Column.THUMBNAIL, THUMBNAIL_SIZE + 8)
@@ -111,17 +118,28 @@ class ResultsPane(QWidget):
         layout.addLayout(bar)
         layout.addWidget(self.view, 1)
 
-    def _current_changed(self, current: object, _previous: object) -> None:
-        self.currentRowChanged.emit(self.current_source_row())
+    def _emit_filter(self) -> None:
+        self.filterChanged.emit(self.label_filter.text(), self.confidence_filter.value() / 100)
 
-    def current_source_row(self) -> int:
+    def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        self.currentRowChanged.emit(current.row() if current.isValid() else -1)
+
+    def current_row(self) -> int:
         index = self.view.currentIndex()
-        return self.proxy.mapToSource(index).row() if index.isValid() else -1
+        return index.row() if index.isValid() else -1
 
-    def selected_source_rows(self) -> list[int]:
-        """The selected rows in the order the table shows them."""
-        proxy_rows = sorted(index.row() for index in self.view.selectionModel().selectedRows())
-        return [self.proxy.mapToSource(self.proxy.index(row, 0)).row() for row in proxy_rows]
+    def first_visible_row(self) -> int:
+        """The row at the top of the table (0 when it is empty)."""
+        return max(0, self.view.rowAt(0))
 
-    def filtered_source_rows(self) -> list[int]:
-        return self.proxy.source_rows()
+    def selected_ranges(self) -> tuple[tuple[int, int], ...]:
+        """The selected rows as (first, last) ranges, top to bottom, none twice."""
+        merged: list[tuple[int, int]] = []
+        for first, last in sorted(
+            (r.top(), r.bottom()) for r in self.view.selectionModel().selection()
+        ):
+            if merged and first <= merged[-1][1] + 1:
+                merged[-1] = (merged[-1][0], max(last, merged[-1][1]))
+            else:
+                merged.append((first, last))
+        return tuple(merged)

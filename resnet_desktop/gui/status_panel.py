@@ -1,6 +1,8 @@
-"""The status bar's permanent part: model, device, counts and the progress bar."""
+"""The status bar's permanent part: model, device, catalog, counts and the progress bar."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
 
@@ -18,11 +20,13 @@ class StatusPanel:
     def __init__(self, bar: QStatusBar) -> None:
         self.model_label = QLabel(bar, objectName="modelLabel")
         self.device_label = QLabel(bar, objectName="deviceLabel")
+        self.catalog_label = QLabel(bar, objectName="catalogLabel")
         self.counts_label = QLabel(bar, objectName="countsLabel")
         self.progress = QProgressBar(bar, objectName="progressBar")
         self.progress.setMinimumWidth(340)
         self.progress.setTextVisible(True)
-        for label in (self.model_label, self.device_label, self.counts_label):
+        labels = (self.model_label, self.device_label, self.catalog_label, self.counts_label)
+        for label in labels:
             label.setContentsMargins(LABEL_MARGIN, 0, LABEL_MARGIN, 0)
             bar.addPermanentWidget(label)
         bar.addPermanentWidget(self.progress)
@@ -40,6 +44,18 @@ class StatusPanel:
 
     def show_run_device(self, runtime: ResolvedRuntime) -> None:
         self.device_label.setText(f"Device: {runtime.describe()}")
+
+    def show_catalog(self, path: Path, temporary: bool) -> None:
+        """The catalog results are recorded in; a temporary one is said to be one."""
+        if temporary:
+            self.catalog_label.setText("Catalog: temporary")
+            self.catalog_label.setToolTip(
+                f"Results are kept in {path} until the window closes. Choose a catalog "
+                "to keep them: File → Open Catalog… or New Catalog…"
+            )
+        else:
+            self.catalog_label.setText(f"Catalog: {path.name}")
+            self.catalog_label.setToolTip(f"Results are recorded in {path}")
 
     def show_counts(self, total: int, done: int, failed: int) -> None:
         self.counts_label.setText(f"{total} images · {done} done · {failed} failed")

@@ -1,4 +1,5 @@
-"""Adding and classifying images as plain generators: scanning in chunks, planning a run."""
+"""Adding and classifying images as plain generators: scanning in chunks, planning a run
+from the catalog, recording each batch before it is handed on."""
 
 from __future__ import annotations
 
@@ -9,20 +10,24 @@ import pytest
 
 from resnet_desktop.app import classify as jobs
 from resnet_desktop.app.classify import (
-    Candidate,
     ModelReady,
     Preparing,
-    RunKey,
     RunPlan,
     RunRequest,
     Stage,
+    UnknownWeightsError,
     plan_run,
 )
-from resnet_desktop.core.predictor import BatchResult
+from resnet_desktop.app.identity import identity_for
+from resnet_desktop.core.catalog import Catalog, ModelIdentity, RunInfo, file_signature
+from resnet_desktop.core.predictor import BatchResult, Prediction
 from resnet_desktop.core.runtime import RuntimeOptions
+from resnet_desktop.core.zoo import Preprocess
 from tests.gui.imagefiles import write_noise_images
 
 CPU_FP32 = RuntimeOptions(device="cpu", precision="fp32")
+RUN = RunInfo("cpu", "fp32", "torch")
+CLASSES = tuple(f"c{i}" for i in range(6))
 
 
 def _never() -> bool:
@@ -67,53 +72,95 @@ def test_scan_job_of_a_missing_folder_raises(tmp_path: Path):
         list(jobs.scan_job([tmp_path / "nope"])(_never))
 
 
-def test_plan_redoes_missing_failed_changed_and_other_key(tmp_path: Path):
-    paths = write_noise_images(tmp_path, 5)
-    signatures = [jobs.file_signature(p) for p in paths]
-    candidates = [
-        Candidate(paths[0], signatures[0], up_to_date=True),  # unchanged: skipped
-        Candidate(paths[1], None, up_to_date=False),  # never classified
-        Candidate(paths[2], signatures[2], up_to_date=False),  # failed or other model/top-k
-        Candidate(paths[3], signatures[3], up_to_date=True),  # file rewritten below
-        Candidate(tmp_path / "deleted.jpg", (1, 1), up_to_date=True),  # file gone
-    ]
-    stat = os.stat(paths[3])
-    os.utime(paths[3], ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
-    plan = plan_run(candidates, _never)
-    assert plan.todo == [paths[1], paths[2], paths[3], tmp_path / "deleted.jpg"]
-    assert plan.skipped == 1
-    assert plan.signatures[paths[3]] == jobs.file_signature(paths[3]) != signatures[3]
-    assert plan.signatures[tmp_path / "deleted.jpg"] is None
+def _request(catalog: Path, model: str, paths: list[Path], top_k: int = 5, **runtime) -> RunRequest:
+    options = RuntimeOptions(**{"device": "cpu", "precision": "fp32", **runtime})
+    return RunRequest(model, top_k, options, catalog, lambda _stop: paths)
 
 
-def test_classify_job_with_nothing_to_do_loads_no_model(tmp_path: Path):
-    path = write_noise_images(tmp_path, 1)[0]
-    candidate = Candidate(path, jobs.file_signature(path), up_to_date=True)
-    request = RunRequest(RunKey("no-such-model", 5), CPU_FP32, (candidate,))
-    items = list(jobs.classify_job(request)(_never))
-    assert items == [RunPlan([], {}, skipped=1)]
+def _fake(path: Path, k: int = 5) -> Prediction:
+    indices = tuple(range(k))
+    return Prediction(path, tuple(f"c{i}" for i in indices), (0.5,) * k, indices)
 
 
-def test_a_stopped_classify_job_ends_after_its_plan(tmp_path: Path):
+def test_plan_redoes_missing_changed_and_short_results_but_not_errors(tmp_path: Path):
+    paths = write_noise_images(tmp_path / "imgs", 6)
+    with Catalog.open(tmp_path / "catalog.sqlite3") as catalog:
+        model = catalog.model_id(ModelIdentity("m", "0" * 64, CLASSES, Preprocess(32, None)))
+        stored = [_fake(paths[0]), _fake(paths[1]), _fake(paths[2], k=2)]
+        catalog.record_batch(model, [*stored, Prediction(paths[3], error="broken")], RUN)
+        stat = os.stat(paths[1])
+        os.utime(paths[1], ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
+        plan = plan_run(catalog, model, paths, 3, _never)
+        assert plan.todo == [paths[1], paths[2], paths[4], paths[5]]
+        assert plan.skipped == 2  # the unchanged result and the error
+        assert plan.signatures[paths[1]] == file_signature(paths[1])
+        assert plan_run(catalog, model, paths, 2, _never).todo == [paths[1], *paths[4:]]
+
+        unknown = plan_run(catalog, None, [*paths, tmp_path / "gone.jpg"], 5, _never)
+        assert unknown.todo == [*paths, tmp_path / "gone.jpg"] and unknown.skipped == 0
+        assert unknown.signatures[tmp_path / "gone.jpg"] is None
+
+
+def test_classify_job_with_nothing_to_do_loads_no_model(
+    tmp_path: Path, tiny_model: str, monkeypatch: pytest.MonkeyPatch
+):
+    paths = write_noise_images(tmp_path / "imgs", 3)
+    with Catalog.open(tmp_path / "c.sqlite3") as catalog:
+        model = catalog.model_id(identity_for(tiny_model))
+        catalog.record_batch(model, [_fake(p) for p in paths], RUN)
+    monkeypatch.setattr(jobs, "load_model", None)  # calling it would fail the test
+    items = list(jobs.classify_job(_request(tmp_path / "c.sqlite3", tiny_model, paths))(_never))
+    assert items == [RunPlan([], {}, skipped=3)]
+
+
+def test_a_stopped_classify_job_ends_after_its_plan(tmp_path: Path, tiny_model: str):
     paths = write_noise_images(tmp_path, 2)
-    candidates = tuple(Candidate(p, None, False) for p in paths)
-    request = RunRequest(RunKey("no-such-model", 5), CPU_FP32, candidates)
-    assert list(jobs.classify_job(request)(lambda: True)) == [RunPlan([], {}, skipped=0)]
+    request = _request(tmp_path / "c.sqlite3", tiny_model, paths)
+    assert list(jobs.classify_job(request)(lambda: True)) == [RunPlan([], {}, skipped=2)]
 
 
-def test_classify_job_yields_plan_model_and_batches(tmp_path: Path, tiny_model: str):
-    paths = write_noise_images(tmp_path, 5)
-    candidates = tuple(Candidate(p, None, False) for p in paths)
-    runtime = RuntimeOptions("cpu", "fp32", "torch", batch_size=2)
-    request = RunRequest(RunKey(tiny_model, 3), runtime, candidates)
-    plan, loading, ready, *batches = list(jobs.classify_job(request)(_never))
+def test_a_model_whose_weights_are_unknown_is_refused(tmp_path: Path):
+    request = _request(tmp_path / "c.sqlite3", "resnet18", [])  # not downloaded
+    with pytest.raises(UnknownWeightsError, match="resnet18"):
+        list(jobs.classify_job(request)(_never))
+
+
+def test_classify_job_records_each_batch_before_yielding_it(tmp_path: Path, tiny_model: str):
+    paths = write_noise_images(tmp_path / "imgs", 5)
+    file = tmp_path / "c.sqlite3"
+    request = _request(file, tiny_model, paths, top_k=3, engine="torch", batch_size=2)
+    items = iter(jobs.classify_job(request)(_never))
+    plan, loading, ready = next(items), next(items), next(items)
     assert plan.todo == paths
     assert loading == Preparing(Stage.LOADING_MODEL)
     assert isinstance(ready, ModelReady) and (ready.model, ready.top_k) == (tiny_model, 3)
     assert ready.runtime.describe() == "cpu (fp32, PyTorch, batch 2)"
-    assert ready.runtime.options == runtime
+    with Catalog.open(file) as reader:
+        model = reader.find_model(identity_for(tiny_model))
+        batches = []
+        for batch in items:
+            batches.append(batch)
+            done = [p.path for b in batches for p in b.predictions]
+            stored = [path for path, result in reader.results_for(paths, model, 5) if result]
+            assert stored == done  # in the catalog, with 5 classes, before it came out
     assert [b.done for b in batches] == [2, 4, 5]
-    assert [p.path for b in batches for p in b.predictions] == paths
+    assert all(len(p.labels) == 3 for b in batches for p in b.predictions)
+
+
+def test_a_run_stopped_midway_is_finished_by_the_next(tmp_path: Path, tiny_model: str):
+    paths = write_noise_images(tmp_path / "imgs", 6)
+    request = _request(tmp_path / "c.sqlite3", tiny_model, paths, engine="torch", batch_size=2)
+    seen: list[BatchResult] = []
+
+    def stop_after_a_batch() -> bool:
+        return bool(seen)
+
+    for item in jobs.classify_job(request)(stop_after_a_batch):
+        if isinstance(item, BatchResult):
+            seen.append(item)
+    assert [p.path for p in seen[0].predictions] == paths[:2] and len(seen) == 1
+    rest = [i for i in jobs.classify_job(request)(_never) if isinstance(i, BatchResult)]
+    assert [p.path for b in rest for p in b.predictions] == paths[2:]
 
 
 def test_classify_job_says_when_it_prepares_for_openvino_and_stops_there_if_asked(
@@ -122,10 +169,8 @@ def test_classify_job_says_when_it_prepares_for_openvino_and_stops_there_if_aske
     from resnet_desktop.core import openvino_engine
 
     monkeypatch.setattr(openvino_engine, "cache_root", lambda: tmp_path / "openvino")
-    paths = write_noise_images(tmp_path, 3)
-    candidates = tuple(Candidate(p, None, False) for p in paths)
-    runtime = RuntimeOptions("cpu", "fp32", "openvino")
-    request = RunRequest(RunKey(tiny_model, 3), runtime, candidates)
+    paths = write_noise_images(tmp_path / "imgs", 3)
+    request = _request(tmp_path / "c.sqlite3", tiny_model, paths, engine="openvino")
     items = list(jobs.classify_job(request)(_never))
     assert [type(item) for item in items] == [
         RunPlan, Preparing, Preparing, ModelReady, BatchResult
@@ -137,6 +182,7 @@ def test_classify_job_says_when_it_prepares_for_openvino_and_stops_there_if_aske
 
     fresh = tmp_path / "fresh-cache"
     monkeypatch.setattr(openvino_engine, "cache_root", lambda: fresh)
+    request = _request(tmp_path / "other.sqlite3", tiny_model, paths, engine="openvino")
 
     pressed: list[bool] = []
 

@@ -615,3 +615,33 @@ def test_a_view_replaced_by_a_newer_one_refuses_to_read(catalog: Catalog, listed
     catalog.listing().view(ViewQuery(model, sort=SortKey.NAME))
     with pytest.raises(RuntimeError, match="newer"):
         old.rows(0, 5)
+
+
+@pytest.mark.usefixtures("listed")
+def test_a_view_without_a_model_lists_every_row_unclassified(catalog: Catalog):
+    listing = catalog.listing()
+    assert listing.counts(None) == catalog_view.ListingCounts(40, 0, 0)
+    view = listing.view(ViewQuery(None, sort=SortKey.CONFIDENCE, descending=True))
+    page = view.rows(0, 100)
+    assert [row.position for row in page] == list(range(40))
+    assert all(row.prediction is None for row in page)
+    assert len(listing.view(ViewQuery(None, label_text="a"))) == 0
+
+
+def test_a_stream_reads_a_query_in_order_and_leaves_the_view_alone(
+    catalog: Catalog, listed, monkeypatch
+):
+    model, rows = listed
+    monkeypatch.setattr(catalog_view, "CHUNK", 3)  # several chunks
+    median = sorted(_confidence(result) for _, _, result in rows)[-15]
+    listing = catalog.listing()
+    shown = listing.view(ViewQuery(model, sort=SortKey.NAME))
+    first_page = shown.rows(0, 10)
+    query = ViewQuery(model, sort=SortKey.CONFIDENCE, descending=True, min_confidence=median)
+    streamed = list(listing.stream(query))
+    assert shown.rows(0, 10) == first_page  # still the current view
+    assert streamed == listing.view(query).rows(0, 100) and len(streamed) == 15
+    everything = list(listing.stream(ViewQuery(model, top_k=1)))
+    assert [row.position for row in everything] == list(range(40))
+    labels = [len(row.prediction.labels) for row in everything if row.prediction]
+    assert set(labels) == {0, 1}  # errors have none

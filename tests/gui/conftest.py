@@ -85,7 +85,8 @@ def _still_busy(pool: QThreadPool) -> bool:
 
 @pytest.fixture
 def window(qtbot, tiny_model: str):
-    """The main window on (offscreen) screen, model list loaded, ``tiny`` selected, CPU fp32."""
+    """The main window on (offscreen) screen, model list loaded, ``tiny`` selected and its
+    (empty) view of the catalog shown, CPU fp32."""
     from resnet_desktop.gui.main_window import MainWindow
 
     main = MainWindow()
@@ -93,6 +94,7 @@ def window(qtbot, tiny_model: str):
     main.show()
     qtbot.waitUntil(lambda: main.selector.findData(tiny_model) >= 0, timeout=10_000)
     main.select_model(tiny_model)
+    qtbot.waitUntil(lambda: main.results.query.identity is not None, timeout=10_000)
     main.options.precision_box.setCurrentIndex(main.options.precision_box.findData("fp32"))
     yield main
     main.close()

@@ -1,4 +1,8 @@
-"""The results table model and its sort/filter proxy, without a window."""
+"""The results table model over pages of a catalog view, without a window.
+
+A ListingSession (the listing's thread's work, run synchronously here) answers the
+model's page requests, so these tests see exactly what the window shows.
+"""
 
 from __future__ import annotations
 
@@ -8,76 +12,133 @@ import pytest
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
 
-from resnet_desktop.app.classify import RunKey
+from resnet_desktop.app.listing import (
+    PAGE,
+    AddPaths,
+    ClearList,
+    FetchPage,
+    ListingSession,
+    PageReady,
+    ShowQuery,
+    TableQuery,
+    ViewChange,
+    ViewReady,
+)
+from resnet_desktop.core.catalog import Catalog, ModelIdentity, RunInfo
+from resnet_desktop.core.catalog_view import SortKey
 from resnet_desktop.core.predictor import Prediction
+from resnet_desktop.core.zoo import Preprocess
 from resnet_desktop.gui import results_model
 from resnet_desktop.gui.results_model import (
+    NOT_CLASSIFIED,
     PATH_ROLE,
-    SORT_ROLE,
     Column,
-    ResultsFilter,
     ResultsModel,
-    ThumbState,
 )
 
-KEY = RunKey("tiny", 3)
+RUN = RunInfo("cpu", "fp32", "torch")
+PETS = ModelIdentity("pets", "a" * 64, ("cat", "dog", "fox", "Cathedral"), Preprocess(32, None))
+NAMES = ("b", "a", "e", "c", "d")
 
 
 def _ok(path: Path, *pairs: tuple[str, float]) -> Prediction:
     labels, probs = zip(*pairs, strict=True)
-    return Prediction(path, labels, probs, tuple(range(len(pairs))))
+    indices = tuple(PETS.class_names.index(label) for label in labels)
+    return Prediction(path, labels, probs, indices)
+
+
+class Table:
+    """A ResultsModel fed by a ListingSession, as the window feeds it from its thread."""
+
+    def __init__(self, session: ListingSession) -> None:
+        self.session = session
+        self.model = ResultsModel()
+        self.asked: list[tuple[int, int]] = []
+        self.model.pageNeeded.connect(
+            lambda generation, first: self.asked.append((generation, first))
+        )
+
+    def send(self, *requests) -> list:
+        events = list(self.session.serve(list(requests)))
+        for event in events:
+            if isinstance(event, ViewReady):
+                self.model.show_view(event)
+            elif isinstance(event, PageReady):
+                self.model.set_page(event)
+        return events
+
+    def answer_pages(self) -> None:
+        asked, self.asked = self.asked, []
+        self.send(*(FetchPage(generation, first) for generation, first in asked))
+
+    def show(self, **query) -> None:
+        self.model.expect_model(query.get("model"))
+        self.send(ShowQuery(TableQuery(**query)))
 
 
 @pytest.fixture
-def model(qapp) -> ResultsModel:
-    """Five rows: three classified, one failed, one not classified yet."""
-    model = ResultsModel()
-    paths = [Path(f"/photos/{name}.jpg") for name in ("b", "a", "e", "c", "d")]
-    model.add_paths(paths)
+def session(tmp_path: Path):
+    opened, _ = ListingSession.open(tmp_path / "catalog.sqlite3")
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def table(qapp, session: ListingSession) -> Table:
+    """Five rows: three classified, one failed, one not classified yet, by ``pets``."""
+    paths = [Path(f"/photos/{name}.jpg") for name in NAMES]
     predictions = [
         _ok(paths[0], ("cat", 0.9), ("dog", 0.05), ("fox", 0.01)),
         _ok(paths[1], ("dog", 0.4), ("cat", 0.3), ("fox", 0.2)),
         Prediction(paths[2], error="not an image, or an image format that is not supported"),
         _ok(paths[3], ("Cathedral", 0.75), ("dog", 0.2), ("cat", 0.01)),
     ]
-    model.apply_predictions(predictions, KEY, {p: (1, 2) for p in paths})
-    return model
+    with Catalog.open(session.path) as catalog:
+        catalog.record_batch(catalog.model_id(PETS), predictions, RUN)
+    table = Table(session)
+    table.send(AddPaths(paths))
+    table.show(model="pets", identity=PETS, top_k=3)
+    return table
 
 
 def _column(model, column: Column, role=Qt.ItemDataRole.DisplayRole) -> list:
     return [model.data(model.index(row, column), role) for row in range(model.rowCount())]
 
 
-def test_model_passes_qtmodeltester_with_rows_and_errors(qtmodeltester, model: ResultsModel):
+def test_model_passes_qtmodeltester_with_rows_and_errors(qtmodeltester, table: Table):
+    qtmodeltester.check(table.model, force_py=True)
+    qtmodeltester.check(table.model)
+
+
+def test_model_passes_qtmodeltester_through_appends_sorts_and_filters(qtmodeltester, table: Table):
+    model = table.model
     qtmodeltester.check(model, force_py=True)
-    qtmodeltester.check(model)
-
-
-def test_proxy_passes_qtmodeltester_sorted_and_filtered(qtmodeltester, model: ResultsModel):
-    proxy = ResultsFilter()
-    proxy.setSourceModel(model)
-    proxy.sort(Column.CONFIDENCE, Qt.SortOrder.DescendingOrder)
-    qtmodeltester.check(proxy, force_py=True)
-    proxy.set_label_text("cat")
-    qtmodeltester.check(proxy, force_py=True)
-    model.add_paths([Path("/photos/new.jpg")])  # rows arriving while sorted and filtered
-    qtmodeltester.check(proxy, force_py=True)
+    table.send(AddPaths([Path("/photos/new.jpg")]))  # rows arriving: appended
+    assert model.rowCount() == 6
+    table.show(model="pets", identity=PETS, sort=SortKey.CONFIDENCE, descending=True)
+    table.show(model="pets", identity=PETS, label_text="cat")
+    assert model.rowCount() == 2
+    table.show(model="pets", identity=PETS)
 
 
 def test_empty_model_passes_qtmodeltester(qtmodeltester, qapp):
     qtmodeltester.check(ResultsModel(), force_py=True)
 
 
-def test_columns_show_name_label_confidence_and_top_k(model: ResultsModel):
-    assert _column(model, Column.FILE) == ["b.jpg", "a.jpg", "e.jpg", "c.jpg", "d.jpg"]
-    assert _column(model, Column.LABEL) == ["cat", "dog", "Error", "Cathedral", ""]
+def test_columns_show_name_label_confidence_and_top_k(table: Table):
+    model = table.model
+    assert _column(model, Column.FILE) == [f"{name}.jpg" for name in NAMES]
+    assert _column(model, Column.LABEL) == ["cat", "dog", "Error", "Cathedral", NOT_CLASSIFIED]
     assert _column(model, Column.CONFIDENCE) == ["90.0%", "40.0%", "", "75.0%", ""]
     assert _column(model, Column.TOP_K)[0] == "cat 90.0%, dog 5.0%, fox 1.0%"
     assert _column(model, Column.FILE, PATH_ROLE)[1] == str(Path("/photos/a.jpg"))
     assert model.counts() == (5, 3, 1)
+    greyed = _column(model, Column.LABEL, Qt.ItemDataRole.ForegroundRole)
+    assert [colour is not None for colour in greyed] == [False] * 4 + [True]
 
 
-def test_error_rows_have_a_warning_icon_and_the_reason_as_tooltip(model: ResultsModel):
+def test_error_rows_have_a_warning_icon_and_the_reason_as_tooltip(table: Table):
+    model = table.model
     icon = model.data(model.index(2, Column.LABEL), Qt.ItemDataRole.DecorationRole)
     assert isinstance(icon, QIcon) and not icon.isNull()
     assert model.data(model.index(0, Column.LABEL), Qt.ItemDataRole.DecorationRole) is None
@@ -86,72 +147,76 @@ def test_error_rows_have_a_warning_icon_and_the_reason_as_tooltip(model: Results
         assert "e.jpg" in tip and "not an image" in tip
 
 
-def test_confidence_sorts_numerically_and_unclassified_rows_last(model: ResultsModel):
-    proxy = ResultsFilter()
-    proxy.setSourceModel(model)
-    proxy.sort(Column.CONFIDENCE, Qt.SortOrder.DescendingOrder)
-    names = [proxy.index(row, Column.FILE).data() for row in range(proxy.rowCount())]
-    assert names[:3] == ["b.jpg", "c.jpg", "a.jpg"]
-    assert isinstance(model.data(model.index(0, Column.CONFIDENCE), SORT_ROLE), float)
-    proxy.sort(Column.FILE, Qt.SortOrder.AscendingOrder)
-    names = [proxy.index(row, Column.FILE).data() for row in range(proxy.rowCount())]
-    assert names == sorted(names)
+def test_a_header_click_asks_for_a_sorted_view(table: Table):
+    asked = []
+    table.model.sortRequested.connect(lambda key, descending: asked.append((key, descending)))
+    table.model.sort(Column.CONFIDENCE, Qt.SortOrder.DescendingOrder)
+    table.model.sort(Column.FILE)
+    table.model.sort(-1)
+    assert asked == [
+        (SortKey.CONFIDENCE, True), (SortKey.NAME, False), (SortKey.ORDER, False)
+    ]  # fmt: skip
+    table.show(model="pets", identity=PETS, sort=SortKey.CONFIDENCE, descending=True)
+    assert _column(table.model, Column.FILE)[:3] == ["b.jpg", "c.jpg", "a.jpg"]
 
 
-def test_filter_by_label_text_and_confidence(model: ResultsModel):
-    proxy = ResultsFilter()
-    proxy.setSourceModel(model)
-    assert proxy.rowCount() == 5
-    proxy.set_label_text("  CAT ")
-    assert [proxy.index(r, Column.LABEL).data() for r in range(proxy.rowCount())] == [
-        "cat",
-        "Cathedral",
-    ]
-    proxy.set_min_confidence(0.8)
-    assert proxy.source_rows() == [0]
-    proxy.set_label_text("")
-    assert proxy.source_rows() == [0]
-    proxy.set_min_confidence(0.0)
-    assert proxy.source_rows() == [0, 1, 2, 3, 4]
+def test_another_models_view_never_shows_these_labels(table: Table):
+    model = table.model
+    changes = []
+    model.dataChanged.connect(lambda first, last, roles: changes.append((first.row(), last.row())))
+    model.expect_model("flowers")  # selected: its view is on its way
+    assert changes == [(0, 4)]
+    assert _column(model, Column.LABEL) == [""] * 5
+    assert model.counts() == (5, 0, 0) and not model.results_known
+    flowers = ModelIdentity("flowers", "b" * 64, ("rose", "tulip"), PETS.preprocess)
+    table.show(model="flowers", identity=flowers)
+    assert _column(model, Column.LABEL) == [NOT_CLASSIFIED] * 5
+    assert model.counts() == (5, 0, 0)
 
 
-def test_adding_paths_skips_duplicates_in_one_insert(model: ResultsModel, qtbot):
+def test_pages_are_asked_for_once_and_stale_ones_dropped(session: ListingSession, qapp):
+    table = Table(session)
+    paths = [Path(f"/many/{n:05d}.jpg") for n in range(PAGE * 3 + 10)]
+    table.send(AddPaths(paths))
+    model = table.model
+    assert model.rowCount() == len(paths)
+    assert model.row_at(0).path == paths[0]  # the first page comes with the view
+    assert model.row_at(PAGE * 2 + 5) is None and model.row_at(PAGE * 2 + 6) is None
+    assert table.asked == [(model.generation, PAGE * 2)]
+    stale = PageReady(model.generation - 1, PAGE * 2, [])
+    model.set_page(stale)
+    table.answer_pages()
+    assert model.row_at(PAGE * 2 + 5).path == paths[PAGE * 2 + 5]
+
+
+def test_the_page_cache_is_bounded(session: ListingSession, qapp, monkeypatch):
+    monkeypatch.setattr(results_model, "CACHED_PAGES", 2)
+    table = Table(session)
+    paths = [Path(f"/many/{n:05d}.jpg") for n in range(PAGE * 4)]
+    table.send(AddPaths(paths))
+    for first in (PAGE, PAGE * 2, PAGE * 3):
+        table.model.row_at(first)
+        table.answer_pages()
+    assert table.model.row_at(0) is None  # evicted, asked for again
+    assert table.model.row_at(PAGE * 3).path == paths[PAGE * 3]
+
+
+def test_appended_rows_keep_the_loaded_ones_and_a_batch_updates_them(table: Table):
+    model = table.model
     inserts = []
     model.rowsInserted.connect(lambda parent, first, last: inserts.append((first, last)))
-    added = model.add_paths([Path("/photos/a.jpg"), Path("/x/1.png"), Path("/x/1.png")])
-    assert added == 1 and inserts == [(5, 5)]
-    assert model.add_paths([Path("/x/1.png")]) == 0 and inserts == [(5, 5)]
-    assert model.row_at(5).path == Path("/x/1.png") and len(model) == 6
+    events = table.send(AddPaths([Path("/photos/a.jpg"), Path("/x/1.png"), Path("/x/1.png")]))
+    assert [event.change for event in events] == [ViewChange.APPENDED]
+    assert inserts == [(5, 5)] and len(model) == 6
+    owl = _ok(Path("/photos/d.jpg"), ("fox", 0.5))
+    model.apply_batch([owl], "other model")  # not the shown model's: ignored
+    assert model.data(model.index(4, Column.LABEL)) == NOT_CLASSIFIED
+    model.apply_batch([owl, _ok(Path("/elsewhere.jpg"), ("cat", 0.5))], "pets")
+    assert model.data(model.index(4, Column.LABEL)) == "fox"
 
 
-def test_a_new_result_replaces_the_old_and_counts_follow(model: ResultsModel):
-    path = Path("/photos/e.jpg")
-    model.apply_predictions([_ok(path, ("owl", 0.5))], KEY, {path: (3, 4)})
-    assert model.counts() == (5, 4, 0)
-    row = model.row_at(2)
-    assert row.label == "owl" and row.signature == (3, 4) and row.error is None
-    model.apply_predictions([Prediction(path, error="gone")], KEY, {})
-    assert model.counts() == (5, 3, 1)
-
-
-def test_results_for_unknown_paths_are_ignored(model: ResultsModel):
-    model.apply_predictions([_ok(Path("/elsewhere.jpg"), ("owl", 0.5))], KEY, {})
-    assert model.counts() == (5, 3, 1)
-
-
-def test_candidates_say_which_rows_are_up_to_date(model: ResultsModel):
-    up_to_date = [c.up_to_date for c in model.candidates(KEY)]
-    assert up_to_date == [True, True, False, True, False]
-    assert not any(c.up_to_date for c in model.candidates(RunKey("tiny", 5)))
-    assert not any(c.up_to_date for c in model.candidates(RunKey("other", 3)))
-
-
-def test_predictions_come_in_row_order_without_unclassified_rows(model: ResultsModel):
-    predictions = model.predictions([4, 3, 0, 2])
-    assert [p.path.name for p in predictions] == ["b.jpg", "e.jpg", "c.jpg"]
-
-
-def test_thumbnails_are_requested_once_when_painted(model: ResultsModel, qtbot):
+def test_thumbnails_are_requested_once_when_painted(table: Table, qtbot):
+    model = table.model
     requested = []
     model.thumbnailNeeded.connect(requested.append)
     cell = model.index(1, Column.THUMBNAIL)
@@ -165,39 +230,47 @@ def test_thumbnails_are_requested_once_when_painted(model: ResultsModel, qtbot):
     model.set_thumbnail(Path("/photos/a.jpg"), image)
     assert changed == [(1, [Qt.ItemDataRole.DecorationRole])]
     assert isinstance(model.data(cell, Qt.ItemDataRole.DecorationRole), QPixmap)
-    model.set_thumbnail(Path("/photos/b.jpg"), QImage())  # undecodable
-    assert model.row_at(0).thumbnail == ThumbState.FAILED
+    model.set_thumbnail(Path("/photos/b.jpg"), QImage())  # undecodable: never asked again
+    assert model.data(model.index(0, Column.THUMBNAIL), Qt.ItemDataRole.DecorationRole) is None
+    assert requested == [Path("/photos/a.jpg")]
 
 
-def test_thumbnail_cache_is_bounded(qapp, monkeypatch: pytest.MonkeyPatch):
+def test_thumbnail_cache_is_bounded(table: Table, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(results_model, "THUMBNAIL_CACHE_SIZE", 3)
-    model = ResultsModel()
-    paths = [Path(f"/p/{n}.jpg") for n in range(5)]
-    model.add_paths(paths)
+    model = table.model
+    requested = []
+    model.thumbnailNeeded.connect(requested.append)
     image = QImage(4, 4, QImage.Format.Format_RGB888)
-    for path in paths:
-        model.set_thumbnail(path, image)
-    states = [model.row_at(n).thumbnail for n in range(5)]
-    assert states == [ThumbState.NONE] * 2 + [ThumbState.READY] * 3
+    for name in NAMES:
+        model.set_thumbnail(Path(f"/photos/{name}.jpg"), image)
+    _column(model, Column.THUMBNAIL, Qt.ItemDataRole.DecorationRole)
+    assert requested == [Path("/photos/b.jpg"), Path("/photos/a.jpg")]  # the evicted ones
 
 
-def test_clear_empties_the_model(model: ResultsModel):
-    model.clear()
+def test_clearing_empties_the_model(table: Table):
+    table.send(ClearList())
+    model = table.model
     assert model.rowCount() == 0 and model.counts() == (0, 0, 0)
     assert model.rowCount(model.index(0, 0)) == 0
     assert model.rowCount(QModelIndex()) == 0
 
 
-def test_an_empty_table_says_what_to_do_and_a_filtered_one_why(qtbot, model: ResultsModel):
+def test_an_empty_table_says_what_to_do_and_a_filtered_one_why(qtbot, table: Table):
     from resnet_desktop.gui.results_view import EMPTY_HINT, FILTERED_HINT, ResultsPane
 
     empty = ResultsPane(ResultsModel())
     qtbot.addWidget(empty)
     assert empty.view.empty_hint() == EMPTY_HINT
-    pane = ResultsPane(model)
+    pane = ResultsPane(table.model)
     qtbot.addWidget(pane)
     assert pane.view.empty_hint() is None
-    pane.label_filter.setText("no such label")
+    filters = []
+    pane.filterChanged.connect(lambda text, minimum: filters.append((text, minimum)))
+    pane.label_filter.setText("no such")
+    pane.confidence_filter.setValue(20)
+    qtbot.waitUntil(lambda: bool(filters), timeout=2000)
+    assert filters == [("no such", 0.2)]  # once, when typing paused
+    table.show(model="pets", identity=PETS, label_text="no such label")
     assert pane.view.empty_hint() == FILTERED_HINT
     pane.show()
     pane.view.viewport().grab()  # paints the hint without a Qt warning
