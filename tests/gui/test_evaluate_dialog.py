@@ -244,3 +244,15 @@ def test_report_view_shows_the_report(qtbot):
     view.set_report(None)
     assert view.confusion.rowCount() == 0 and not view.tabs.isTabVisible(3)
     view.shutdown()
+
+
+def test_enter_in_the_folder_field_runs_one_evaluation(qtbot, dialog, dataset):
+    """Enter used to start a run and then click whichever button held the focus (Stop)."""
+    dialog.folder_edit.setFocus()
+    qtbot.keyClicks(dialog.folder_edit, str(dataset))
+    qtbot.keyClick(dialog.folder_edit, Qt.Key.Key_Return)
+    assert dialog.runner.running
+    qtbot.waitUntil(lambda: not dialog.runner.running, timeout=60_000)
+    report = dialog.report
+    assert report is not None and not report.cancelled and report.total == 36
+    assert "Stopped" not in dialog.status.text()
