@@ -48,9 +48,10 @@ def percent(value: float) -> str:
 
 
 class PerClassModel(QAbstractTableModel):
-    """Precision, recall and support per class; SORT_ROLE gives numbers for sorting."""
+    """Precision, recall, F1 and support per class; SORT_ROLE gives numbers for sorting."""
 
-    HEADERS = ("Class", "Precision", "Recall", "Support")
+    HEADERS = ("Class", "Precision", "Recall", "F1", "Support")
+    PERCENT_COLUMNS = (1, 2, 3)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -80,12 +81,12 @@ class PerClassModel(QAbstractTableModel):
         if not index.isValid() or not 0 <= index.row() < len(self._rows):
             return None
         metrics = self._rows[index.row()]
-        values = (metrics.name, metrics.precision, metrics.recall, metrics.support)
+        values = (metrics.name, metrics.precision, metrics.recall, metrics.f1, metrics.support)
         value = values[index.column()]
         if role == SORT_ROLE:
             return value
         if role == Qt.ItemDataRole.DisplayRole:
-            return percent(value) if index.column() in (1, 2) else str(value)
+            return percent(value) if index.column() in self.PERCENT_COLUMNS else str(value)
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() > 0:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
