@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 # Time left is shown only once this much has been measured: the first batches run slower
 # (warm-up, caches) and an estimate from them is far off ("about 3:59 left" for a 12 s run).
-ETA_MIN_SECONDS = 3.0
+ETA_MIN_SECONDS = 1.5
 ETA_MIN_SHARE = 0.05  # of all the images of all the epochs
 
 

@@ -37,4 +37,4 @@ def test_no_time_left_from_the_first_slow_second():
     too_little = progress.update(batch(3, Phase.TRAIN, 72, 72, 2.0 + ETA_MIN_SECONDS))
     assert too_little.eta_seconds is None  # long enough, but 2 % of the work
     measured = progress.update(batch(8, Phase.TRAIN, 72, 72, 2.0 + ETA_MIN_SECONDS + 1))
-    assert measured.eta_seconds == pytest.approx((9000 - 702) / (630 / 4))
+    assert measured.eta_seconds == pytest.approx((9000 - 702) / (630 / (ETA_MIN_SECONDS + 1)))
