@@ -349,3 +349,15 @@ def test_enter_in_the_folder_field_runs_one_evaluation(qtbot, dialog, dataset):
     report = dialog.report
     assert report is not None and not report.cancelled and report.total == 36
     assert "Stopped" not in dialog.status.text()
+
+
+def test_a_class_without_images_has_no_recall(qtbot):
+    from resnet_desktop.core.evaluate import build_report
+
+    model = PerClassModel()
+    model.set_metrics(build_report(["cat", "dog"], [0, 0], [0, 1]).per_class)
+    dog = [model.index(1, column).data() for column in range(5)]
+    assert dog == ["dog", "0.0%", "—", "—", "0"]  # predicted once, wrongly; no dog images
+    assert model.index(1, 2).data(Qt.ItemDataRole.ForegroundRole) is not None
+    assert model.index(0, 2).data() == "50.0%"
+    assert model.index(0, 2).data(Qt.ItemDataRole.ForegroundRole) is None
