@@ -17,7 +17,14 @@ from resnet_desktop.commands.common import (
     runtime_options,
 )
 from resnet_desktop.commands.progress import ProgressBar
-from resnet_desktop.core.evaluate import EvalProgress, EvalReport, evaluate
+from resnet_desktop.core.errors import UserError
+from resnet_desktop.core.evaluate import (
+    EvalProgress,
+    EvalReport,
+    evaluate,
+    report_target_problem,
+    write_report_csv,
+)
 from resnet_desktop.core.events import unknown_event
 from resnet_desktop.core.export import display_path, terminal_safe
 from resnet_desktop.core.model_loader import load_model
@@ -34,6 +41,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "matrix. Exit status: 0 done, 3 some files could not be read, 1 could not run.",
     )
     parser.add_argument("folder", metavar="FOLDER", help="one sub-folder of images per class")
+    parser.add_argument(
+        "--report",
+        metavar="OUT.csv",
+        help="also save per-class precision, recall, F1 and support to OUT.csv, and the "
+        "confusion matrix to OUT-confusion.csv beside it",
+    )
     add_model_args(parser)
     add_runtime_args(parser)
     parser.set_defaults(func=run)
@@ -41,6 +54,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 @reports_errors
 def run(args: argparse.Namespace) -> int:
+    if args.report and (problem := report_target_problem(args.report)):
+        raise UserError(f"not writing --report: {problem}")  # before the long run, not after
     model = load_model(args.model, args.weights)
     bar: ProgressBar | None = None
     report: EvalReport | None = None
@@ -60,6 +75,10 @@ def run(args: argparse.Namespace) -> int:
     assert report is not None  # evaluate() always ends with its report
     print("\n".join(summary_lines(report)))
     print(f"evaluated in {format_duration(elapsed)}", file=sys.stderr)
+    if args.report:
+        written = write_report_csv(report, args.report)
+        names = " and ".join(map(display_path, written))
+        print(terminal_safe(f"report saved: {names}"), file=sys.stderr)
     for problem in report.errors:
         line = f"unreadable: {display_path(problem.path)}: {problem.reason}"
         print(terminal_safe(line), file=sys.stderr)  # file names cannot act on the terminal

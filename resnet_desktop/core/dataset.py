@@ -15,7 +15,7 @@ import random
 from collections import defaultdict
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeAlias
 
@@ -26,6 +26,9 @@ from resnet_desktop.core.throttle import Throttle
 
 MIN_IMAGES_PER_CLASS = 5
 IMBALANCE_RATIO = 10.0
+# Folder names that mean a part of a dataset's split, not a class.
+TRAIN_NAMES = ("train", "training")
+VAL_NAMES = ("val", "valid", "validation")
 
 StopCheck = Callable[[], bool]
 
@@ -84,6 +87,9 @@ class DatasetScan:
     loose_files: int
     duplicates: list[DuplicateGroup]
     cancelled: bool = False
+    # Class folder -> its sub-folders that hold images (training folder): a sign that the
+    # chosen folder is one level too high, e.g. train/ and val/ taken as two classes.
+    nested: dict[str, list[str]] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         """Readable images per class, both folders together."""
@@ -104,7 +110,7 @@ class DatasetScan:
     def warnings(self) -> list[str]:
         """Everything the user should look at before training, one sentence each."""
         counts = self.counts()
-        lines = []
+        lines = self._nesting_warnings()
         if self.unreadable:
             lines.append(f"{len(self.unreadable)} unreadable file(s) will be skipped")
         if self.empty_classes:
@@ -128,6 +134,25 @@ class DatasetScan:
             )
         lines.extend(self._duplicate_warnings())
         return lines
+
+    def _nesting_warnings(self) -> list[str]:
+        """Class folders of class folders: said first, as it makes every other count wrong."""
+        if not self.nested:
+            return []
+        shown = [f"{name} ({_join(subs, 4)})" for name, subs in self.nested.items()]
+        return [
+            f"class folders hold sub-folders of images: {_join(shown, 4)}; each counts as one "
+            f"class with all the images below it. {self._nesting_advice()}"
+        ]
+
+    def _nesting_advice(self) -> str:
+        train = _named(self.class_names, TRAIN_NAMES)
+        if train is None:
+            example = next(iter(self.nested))
+            return f"If those sub-folders are the classes, choose {self.root / example} instead"
+        advice = f"These look like parts of a split: choose {self.root / train} to train on"
+        val = _named(self.class_names, VAL_NAMES)
+        return advice + (f" and {self.root / val} as the validation folder" if val else "")
 
     def _duplicate_warnings(self) -> list[str]:
         if not self.duplicates:
@@ -173,6 +198,11 @@ def _label_counts(samples: Iterable[Sample], num_classes: int) -> list[int]:
     return counts
 
 
+def _named(names: Iterable[str], wanted: tuple[str, ...]) -> str | None:
+    """The first of ``names`` that is one of ``wanted``, ignoring case."""
+    return next((name for name in names if name.lower() in wanted), None)
+
+
 def _join(names: Iterable[str], limit: int = 8) -> str:
     names = list(names)
     shown = ", ".join(names[:limit])
@@ -186,6 +216,26 @@ def class_folders(root: Path) -> list[Path]:
     with user_file_errors("read", root):
         entries = [entry for entry in root.iterdir() if entry.is_dir()]
     return sorted((e for e in entries if not e.name.startswith(".")), key=lambda e: e.name)
+
+
+def nested_folders(root: Path, classes: dict[str, list[Path]]) -> dict[str, list[str]]:
+    """Per class folder of ``root``, its sub-folders that hold images (from the listing)."""
+    base = Path(os.path.abspath(root))
+    nested = {}
+    for name, paths in classes.items():
+        subs = sorted({_first_part(path, base / name) for path in paths} - {""})
+        if subs:
+            nested[name] = subs
+    return nested
+
+
+def _first_part(path: Path, folder: Path) -> str:
+    """The sub-folder of ``folder`` that holds ``path``; '' when it lies directly in it."""
+    try:
+        parts = path.relative_to(folder).parts
+    except ValueError:
+        return ""
+    return parts[0] if len(parts) > 1 else ""
 
 
 def _loose_images(root: Path) -> int:
@@ -349,6 +399,7 @@ def _build_scan(
         else [],
         loose_files=sum(_loose_images(folder) for folder in roots),
         duplicates=_duplicates(samples + (val_samples or []), class_names),
+        nested=nested_folders(roots[0], {name: train[name] for name in class_names}),
     )
 
 

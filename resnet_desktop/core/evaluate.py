@@ -6,14 +6,17 @@ validation metrics with the same code that ``resnet-desktop evaluate`` uses.
 
 from __future__ import annotations
 
+import csv
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from resnet_desktop.core.atomic import atomic_open
 from resnet_desktop.core.dataset import FileProblem, class_folders
-from resnet_desktop.core.errors import UserError
+from resnet_desktop.core.errors import UserError, user_file_errors
+from resnet_desktop.core.export import csv_target_problem, safe_cell
 from resnet_desktop.core.imaging import scan_images
 from resnet_desktop.core.predictor import Predictor
 from resnet_desktop.core.runtime import RuntimeOptions
@@ -32,6 +35,12 @@ class ClassMetrics:
     precision: float  # 0.0 when nothing was predicted as this class
     recall: float  # 0.0 when the class has no images
     support: int  # images whose true class this is
+
+    @property
+    def f1(self) -> float:
+        """The harmonic mean of precision and recall; 0.0 when both are 0."""
+        total = self.precision + self.recall
+        return 2 * self.precision * self.recall / total if total else 0.0
 
 
 @dataclass(frozen=True)
@@ -218,3 +227,80 @@ def evaluate(
         )
     cancelled = bool(should_stop and should_stop()) or len(paths) + len(errors) < len(items)
     yield build_report(model.class_names, true, predicted, probs, paths, errors, cancelled)
+
+
+# ------------------------------------------------------------------------------ report files
+
+REPORT_HEADER = ("class", "precision", "recall", "f1", "support")
+ACCURACY_ROW = "(all images: accuracy)"
+
+
+def confusion_csv_path(path: str | os.PathLike[str]) -> Path:
+    """Where :func:`write_report_csv` puts the confusion matrix: beside the report."""
+    target = Path(path)
+    return target.with_name(f"{target.stem}-confusion{target.suffix}")
+
+
+def report_target_problem(path: str | os.PathLike[str]) -> str:
+    """Why the report (or the confusion matrix beside it) must not be written there ('' if ok).
+
+    Checked before a long evaluation too, so a slip such as ``--report photo.jpg`` fails
+    at once instead of after the run.
+    """
+    for target in (Path(path), confusion_csv_path(path)):
+        if target.is_dir():
+            return f"{target} is a folder"
+        problem = csv_target_problem(target, [])
+        if problem:
+            return problem
+    return ""
+
+
+def _number(value: float) -> str:
+    return f"{value:.6f}"
+
+
+def report_rows(report: EvalReport) -> list[list[str]]:
+    """Per-class precision, recall, F1 and support, then a row for all images.
+
+    With one label per image the micro-averaged precision, recall and F1 all equal the
+    accuracy, so the last row holds it in each column.
+    """
+    rows = [list(REPORT_HEADER)]
+    for metrics in report.per_class:
+        values = (metrics.precision, metrics.recall, metrics.f1)
+        rows.append([safe_cell(metrics.name), *map(_number, values), str(metrics.support)])
+    rows.append([ACCURACY_ROW, *[_number(report.accuracy)] * 3, str(report.total)])
+    return rows
+
+
+def confusion_rows(report: EvalReport) -> list[list[str]]:
+    """The confusion matrix with class names: rows are true classes, columns predicted ones."""
+    names = [safe_cell(name) for name in report.class_names]
+    header = ["true \\ predicted", *names]
+    return [header] + [
+        [name, *map(str, row)] for name, row in zip(names, report.confusion, strict=True)
+    ]
+
+
+def _write_rows(path: Path, rows: list[list[str]]) -> None:
+    with (
+        user_file_errors("write", path),
+        atomic_open(path, "w", encoding="utf-8", newline="") as handle,
+    ):
+        csv.writer(handle, lineterminator="\r\n").writerows(rows)  # RFC 4180
+
+
+def write_report_csv(report: EvalReport, path: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """Write the per-class metrics to ``path`` and the confusion matrix beside it.
+
+    Two files, so each is a plain table a spreadsheet or ``pandas.read_csv`` opens as
+    is; each is written atomically. Returns (metrics file, confusion-matrix file).
+    """
+    problem = report_target_problem(path)
+    if problem:
+        raise EvaluationError(f"not writing the report: {problem}")
+    metrics_path, confusion_path = Path(path), confusion_csv_path(path)
+    _write_rows(metrics_path, report_rows(report))
+    _write_rows(confusion_path, confusion_rows(report))
+    return metrics_path, confusion_path

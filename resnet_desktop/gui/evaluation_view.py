@@ -48,9 +48,11 @@ def percent(value: float) -> str:
 
 
 class PerClassModel(QAbstractTableModel):
-    """Precision, recall and support per class; SORT_ROLE gives numbers for sorting."""
+    """Precision, recall, F1 and support per class; SORT_ROLE gives numbers for sorting."""
 
-    HEADERS = ("Class", "Precision", "Recall", "Support")
+    HEADERS = ("Class", "Precision", "Recall", "F1", "Support")
+    PERCENT_COLUMNS = (1, 2, 3)
+    UNKNOWN_WITHOUT_IMAGES = (2, 3)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -80,15 +82,25 @@ class PerClassModel(QAbstractTableModel):
         if not index.isValid() or not 0 <= index.row() < len(self._rows):
             return None
         metrics = self._rows[index.row()]
-        values = (metrics.name, metrics.precision, metrics.recall, metrics.support)
+        values = (metrics.name, metrics.precision, metrics.recall, metrics.f1, metrics.support)
         value = values[index.column()]
         if role == SORT_ROLE:
             return value
         if role == Qt.ItemDataRole.DisplayRole:
-            return percent(value) if index.column() in (1, 2) else str(value)
+            return self._text(metrics, index.column(), value)
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() > 0:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ForegroundRole and not metrics.support:
+            return QColor("gray")
+        if role == Qt.ItemDataRole.ToolTipRole and not metrics.support:
+            return f"No images of {metrics.name} in the folder: its recall cannot be measured"
         return None
+
+    def _text(self, metrics: ClassMetrics, column: int, value: Any) -> str:
+        """Recall and F1 of a class without images are unknown, not 0 %."""
+        if column in self.UNKNOWN_WITHOUT_IMAGES and not metrics.support:
+            return "—"
+        return percent(value) if column in self.PERCENT_COLUMNS else str(value)
 
 
 class ConfusionModel(QAbstractTableModel):

@@ -37,6 +37,8 @@ def test_classes_are_plainly_sorted_folders_and_hidden_folders_are_ignored(tmp_p
     assert all(scan.class_names[s.label] == s.path.relative_to(tmp_path).parts[0]
                for s in scan.samples)  # fmt: skip
     assert [g.classes for g in scan.duplicates] == [("b", "c9")]
+    assert scan.nested == {"c9": ["more"]}
+    assert scan.warnings()[0].startswith("class folders hold sub-folders of images: c9 (more)")
 
 
 def test_one_class_is_an_error(tmp_path: Path):
@@ -176,3 +178,23 @@ def test_scan_reports_progress_and_can_be_cancelled(tmp_path: Path):
     assert len(cancelled) == 1 and cancelled[0].cancelled
     with pytest.raises(DatasetError, match="cancelled"):
         split_dataset(cancelled[0])
+
+
+def test_a_folder_of_split_folders_is_reported_as_nested(tmp_path: Path):
+    """train/ and val/, each of class folders, chosen as the dataset: 'two classes'."""
+    for split, seed in (("train", 0), ("val", 1)):
+        write_class_folders(tmp_path / split, 5, seed=seed)
+    scan = load_scan(tmp_path)
+    assert scan.class_names == ["train", "val"]  # accepted: it is a warning, not an error
+    assert scan.nested == {"train": sorted(CLASS_COLOURS), "val": sorted(CLASS_COLOURS)}
+    warning = scan.warnings()[0]
+    assert "train (blue, green, red), val (blue, green, red)" in warning
+    assert f"choose {tmp_path / 'train'} to train on" in warning
+    assert f"{tmp_path / 'val'} as the validation folder" in warning
+
+
+def test_flat_class_folders_are_not_nested(tmp_path: Path):
+    write_class_folders(tmp_path, 5)
+    (tmp_path / "red" / "empty sub-folder").mkdir()
+    scan = load_scan(tmp_path)
+    assert scan.nested == {} and not scan.warnings()

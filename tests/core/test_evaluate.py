@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 from pathlib import Path
@@ -18,9 +19,11 @@ from resnet_desktop.core.evaluate import (
     accuracy_of,
     build_report,
     class_metrics,
+    confusion_csv_path,
     confusion_matrix,
     evaluate,
     labelled_images,
+    write_report_csv,
 )
 from resnet_desktop.core.runtime import RuntimeOptions
 from tests.helpers import colour_model, write_class_folders
@@ -128,3 +131,70 @@ def test_cli_evaluate_unknown_model(tmp_path: Path, capsys):
     write_class_folders(tmp_path, 1)
     assert main(["evaluate", str(tmp_path), "--model", "no-such-model"]) == 1
     assert "error: unknown model" in capsys.readouterr().err
+
+
+def read_csv(path: Path) -> list[list[str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.reader(handle))
+
+
+def test_report_csv_holds_per_class_metrics_and_the_confusion_matrix(tmp_path: Path):
+    names = ["cat", "=dog", "bird"]  # a name a spreadsheet would run as a formula
+    report = build_report(names, [0, 0, 0, 1, 1, 2], [0, 0, 1, 1, 2, 2])
+    metrics_path, confusion_path = write_report_csv(report, tmp_path / "out" / "report.csv")
+    assert metrics_path == tmp_path / "out" / "report.csv"
+    assert (
+        confusion_path
+        == confusion_csv_path(metrics_path)
+        == tmp_path / "out" / ("report-confusion.csv")
+    )
+    rows = read_csv(metrics_path)
+    assert rows[0] == ["class", "precision", "recall", "f1", "support"]
+    assert [row[0] for row in rows[1:4]] == ["cat", "'=dog", "bird"]
+    cat = [float(value) for value in rows[1][1:4]]
+    assert cat == pytest.approx([1.0, 2 / 3, 0.8], abs=1e-6)  # F1 = 2PR / (P + R)
+    assert rows[2][1:] == ["0.500000", "0.500000", "0.500000", "2"]
+    assert rows[4][1:] == ["0.666667"] * 3 + ["6"]  # all images: the accuracy, 4 of 6
+    confusion = read_csv(confusion_path)
+    assert confusion[0][1:] == ["cat", "'=dog", "bird"]
+    assert [row[1:] for row in confusion[1:]] == [["2", "1", "0"], ["0", "1", "1"], ["0", "0", "1"]]
+    assert sorted(p.name for p in metrics_path.parent.iterdir()) == [
+        "report-confusion.csv",
+        "report.csv",
+    ]  # no temporary files left
+
+
+def test_f1_of_a_class_never_predicted_nor_present_is_zero():
+    (metrics,) = class_metrics([[0]], ["empty"])
+    assert metrics.f1 == 0.0
+
+
+def test_report_csv_refuses_image_names_and_folders(tmp_path: Path):
+    report = build_report(["a", "b"], [0, 1], [0, 1])
+    with pytest.raises(EvaluationError, match="image file name"):
+        write_report_csv(report, tmp_path / "photo.jpg")
+    (tmp_path / "taken-confusion.csv").mkdir()
+    with pytest.raises(EvaluationError, match="is a folder"):
+        write_report_csv(report, tmp_path / "taken.csv")
+    assert not (tmp_path / "taken.csv").exists()
+
+
+def test_cli_evaluate_saves_the_report(tmp_path: Path, monkeypatch, capsys):
+    monkeypatch.setattr(evaluate_command, "load_model", lambda *_, **__: colour_model())
+    folder = write_class_folders(tmp_path / "images", 2)
+    out = tmp_path / "report.csv"
+    assert main(["evaluate", str(folder), "--model", "colours", "--report", str(out)]) == 0
+    assert "report saved:" in capsys.readouterr().err
+    assert [row[0] for row in read_csv(out)[1:4]] == ["red", "green", "blue"]
+    assert read_csv(out)[-1][-1] == "6"
+    assert len(read_csv(confusion_csv_path(out))) == 4
+
+
+def test_cli_evaluate_refuses_a_bad_report_target_before_running(tmp_path: Path, capsys):
+    loaded: list[object] = []
+    folder = write_class_folders(tmp_path / "images", 1)
+    args = ["evaluate", str(folder), "--model", "colours", "--report", str(tmp_path / "x.png")]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(evaluate_command, "load_model", lambda *a, **k: loaded.append(a))
+        assert main(args) == 1
+    assert not loaded and "not writing --report" in capsys.readouterr().err

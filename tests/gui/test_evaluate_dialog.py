@@ -34,9 +34,8 @@ def dataset(tmp_path: Path) -> Path:
     return write_colour_dataset(tmp_path / "colours")
 
 
-@pytest.fixture
-def colour_model() -> str:
-    """An untrained cifar_resnet20 for the three colours, in this test's library."""
+def add_library_model(name: str, classes: list[str]) -> str:
+    """An untrained cifar_resnet20 for ``classes``, in this test's library."""
     import torch
 
     from resnet_desktop.core.library import ModelLibrary
@@ -45,9 +44,14 @@ def colour_model() -> str:
 
     torch.manual_seed(0)
     spec = get_spec("cifar_resnet20")
-    state = build_network(spec, len(CLASSES)).state_dict()
-    ModelLibrary().add(MODEL, spec.name, state, CLASSES, spec.preprocess)
-    return MODEL
+    state = build_network(spec, len(classes)).state_dict()
+    ModelLibrary().add(name, spec.name, state, classes, spec.preprocess)
+    return name
+
+
+@pytest.fixture
+def colour_model() -> str:
+    return add_library_model(MODEL, CLASSES)
 
 
 @pytest.fixture
@@ -76,7 +80,7 @@ def test_evaluates_a_labelled_folder(qtbot, dialog, dataset, tmp_path):
     assert view.confusion.rowCount() == 3 and view.confusion.columnCount() == 3
     cells = [int(view.confusion.index(r, c).data()) for r in range(3) for c in range(3)]
     assert sum(cells) == 36
-    row_totals = [view.per_class.index(r, 3).data() for r in range(3)]
+    row_totals = [view.per_class.index(r, 4).data() for r in range(3)]
     assert row_totals == ["12", "12", "12"]
     assert view.gallery.thumbnails.rowCount() == len(report.misclassified)
     assert dialog.start_button.isEnabled() and not dialog.stop_button.isEnabled()
@@ -113,11 +117,11 @@ def test_not_a_folder_and_no_model(qtbot, dialog, tmp_path):
     dialog.folder_edit.setText(str(tmp_path / "missing"))
     dialog.start()
     assert "not a folder" in dialog.error.text() and not dialog.runner.running
-    no_model = EvaluateDialog(None)
-    qtbot.addWidget(no_model)
-    no_model.folder_edit.setText(str(tmp_path))
-    no_model.start()
-    assert "Choose a model" in no_model.error.text() and not no_model.runner.running
+    qtbot.waitUntil(lambda: not dialog.lister.running, timeout=10_000)
+    dialog.selector.set_choices([])
+    dialog.folder_edit.setText(str(tmp_path))
+    dialog.start()
+    assert "Choose a model" in dialog.error.text() and not dialog.runner.running
 
 
 def test_status_and_progress_events(qtbot, dialog):
@@ -139,6 +143,94 @@ def test_closing_mid_evaluation_joins_the_worker(qtbot, dialog, dataset):
     worker = dialog.runner.worker
     dialog.close()
     assert worker is not None and worker.isFinished()
+
+
+def test_the_model_list_is_read_in_a_worker_and_starts_on_the_window_model(
+    qtbot, colour_model, monkeypatch
+):
+    from resnet_desktop.gui import evaluate_dialog
+
+    threads: list[threading.Thread] = []
+    original = evaluate_dialog.list_model_choices
+
+    def listing():
+        threads.append(threading.current_thread())
+        return original()
+
+    monkeypatch.setattr(evaluate_dialog, "list_model_choices", listing)
+    dialog = EvaluateDialog(colour_model)
+    qtbot.addWidget(dialog)
+    assert dialog.model_name == colour_model  # before the list is in
+    assert dialog.selector.findData(colour_model) < 0
+    qtbot.waitUntil(lambda: not dialog.lister.running, timeout=10_000)
+    assert threads and threads[0] is not threading.main_thread()
+    assert dialog.selector.current_model() == colour_model
+    assert colour_model in dialog.windowTitle() and colour_model in dialog.status.text()
+    listed = [dialog.selector.itemData(i) for i in range(dialog.selector.count())]
+    assert "resnet50" in listed and "cifar_resnet20" not in listed  # no weights to evaluate
+    assert not dialog.error.text()
+
+
+def test_a_window_model_without_weights_is_not_evaluated(qtbot):
+    dialog = EvaluateDialog("cifar_resnet20")
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: not dialog.lister.running, timeout=10_000)
+    assert "cifar_resnet20 cannot be evaluated" in dialog.error.text()
+    assert dialog.model_name == dialog.selector.current_model() == dialog.selector.itemData(0)
+    assert dialog.windowTitle() == f"Evaluate {dialog.model_name}"
+
+
+def test_the_chosen_model_is_evaluated(qtbot, dialog, dataset):
+    other = add_library_model("four colours", [*CLASSES, "yellow"])
+    qtbot.waitUntil(lambda: not dialog.lister.running, timeout=10_000)
+    dialog.lister.start(lambda _stop: [evaluate_dialog_choices()])
+    qtbot.waitUntil(lambda: dialog.selector.findData(other) >= 0, timeout=10_000)
+    dialog.selector.setCurrentIndex(dialog.selector.findData(other))
+    assert dialog.windowTitle() == f"Evaluate {other}"
+    run(qtbot, dialog, dataset)
+    assert dialog.report is not None and dialog.report.class_names == [*CLASSES, "yellow"]
+
+
+def evaluate_dialog_choices():
+    from resnet_desktop.gui.evaluate_dialog import evaluable, list_model_choices
+
+    return evaluable(list_model_choices())
+
+
+def test_save_report_writes_the_metrics_and_the_confusion_matrix(qtbot, dialog, dataset, tmp_path):
+    import csv
+
+    asked: list[str] = []
+    target = tmp_path / "saved" / "report.csv"
+
+    def ask_path(_parent, suggested):
+        asked.append(suggested)
+        return str(target)
+
+    dialog.ask_path = ask_path
+    assert not dialog.save_button.isEnabled()  # nothing to save yet
+    run(qtbot, dialog, dataset)
+    assert dialog.save_button.isEnabled()
+    dialog.save_button.click()
+    assert asked == [str(dataset.parent / f"colours-{MODEL}-report.csv")]
+    with target.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["class", "precision", "recall", "f1", "support"]
+    assert [(row[0], row[4]) for row in rows[1:4]] == [(name, "12") for name in CLASSES]
+    assert rows[4][4] == "36"
+    confusion = (tmp_path / "saved" / "report-confusion.csv").read_text(encoding="utf-8")
+    assert confusion.splitlines()[0].endswith(",".join(CLASSES))
+    assert "Report saved" in dialog.status.text() and not dialog.error.text()
+
+
+def test_save_report_shows_a_refused_target_inline(qtbot, dialog, dataset, tmp_path):
+    run(qtbot, dialog, dataset)
+    dialog.ask_path = lambda _parent, _suggested: str(tmp_path / "oops.jpg")
+    dialog.save_report()
+    assert "image file name" in dialog.error.text() and not (tmp_path / "oops.jpg").exists()
+    dialog.ask_path = lambda _parent, _suggested: ""  # cancelled: nothing happens
+    dialog.save_report()
+    assert "image file name" in dialog.error.text()
 
 
 # ------------------------------------------------------------------------------ JobRunner
@@ -241,6 +333,31 @@ def test_report_view_shows_the_report(qtbot):
     assert diagonal.green() > diagonal.red() and wrong.red() > wrong.green()
     assert view.confusion.index(0, 2).data(Qt.ItemDataRole.BackgroundRole) is None  # zero
     assert view.per_class.index(1, 1).data() == "66.7%"  # green: 2 of 3 predicted are right
+    assert view.per_class.index(1, 3).data() == "80.0%"  # F1 of precision 2/3 and recall 1
     view.set_report(None)
     assert view.confusion.rowCount() == 0 and not view.tabs.isTabVisible(3)
     view.shutdown()
+
+
+def test_enter_in_the_folder_field_runs_one_evaluation(qtbot, dialog, dataset):
+    """Enter used to start a run and then click whichever button held the focus (Stop)."""
+    dialog.folder_edit.setFocus()
+    qtbot.keyClicks(dialog.folder_edit, str(dataset))
+    qtbot.keyClick(dialog.folder_edit, Qt.Key.Key_Return)
+    assert dialog.runner.running
+    qtbot.waitUntil(lambda: not dialog.runner.running, timeout=60_000)
+    report = dialog.report
+    assert report is not None and not report.cancelled and report.total == 36
+    assert "Stopped" not in dialog.status.text()
+
+
+def test_a_class_without_images_has_no_recall(qtbot):
+    from resnet_desktop.core.evaluate import build_report
+
+    model = PerClassModel()
+    model.set_metrics(build_report(["cat", "dog"], [0, 0], [0, 1]).per_class)
+    dog = [model.index(1, column).data() for column in range(5)]
+    assert dog == ["dog", "0.0%", "—", "—", "0"]  # predicted once, wrongly; no dog images
+    assert model.index(1, 2).data(Qt.ItemDataRole.ForegroundRole) is not None
+    assert model.index(0, 2).data() == "50.0%"
+    assert model.index(0, 2).data(Qt.ItemDataRole.ForegroundRole) is None

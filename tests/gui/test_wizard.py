@@ -15,13 +15,13 @@ import pytest
 import shiboken6
 from PySide6.QtWidgets import QApplication, QMessageBox, QWizard
 
-from resnet_desktop.app.finetune import FineTuneState
+from resnet_desktop.app.finetune import FineTuneState, TrainingProgress
 from resnet_desktop.core.runtime import RuntimeOptions
 from resnet_desktop.gui.charts import LineChart, nice_ticks
 from resnet_desktop.gui.wizard import FineTuneWizard
 from resnet_desktop.gui.wizard.options_page import OptionsPage
 from resnet_desktop.gui.wizard.review_page import name_problem
-from resnet_desktop.gui.wizard.train_page import TrainPage, _Progress, result_text
+from resnet_desktop.gui.wizard.train_page import TrainPage, result_text
 
 COLOURS = {"red": (200, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 200)}
 CLASSES = sorted(COLOURS)
@@ -66,10 +66,17 @@ def scan(qtbot, wizard: FineTuneWizard, folder: Path) -> None:
     qtbot.waitUntil(lambda: not wizard.dataset_page.runner.running, timeout=30_000)
 
 
+def to_model_page(qtbot, wizard: FineTuneWizard) -> None:
+    """Next from the dataset page, then wait for the model list (read in a worker)."""
+    wizard.next()
+    assert wizard.currentPage() is wizard.model_page
+    qtbot.waitUntil(lambda: not wizard.model_page.lister.running, timeout=10_000)
+
+
 def start_training(qtbot, wizard: FineTuneWizard, dataset: Path, epochs: int) -> None:
     """Dataset → cifar_resnet20 from random weights, full training → options → train page."""
     scan(qtbot, wizard, dataset)
-    wizard.next()
+    to_model_page(qtbot, wizard)
     wizard.model_page.set_model("cifar_resnet20", "random", "full")
     wizard.next()
     wizard.options_page.set_value("epochs", epochs)
@@ -97,7 +104,7 @@ def test_walk_through_trains_and_saves(qtbot, wizard, dataset, tmp_path):
     assert next_enabled(wizard)
     save_page(wizard, tmp_path, "1_dataset")
 
-    wizard.next()
+    to_model_page(qtbot, wizard)
     wizard.model_page.set_model("cifar_resnet20", "random", "full")
     assert not wizard.model_page.weights_group.button(0).isEnabled()  # no built-in weights
     save_page(wizard, tmp_path, "2_model")
@@ -172,12 +179,13 @@ def test_warnings_unreadable_files_and_a_validation_folder(qtbot, wizard, datase
     assert page.warnings.isVisible() and "unreadable" in page.warnings.text()
     assert "broken.png" in page.unreadable.toPlainText()
     assert page.tabs.tabText(1) == "Unreadable files (1)"
-    wizard.next()
+    to_model_page(qtbot, wizard)
     wizard.model_page.set_model("cifar_resnet20", "random", "head")
     wizard.next()
     options = wizard.options_page
     assert not options.val_percent.isEnabled()
     assert options.split_label.text().startswith("36 training and 6 validation images")
+    assert not options.fields["augment"].widget.isEnabled()  # the head trains on fixed features
 
 
 def test_a_new_folder_replaces_the_previous_scan(qtbot, wizard, dataset, tmp_path):
@@ -217,7 +225,7 @@ def test_closing_mid_training_joins_the_worker(qtbot, wizard, dataset):
 
 def test_a_bad_weights_file_is_shown_on_the_train_page(qtbot, wizard, dataset, tmp_path):
     scan(qtbot, wizard, dataset)
-    wizard.next()
+    to_model_page(qtbot, wizard)
     bogus = tmp_path / "bogus.pth"
     bogus.write_text("not a checkpoint", encoding="utf-8")
     wizard.model_page.set_model("cifar_resnet20", "file", "head")
@@ -267,6 +275,7 @@ def test_back_from_training_stops_the_run(qtbot, wizard, dataset):
 def test_model_page_weights_choices(qtbot, wizard, tmp_path):
     page = wizard.model_page
     page.initializePage()
+    qtbot.waitUntil(lambda: not page.lister.running, timeout=10_000)
     page.set_model("resnet18")
     assert page.weights_group.button(0).isEnabled()
     assert "ImageNet" in page.weights_group.button(0).text()
@@ -279,6 +288,156 @@ def test_model_page_weights_choices(qtbot, wizard, tmp_path):
     assert page.validatePage()
     assert wizard.state.weights == str(weights)
     assert wizard.state.preprocess.crop == 32
+
+
+def test_the_model_list_is_read_in_a_worker(qtbot, wizard, monkeypatch):
+    import threading
+
+    from resnet_desktop.gui.wizard import model_page
+
+    threads: list[threading.Thread] = []
+    original = model_page.list_model_choices
+
+    def listing():
+        threads.append(threading.current_thread())
+        return original()
+
+    monkeypatch.setattr(model_page, "list_model_choices", listing)
+    page = wizard.model_page
+    page.initializePage()
+    assert not threads or threads[0] is not threading.main_thread()
+    assert not page.isComplete() and "Looking for models" in page.hint.text()
+    qtbot.waitUntil(lambda: not page.lister.running, timeout=10_000)
+    assert threads and threads[0] is not threading.main_thread()
+    assert page.isComplete() and "Looking" not in page.hint.text()
+
+
+def strategy_of(page) -> str:
+    return page.strategy()
+
+
+def test_a_random_start_trains_every_layer_by_default(qtbot, wizard):
+    page = wizard.model_page
+    page.initializePage()
+    qtbot.waitUntil(lambda: not page.lister.running, timeout=10_000)
+    page.selector.select_model("resnet18")
+    assert (page.weights_key(), page.strategy()) == ("builtin", "head")
+    page.weights_group.button(1).click()  # None (random start)
+    assert (page.weights_key(), page.strategy()) == ("random", "full")
+    assert "only 'Train every layer'" not in page.hint.text()  # the advice is followed
+    page.strategy_group.button(0).click()  # the user insists on the classifier only
+    assert "only 'Train every layer' learns" in page.hint.text()  # ... and is warned
+    page.selector.select_model("cifar_resnet20")  # no pretrained weights: random, so full
+    assert (page.weights_key(), page.strategy()) == ("random", "full")
+    page.selector.select_model("resnet34")  # pretrained again: its own default start
+    assert (page.weights_key(), page.strategy()) == ("builtin", "head")
+
+
+def test_every_option_has_a_tooltip(qtbot, wizard):
+    from PySide6.QtWidgets import QAbstractButton, QAbstractSpinBox, QComboBox, QLineEdit
+
+    kinds = (QAbstractButton, QAbstractSpinBox, QComboBox, QLineEdit)
+    for page in (wizard.model_page, wizard.options_page):
+        inputs = [w for kind in kinds for w in page.findChildren(kind)]
+        inputs = [w for w in inputs if not isinstance(w.parent(), (QAbstractSpinBox, QComboBox))]
+        assert len(inputs) >= 4
+        untipped = [f"{type(w).__name__} {getattr(w, 'text', str)()!r}" for w in inputs
+                    if not w.toolTip()]  # fmt: skip
+        assert not untipped, f"{type(page).__name__}: {untipped}"
+
+
+def test_keyboard_focus_starts_in_the_first_field_of_each_page(qtbot, wizard, dataset):
+    from PySide6.QtWidgets import QApplication
+
+    wizard.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is wizard.dataset_page.folder_edit)
+    scan(qtbot, wizard, dataset)
+    to_model_page(qtbot, wizard)
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is wizard.model_page.selector)
+    wizard.next()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is wizard.options_page.val_percent)
+    wizard.back()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is wizard.model_page.selector)
+
+
+def test_nested_class_folders_are_a_warning_on_the_dataset_page(qtbot, wizard, tmp_path):
+    write_colour_dataset(tmp_path / "photos" / "train", per_class=5)
+    write_colour_dataset(tmp_path / "photos" / "val", per_class=2)
+    scan(qtbot, wizard, tmp_path / "photos")
+    page = wizard.dataset_page
+    assert wizard.state.scan is not None and wizard.state.scan.class_names == ["train", "val"]
+    assert page.warnings.isVisible()
+    first = page.warnings.text().splitlines()[0]
+    assert "sub-folders of images: train (blue, green, red)" in first
+    assert str(tmp_path / "photos" / "train") in first
+
+
+class FakeBox:
+    """Stands in for the question box: records the question, answers as told."""
+
+    def __init__(self, answer):
+        self.answer, self.asked = answer, []
+
+    def __call__(self, parent, text):
+        self.asked.append(text)
+        box = QMessageBox(parent)
+        box.setStandardButtons(
+            QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel
+        )
+        box.exec = lambda: box.button(self.answer).click()
+        return box
+
+
+def savable_result():
+    from resnet_desktop.core.trainer import EpochReport, FitResult, TrainConfig
+    from resnet_desktop.core.zoo import SPECS
+
+    epoch = EpochReport(1, 5, 1.0, 0.5, 0.9, 0.75, 0.01, 1.0, 10.0, 8, True)
+    return FitResult(
+        "cifar_resnet20",
+        "random",
+        CLASSES,
+        SPECS["cifar_resnet20"].preprocess,
+        TrainConfig(),
+        history=[epoch],
+        best_epoch=1,
+        state_dict={},
+    )
+
+
+def test_cancel_asks_before_throwing_a_trained_model_away(qtbot, wizard):
+    keep = FakeBox(QMessageBox.StandardButton.Cancel)
+    wizard.ask_discard = keep
+    cancel = wizard.button(QWizard.WizardButton.CancelButton)
+    assert wizard.should_close() and not keep.asked  # nothing trained: no question
+    wizard.state.result = savable_result()
+    cancel.click()
+    assert keep.asked == ["The trained model has not been saved. Close the wizard and discard it?"]
+    assert wizard.isVisible() and wizard.state.result is not None  # kept
+    discard = FakeBox(QMessageBox.StandardButton.Discard)
+    wizard.ask_discard = discard
+    cancel.click()
+    assert len(discard.asked) == 1 and not wizard.isVisible()
+    assert wizard.state.result is None
+
+
+def test_the_default_question_keeps_the_model_on_enter(qtbot, wizard):
+    from resnet_desktop.gui.wizard.fine_tune_wizard import discard_box
+
+    box = discard_box(wizard, "The trained model has not been saved.")
+    qtbot.addWidget(box)
+    assert box.defaultButton() is box.button(QMessageBox.StandardButton.Cancel)
+    assert box.button(QMessageBox.StandardButton.Cancel).text() == "Keep Working"
+    assert box.button(QMessageBox.StandardButton.Discard) is not None
+
+
+def test_cancel_while_training_asks_too(qtbot, wizard, dataset):
+    start_training(qtbot, wizard, dataset, epochs=500)
+    keep = FakeBox(QMessageBox.StandardButton.Cancel)
+    wizard.ask_discard = keep
+    wizard.reject()
+    assert keep.asked and keep.asked[0].startswith("Training is still running")
+    assert wizard.isVisible() and wizard.train_page.runner.running
 
 
 def test_options_start_from_the_window_runtime(qtbot):
@@ -333,19 +492,6 @@ def test_name_rules():
     assert "already exists" in name_problem("taken")
 
 
-def test_progress_fraction_and_eta():
-    from resnet_desktop.core.trainer import BatchProgress
-
-    progress = _Progress(epochs=2, train=80, val=20)
-    fraction, eta = progress.fraction_and_eta(BatchProgress(1, 2, "train", 0, 80, 0.0, 0.0, 5.0))
-    assert fraction == 0 and eta is None  # no speed measured yet
-    fraction, eta = progress.fraction_and_eta(BatchProgress(1, 2, "validate", 20, 20, 0.5, 99, 15))
-    assert fraction == pytest.approx(100 / 200)
-    assert eta == pytest.approx(10.0)  # 100 units in 10 s, 100 to go
-    fraction, _ = progress.fraction_and_eta(BatchProgress(2, 2, "train", 40, 80, 0.5, 99, 17))
-    assert fraction == pytest.approx(140 / 200)
-
-
 def test_train_page_shows_each_kind_of_event(qtbot):
     from resnet_desktop.core.events import Status
     from resnet_desktop.core.trainer import BatchProgress, Phase, Stage, StageProgress
@@ -356,11 +502,14 @@ def test_train_page_shows_each_kind_of_event(qtbot):
     assert page.status.text() == "Loading the base model…"
     page._on_item(StageProgress(Stage.CACHING_FEATURES, 3, 10))
     assert page.status.text() == "Caching features: 3 / 10"
-    page._progress = _Progress(epochs=1, train=80, val=20)
+    page._progress = TrainingProgress(epochs=1, train=80, val=20)
     page._on_item(BatchProgress(1, 1, Phase.TRAIN, 10, 80, 0.5, 10.0, 5.0))
-    assert "training 10/80" in page.status.text() and "about --:-- left" in page.status.text()
-    page._on_item(BatchProgress(1, 1, Phase.TRAIN, 30, 80, 0.5, 10.0, 7.0))
-    assert page.status.text().endswith("about 0:07 left")  # 20 images in 2 s, 70 to go
+    assert "training 10/80" in page.status.text()
+    assert page.status.text().endswith("estimating time left…")
+    page._on_item(BatchProgress(1, 1, Phase.TRAIN, 12, 80, 0.5, 10.0, 5.5))
+    assert page.status.text().endswith("estimating time left…")  # 2 images in 0.5 s: too soon
+    page._on_item(BatchProgress(1, 1, Phase.TRAIN, 30, 80, 0.5, 10.0, 9.0))
+    assert page.status.text().endswith("5 images/s · about 0:14 left")  # 20 in 4 s, 70 to go
     with pytest.raises(AssertionError, match="unknown event 'a bare string'"):
         page._on_item("a bare string")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
@@ -9,6 +10,7 @@ from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFormLayout,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
@@ -58,12 +60,24 @@ class DatasetPage(QWizardPage):
 
     def _build(self) -> None:
         self.folder_edit = QLineEdit(placeholderText="Folder with one sub-folder per class")
+        self.folder_edit.setToolTip(
+            "A folder holding one sub-folder of images per class; each sub-folder's name is "
+            "the label its images are trained to get"
+        )
         self.val_edit = QLineEdit(placeholderText="Optional: a separate validation folder")
+        self.val_edit.setToolTip(
+            "Optional: a folder of the same class sub-folders, used only to measure accuracy. "
+            "Empty: part of the training images is kept aside instead"
+        )
         for edit in (self.folder_edit, self.val_edit):
             edit.textChanged.connect(self._schedule_scan)
+        rows = [
+            folder_row(self.folder_edit, "Dataset folder", self),
+            folder_row(self.val_edit, "Validation folder", self),
+        ]
         form = QFormLayout()
-        form.addRow("Training images:", folder_row(self.folder_edit, "Dataset folder", self))
-        form.addRow("Validation images:", folder_row(self.val_edit, "Validation folder", self))
+        form.addRow("Training images:", rows[0])
+        form.addRow("Validation images:", rows[1])
         self.progress = QProgressBar(textVisible=False, maximumHeight=10)
         self.progress.hide()
         self.status = QLabel("Choose a folder to check it.")
@@ -74,6 +88,7 @@ class DatasetPage(QWizardPage):
         for widget in (self.progress, self.status, self.error, self.warnings):
             layout.addWidget(widget)
         layout.addWidget(self._report_area(), 1)
+        _tab_in_row_order(rows)  # once the fields belong to the page
 
     def _report_area(self) -> QSplitter:
         self.counts = QStandardItemModel(0, 2, self)
@@ -93,6 +108,9 @@ class DatasetPage(QWizardPage):
         splitter.addWidget(self.tabs)
         splitter.setSizes([260, 600])
         return splitter
+
+    def first_field(self) -> QWidget:
+        return self.folder_edit
 
     def set_folders(self, folder: str | Path, val_folder: str | Path | None = None) -> None:
         """Fill in the folders and scan at once (what Browse + waiting does)."""
@@ -176,6 +194,13 @@ class DatasetPage(QWizardPage):
         self._timer.stop()
         self.runner.shutdown()
         self.gallery.shutdown()
+
+
+def _tab_in_row_order(rows: list[QHBoxLayout]) -> None:
+    """Tab goes field, its Browse button, next field... (not the order the widgets were made)."""
+    widgets = [row.itemAt(i).widget() for row in rows for i in range(row.count())]
+    for first, second in itertools.pairwise(widgets):
+        QWidget.setTabOrder(first, second)
 
 
 def _absent(folder: str, what: str) -> str:

@@ -1,4 +1,8 @@
-"""The wizard's second page: the base network, its starting weights, what to train."""
+"""The wizard's second page: the base network, its starting weights, what to train.
+
+Its defaults follow its own advice: each model starts from its pretrained weights when it
+has some, and a random start trains every layer.
+"""
 
 from __future__ import annotations
 
@@ -26,8 +30,25 @@ from resnet_desktop.core.library import LibraryError, ModelLibrary
 from resnet_desktop.core.train_config import STRATEGIES
 from resnet_desktop.core.zoo import Preprocess
 from resnet_desktop.gui.model_selector import ModelSelector
+from resnet_desktop.gui.workers import JobRunner
 
 BUILTIN, RANDOM, FILE = "builtin", "random", "file"
+WEIGHTS_TEXT = {
+    BUILTIN: (
+        "Pretrained",
+        "Start from weights that already recognise images: ImageNet's for a built-in "
+        "network, its own for a model of your library. The best start for most photos.",
+    ),
+    RANDOM: (
+        "None (random start)",
+        "Start from random numbers: the network learns everything from your images. "
+        "Needs many images, and training every layer.",
+    ),
+    FILE: (
+        "From a file:",
+        "Start from weights saved in a file (.pth, .safetensors…) for the same network.",
+    ),
+}
 STRATEGY_TEXT = {
     "head": (
         "Train the classifier only",
@@ -52,7 +73,17 @@ class ModelPage(QWizardPage):
         self.state = state
         self.setTitle("Base model and strategy")
         self.setSubTitle("Start from a network that already knows images, then adapt it.")
+        self.lister = JobRunner(self)
+        self.lister.item.connect(self.selector_choices)
+        self.lister.failed.connect(self._on_list_failed)
+        self.lister.finished.connect(self._update)
+        self._model: str | None = None  # the model whose default weights were last set
+        self._list_error = ""
         self.selector = ModelSelector()
+        self.selector.setToolTip(
+            "The network to start from: a built-in architecture, or a model of your library "
+            "to train further"
+        )
         self.selector.currentIndexChanged.connect(self._update)
         self.hint = QLabel(wordWrap=True)
         form = QFormLayout()
@@ -68,21 +99,20 @@ class ModelPage(QWizardPage):
         box = QGroupBox("Starting weights")
         self.weights_group = QButtonGroup(self)
         self.weights_file = QLineEdit(placeholderText="A .pth / .safetensors file for this model")
+        self.weights_file.setToolTip("The weights file to start from")
         self.weights_file.textChanged.connect(self._update)
-        browse = QPushButton("Browse…")
+        browse = QPushButton("Browse…", toolTip="Choose the weights file")
         browse.clicked.connect(self._browse_weights)
         grid = QGridLayout(box)
-        for row, (key, text) in enumerate(
-            ((BUILTIN, "Pretrained"), (RANDOM, "None (random start)"), (FILE, "From a file:"))
-        ):
-            button = QRadioButton(text)
+        for row, (key, (text, tip)) in enumerate(WEIGHTS_TEXT.items()):
+            button = QRadioButton(text, toolTip=tip)
             button.setObjectName(f"weights_{key}")
             self.weights_group.addButton(button, row)
             grid.addWidget(button, row, 0)
         grid.addWidget(self.weights_file, 2, 1)
         grid.addWidget(browse, 2, 2)
         grid.setColumnStretch(1, 1)
-        self.weights_group.idToggled.connect(self._update)
+        self.weights_group.idToggled.connect(self._weights_toggled)
         return box
 
     def _strategy_box(self) -> QGroupBox:
@@ -91,7 +121,7 @@ class ModelPage(QWizardPage):
         grid = QGridLayout(box)
         for row, key in enumerate(STRATEGIES):
             title, explanation = STRATEGY_TEXT[key]
-            button = QRadioButton(title)
+            button = QRadioButton(title, toolTip=explanation)
             button.setObjectName(f"strategy_{key}")
             button.setChecked(key == "head")
             self.strategy_group.addButton(button, row)
@@ -104,9 +134,19 @@ class ModelPage(QWizardPage):
         return box
 
     def initializePage(self) -> None:
-        # A few stat() calls and the library's small JSON files: quick enough to do here.
-        self.selector.set_choices(list_model_choices())
+        """List the models in a worker: it reads the torch hub cache and the library."""
+        self._list_error = ""
+        self.lister.start(lambda _stop: [list_model_choices()])
         self._update()
+
+    def selector_choices(self, choices: list[ModelChoice]) -> None:
+        self.selector.set_choices(choices)
+
+    def _on_list_failed(self, message: str) -> None:
+        self._list_error = f"Could not list the models: {message}. "
+
+    def first_field(self) -> QWidget:
+        return self.selector
 
     def _browse_weights(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -132,21 +172,38 @@ class ModelPage(QWizardPage):
     def strategy(self) -> str:
         return STRATEGIES[max(0, self.strategy_group.checkedId())]
 
+    def _weights_toggled(self, _id: int, checked: bool) -> None:
+        if checked:
+            self._suggest_strategy()
+        self._update()
+
+    def _suggest_strategy(self) -> None:
+        """The strategy that suits the start: a random start trains every layer."""
+        strategy = "full" if self.weights_key() == RANDOM else "head"
+        self.strategy_group.button(STRATEGIES.index(strategy)).setChecked(True)
+
     def _update(self, *_args: Any) -> None:
         choice = self.selector.current_choice()
         builtin = self.weights_group.button(0)
         builtin.setEnabled(choice is not None and choice.state != WeightsState.NEEDS_FILE)
         builtin.setText(_builtin_label(choice))
-        if not builtin.isEnabled() and builtin.isChecked():
+        if choice is not None and choice.name != self._model:
+            self._model = choice.name  # another model: its own default start and strategy
+            if self.weights_key() != FILE:
+                self.set_weights(BUILTIN if builtin.isEnabled() else RANDOM)
+            self._suggest_strategy()
+        elif not builtin.isEnabled() and builtin.isChecked():
             self.set_weights(RANDOM)
-        elif self.weights_group.checkedId() < 0:
-            self.set_weights(BUILTIN if builtin.isEnabled() else RANDOM)
         self.weights_file.setEnabled(self.weights_key() == FILE)
-        self.hint.setText(_model_hint(choice, self.weights_key(), self.strategy()))
+        self.hint.setText(
+            "Looking for models and their weights…"
+            if self.lister.running
+            else self._list_error + _model_hint(choice, self.weights_key(), self.strategy())
+        )
         self.completeChanged.emit()
 
     def isComplete(self) -> bool:
-        if self.selector.current_choice() is None:
+        if self.lister.running or self.selector.current_choice() is None:
             return False
         return self.weights_key() != FILE or Path(self.weights_file.text().strip()).is_file()
 
@@ -164,7 +221,7 @@ class ModelPage(QWizardPage):
         return True
 
     def shutdown(self) -> None:
-        """Nothing runs in the background here."""
+        self.lister.shutdown()
 
 
 def _builtin_label(choice: ModelChoice | None) -> str:

@@ -84,10 +84,38 @@ def _check_field(name: str, label: str, box: QCheckBox) -> _Field:
     return _Field(name, label, box, box.isChecked, box.setChecked)
 
 
+# What each setting does, in a sentence a newcomer can act on (the fields' tooltips).
+OPTION_TIPS = {
+    "epochs": "How many times training goes through all the training images. Strategies "
+    "that train more than the classifier stop early once validation stops improving.",
+    "lr": "How big each learning step is. Too high: the loss jumps about or becomes NaN; "
+    "too low: training hardly moves.",
+    "batch_size": "Images per learning step. Larger batches are faster on a GPU but need "
+    "more memory.",
+    "optimizer": "The rule that updates the weights: AdamW adapts each step by itself; SGD "
+    "(with momentum) is the classic choice for training from scratch.",
+    "weight_decay": "Pulls the weights towards zero to fight overfitting; 0 turns it off.",
+    "label_smoothing": "Trains towards slightly softened answers (e.g. 90 % sure instead "
+    "of 100 %), so the model is less over-confident; 0 turns it off.",
+    "augment": "Shows every training image randomly cropped and mirrored, so the model "
+    "sees more variety. Not used when only the classifier trains: its features are "
+    "computed once.",
+    "device": "Where to train: auto picks the fastest available; cpu, cuda (an NVIDIA "
+    "GPU) or mps (Apple silicon).",
+    "precision": "Number format for training: auto chooses; bf16 and fp16 are faster on "
+    "hardware that supports them, fp32 is exact everywhere.",
+    "seed": "Fixes the random split, start and order, so a run can be repeated exactly.",
+}
+VAL_SPLIT_TIP = (
+    "The share of each class's images kept aside to measure accuracy; they are never "
+    "trained on. Disabled when a separate validation folder is given."
+)
+
+
 def _option_fields() -> list[_Field]:
     lr = _double(1e-6, 10.0, 6, 1e-4)
     lr.setStepType(QDoubleSpinBox.StepType.AdaptiveDecimalStepType)
-    return [
+    fields = [
         _spin_field("epochs", "Epochs:", _spin(1, 10_000)),
         _spin_field("lr", "Learning rate:", lr),
         _spin_field("batch_size", "Batch size:", _spin(1, 4096)),
@@ -99,6 +127,9 @@ def _option_fields() -> list[_Field]:
         _combo_field("precision", "Precision:", _combo(PRECISIONS)),
         _spin_field("seed", "Random seed:", _spin(0, 2**31 - 1)),
     ]
+    for field in fields:
+        field.widget.setToolTip(OPTION_TIPS[field.name])
+    return fields
 
 
 class OptionsPage(QWizardPage):
@@ -121,10 +152,13 @@ class OptionsPage(QWizardPage):
         self.val_percent.setSuffix(" %")
         self.val_percent.setValue(20)
         self.val_percent.setMinimumWidth(160)
+        self.val_percent.setToolTip(VAL_SPLIT_TIP)
         self.val_percent.valueChanged.connect(self._show_split)
         self.split_label = QLabel()
         self.error = InlineError()
-        restore = QPushButton("Restore defaults")
+        restore = QPushButton(
+            "Restore defaults", toolTip="Back to the settings suggested for the strategy"
+        )
         restore.clicked.connect(self.restore_defaults)
         form = QFormLayout(fieldGrowthPolicy=QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
         form.addRow("Validation split:", self.val_percent)
@@ -144,9 +178,13 @@ class OptionsPage(QWizardPage):
         if defaults != self._defaults:  # a new strategy or input size: its own defaults
             self._defaults = defaults
             self.restore_defaults()
+        self.fields["augment"].widget.setEnabled(self.state.strategy != "head")
         separate_val = self.state.scan is not None and self.state.scan.val_root is not None
         self.val_percent.setEnabled(not separate_val)
         self._show_split()
+
+    def first_field(self) -> QWidget:
+        return self.val_percent
 
     def _preprocess(self) -> Preprocess:
         return self.state.preprocess or SPECS["resnet50"].preprocess

@@ -67,6 +67,9 @@ class ReviewPage(QWizardPage):
         layout.addWidget(self.report_view, 1)
         layout.addLayout(form)
 
+    def first_field(self) -> QWidget:
+        return self.name_edit
+
     def initializePage(self) -> None:
         result = self.state.result
         self.summary.setText(result_text(result) if result else "")

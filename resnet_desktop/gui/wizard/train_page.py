@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from resnet_desktop.app.finetune import FineTuneState
+from resnet_desktop.app.finetune import FineTuneState, ProgressEstimate, TrainingProgress
 from resnet_desktop.app.formatting import format_duration
 from resnet_desktop.app.weights import describe_base_weights
 from resnet_desktop.core.dataset import DatasetSplit
@@ -58,30 +58,14 @@ def training_job(model: str, weights: str | None, split: DatasetSplit, config: T
     return job
 
 
-class _Progress:
-    """Overall progress and time left, from images done at the speed seen so far.
-
-    Images of both phases count as one unit; the speed is measured from the first batch
-    report on, so the one-off loading before the epochs does not distort it.
-    """
-
-    def __init__(self, epochs: int, train: int, val: int) -> None:
-        self.epochs, self.train, self.val = epochs, max(1, train), val
-        self._start: tuple[float, int] | None = None  # (elapsed, units) at the first report
-
-    def fraction_and_eta(self, item: BatchProgress) -> tuple[float, float | None]:
-        per_epoch = self.train + self.val
-        done = (
-            (item.epoch - 1) * per_epoch
-            + item.done
-            + (self.train if item.phase != Phase.TRAIN else 0)
-        )
-        total = self.epochs * per_epoch
-        if self._start is None:
-            self._start = (item.elapsed, done)
-        seconds, units = item.elapsed - self._start[0], done - self._start[1]
-        eta = max(0, total - done) * seconds / units if units > 0 and seconds > 0 else None
-        return min(1.0, done / total), eta
+def _speed_and_time_left(estimate: ProgressEstimate) -> str:
+    """The run's average speed (one phase's swings from 100 to 30,000 images/s) and time left."""
+    if estimate.eta_seconds is None or estimate.images_per_second is None:
+        return "estimating time left…"
+    return (
+        f"{estimate.images_per_second:.0f} images/s · "
+        f"about {format_duration(estimate.eta_seconds)} left"
+    )
 
 
 def epoch_line(report: EpochReport) -> str:
@@ -130,7 +114,7 @@ class TrainPage(QWizardPage):
         self.runner.item.connect(self._on_item)
         self.runner.failed.connect(self._on_failed)
         self.runner.finished.connect(self._on_finished)
-        self._progress: _Progress | None = None
+        self._progress: TrainingProgress | None = None
         self._build()
 
     def _build(self) -> None:
@@ -167,6 +151,10 @@ class TrainPage(QWizardPage):
         for widget in (self.status, self.result_label, self.error):
             layout.addWidget(widget)
 
+    def first_field(self) -> QWidget | None:
+        """No field to fill in here: the wizard's own choice of focus is fine."""
+        return None
+
     def initializePage(self) -> None:
         self.start()
 
@@ -182,7 +170,7 @@ class TrainPage(QWizardPage):
         if config is None or self.state.model_name is None:
             self._on_failed("choose a model and the training options first")
             return
-        self._progress = _Progress(config.epochs or 1, len(split.train), len(split.val))
+        self._progress = TrainingProgress(config.epochs or 1, len(split.train), len(split.val))
         self.runner.start(training_job(self.state.model_name, self.state.weights, split, config))
         self._set_running(True)
 
@@ -232,14 +220,13 @@ class TrainPage(QWizardPage):
     def _on_batch(self, item: BatchProgress) -> None:
         if self._progress is None:
             return
-        fraction, eta = self._progress.fraction_and_eta(item)
+        estimate = self._progress.update(item)
         self.progress.setRange(0, PROGRESS_STEPS)
-        self.progress.setValue(round(fraction * PROGRESS_STEPS))
+        self.progress.setValue(round(estimate.fraction * PROGRESS_STEPS))
         phase = "training" if item.phase == Phase.TRAIN else "validating"
         self.status.setText(
             f"Epoch {item.epoch}/{item.epochs} · {phase} {item.done}/{item.total} · "
-            f"loss {item.loss:.4f} · {item.images_per_second:.0f} images/s · "
-            f"about {format_duration(eta)} left"
+            f"loss {item.loss:.4f} · {_speed_and_time_left(estimate)}"
         )
 
     def _on_epoch(self, report: EpochReport) -> None:
