@@ -386,6 +386,17 @@ def _crop_box(size: tuple[int, int], resize: int, crop: int) -> tuple[float, ...
     return (left * scale_x, top * scale_y, right, bottom)
 
 
+def input_region(size: tuple[int, int], preprocess: Preprocess) -> tuple[float, ...]:
+    """The part of an image of ``size`` that :func:`to_input` gives the network.
+
+    ``(left, top, right, bottom)`` in the image's pixels: the centre crop's source region,
+    or the whole image when it is scaled straight to the input size.
+    """
+    if preprocess.resize is None:
+        return (0.0, 0.0, float(size[0]), float(size[1]))
+    return _crop_box(size, preprocess.resize, preprocess.crop)
+
+
 def load_input(path: str | Path, preprocess: Preprocess) -> np.ndarray:
     """Decode one file into a network input; thread-safe, Pillow releases the GIL.
 
