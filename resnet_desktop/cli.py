@@ -18,7 +18,7 @@ from resnet_desktop.app.logs import setup_logging
 from resnet_desktop.commands.common import reports_errors
 
 # Each module registers one sub-command: ``register(subparsers)`` sets ``func`` on it.
-COMMAND_MODULES = ("predict", "models", "benchmark", "finetune", "evaluate")
+COMMAND_MODULES = ("predict", "models", "benchmark", "finetune", "evaluate", "explain")
 
 
 def build_parser() -> argparse.ArgumentParser:
