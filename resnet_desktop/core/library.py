@@ -16,6 +16,7 @@ import contextlib
 import json
 import re
 import secrets
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from resnet_desktop.core import paths, zoo
-from resnet_desktop.core.atomic import atomic_write_bytes, atomic_write_text
+from resnet_desktop.core.atomic import atomic_open, atomic_write_bytes, atomic_write_text
 from resnet_desktop.core.errors import UserError
 from resnet_desktop.core.weights import (
     WeightsError,
@@ -268,6 +269,55 @@ class ModelLibrary:
             raise LibraryError(
                 f"cannot read the weights of {name!r} ({model.weights_path}): {error}"
             ) from None
+
+    # --- editing: rename, class names (Manage Models) ---------------------------------------
+
+    def rename(self, name: str, new_name: str) -> LibraryModel:
+        """Give model ``name`` the name ``new_name``.
+
+        The new files are written whole before the old ones go: a crash in between leaves
+        the model under both names, never under neither.
+        """
+        self._check_new_name(new_name, overwrite=False)
+        old = self.get(name)
+        metadata = {**self._metadata(name), "name": new_name}
+        metadata.pop("weights_file", None)
+        new_weights = self._weights_path(new_name)
+        try:
+            with open(old.weights_path, "rb") as source, atomic_open(new_weights, "wb") as copy:
+                shutil.copyfileobj(source, copy)
+            atomic_write_text(self._metadata_path(new_name), _metadata_text(metadata))
+        except OSError as error:
+            raise LibraryError(f"could not rename {name!r}: {error.strerror or error}") from None
+        self.remove(name)
+        return self.get(new_name)
+
+    def set_class_names(self, name: str, class_names: Sequence[str]) -> LibraryModel:
+        """Rename the classes of ``name`` (as many as before, in the head's order)."""
+        _check_class_names(class_names)
+        old = self.get(name)
+        if len(class_names) != len(old.class_names):
+            raise LibraryError(
+                f"{name!r} has {len(old.class_names)} classes; {len(class_names)} names were given"
+            )
+        metadata = {**self._metadata(name), "class_names": list(class_names)}
+        try:
+            atomic_write_text(self._metadata_path(name), _metadata_text(metadata))
+        except OSError as error:
+            raise LibraryError(f"could not save {name!r}: {error.strerror or error}") from None
+        return self.get(name)
+
+    def _metadata(self, name: str) -> dict[str, Any]:
+        """The JSON of ``name`` as stored, so an edit keeps the fields it does not touch."""
+        path = self._existing_metadata_path(name)
+        try:
+            return dict(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as error:
+            raise LibraryError(f"cannot read {path}: {error}") from None
+
+
+def _metadata_text(metadata: dict[str, Any]) -> str:
+    return json.dumps(metadata, indent=2, ensure_ascii=False) + "\n"
 
 
 def _model_from_metadata(data: dict[str, Any], weights_path: Path, stem: str) -> LibraryModel:
