@@ -149,9 +149,14 @@ def class_index(target: int | str | None, class_names: list[str]) -> int | None:
 
 
 def explain_image(
-    model: LoadedModel, image: Image.Image, target: int | str | None = None
+    model: LoadedModel,
+    image: Image.Image,
+    target: int | str | None = None,
+    max_side: int = MAX_SIDE,
 ) -> Explanation:
     """The heatmap of class ``target`` (label, index, or None for the top-1) over ``image``.
+
+    The heatmap and overlay are at the image's size, scaled down to fit ``max_side``.
 
     The network sees the image exactly as the predictor does, so the probability is the
     one the results table shows. The network runs on the CPU in float32, in the
@@ -165,7 +170,7 @@ def explain_image(
     normalize = Normalizer(model.preprocess.mean, model.preprocess.std, torch.device("cpu"))
     pixels = torch.from_numpy(to_input(image, model.preprocess)).unsqueeze(0)
     cam = grad_cam(network, normalize(pixels), model.spec.cam_layer, index)  # channels last
-    shown = _shrunk(image, MAX_SIDE)
+    shown = _shrunk(image, max_side)
     heatmap = heatmap_at(cam.map, image.size, shown.size, model.preprocess)
     return Explanation(
         class_index=cam.class_index,
@@ -177,7 +182,10 @@ def explain_image(
 
 
 def explain_file(
-    model: LoadedModel, path: str | Path, target: int | str | None = None
+    model: LoadedModel,
+    path: str | Path,
+    target: int | str | None = None,
+    max_side: int = MAX_SIDE,
 ) -> Explanation:
     """:func:`explain_image` of a file, decoded as the predictor decodes it.
 
@@ -186,7 +194,7 @@ def explain_file(
     """
     preprocess = model.preprocess
     image = open_image(path, min_size=preprocess.resize or preprocess.crop)
-    return explain_image(model, image, target)
+    return explain_image(model, image, target, max_side)
 
 
 def _shrunk(image: Image.Image, max_side: int) -> Image.Image:

@@ -11,6 +11,7 @@ from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QImage, QPainter, QPalette, QPixmap, QResizeEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from resnet_desktop.gui.heatmap_view import HeatmapView
 from resnet_desktop.gui.results_model import ResultRow
 
 PREVIEW_SIZE = 480  # decoded size of the preview; the label scales it down to fit
@@ -110,6 +111,7 @@ class DetailPanel(QWidget):
     """
 
     previewNeeded = Signal(object)
+    rowShown = Signal(object)  # the ResultRow (or None) now shown
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -127,6 +129,10 @@ class DetailPanel(QWidget):
             layout.addWidget(widget, stretch)
         layout.addWidget(self.bars)
         self.preview.set_image(None, NO_SELECTION)
+        self.heatmap = HeatmapView(self.preview, ScaledImage(self), self.bars, self)
+        layout.insertWidget(1, self.heatmap.image, 1)  # in the preview's place, shown instead
+        layout.addWidget(self.heatmap)
+        self.rowShown.connect(self.heatmap.show_row)
         self.show_row(None)
 
     def show_row(self, row: ResultRow | None) -> None:
@@ -144,6 +150,7 @@ class DetailPanel(QWidget):
             (row.prediction.labels, row.prediction.probs) if row and row.ok else ((), ())
         )
         self.bars.set_probabilities(labels, probs)
+        self.rowShown.emit(row)
 
     def set_preview(self, path: Path, image: QImage) -> None:
         """A decoded preview arrived; ignored unless it is still the selected file's."""
