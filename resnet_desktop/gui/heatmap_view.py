@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from resnet_desktop.gui.results_model import ResultRow
 
 BUTTON_TEXT = "Why this label?"
+PHOTO_TEXT = "Back to the Photo"
 NOT_CLASSIFIED = "Classify the image first (F5) to see why it got its label."
 
 
@@ -122,6 +123,7 @@ class HeatmapView(QWidget):
     # --- state ----------------------------------------------------------------------------
 
     def _toggled(self, on: bool) -> None:
+        self.button.setText(PHOTO_TEXT if on else BUTTON_TEXT)
         self.preview.setVisible(not on)
         self.image.setVisible(on)
         self.bars.setCursor(Qt.CursorShape.PointingHandCursor if on else Qt.CursorShape.ArrowCursor)
@@ -138,7 +140,7 @@ class HeatmapView(QWidget):
         if request is None:
             self._runner.abandon()
             self._wanted = None
-            self.image.set_image(None, "")
+            self.image.set_image(None, "No image selected" if self._row is None else "")
             self.caption.setText(NOT_CLASSIFIED if self._row is not None else "")
         elif request != self._wanted:
             self._wanted = request

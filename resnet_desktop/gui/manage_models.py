@@ -295,8 +295,7 @@ class ManageModelsDialog(QDialog):
     def _show_listing(self, listing: Listing) -> None:
         self.folder = listing.folder
         self.table_model.set_models(listing.models)
-        if listing.select:
-            self.select(listing.select)
+        self.select(listing.select or (listing.models[0].name if listing.models else ""))
         count = len(listing.models)
         summary = (
             f"{count} model{'s' if count != 1 else ''} in {listing.folder}"

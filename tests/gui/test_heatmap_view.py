@@ -11,7 +11,7 @@ from resnet_desktop.app import explain as explain_app
 from resnet_desktop.app.classify import RunKey
 from resnet_desktop.core.predictor import Prediction
 from resnet_desktop.gui.detail_panel import DetailPanel
-from resnet_desktop.gui.heatmap_view import NOT_CLASSIFIED
+from resnet_desktop.gui.heatmap_view import NOT_CLASSIFIED, PHOTO_TEXT
 from resnet_desktop.gui.results_model import ResultRow
 from tests.helpers import write_colour_images
 
@@ -59,6 +59,7 @@ def test_the_toggle_shows_the_top_1_heatmap_in_place_of_the_preview(
     assert result.request.label is None and result.request.model == row.key.model
     assert result.request.path == row.path
     assert panel.heatmap.image.isVisible() and not panel.preview.isVisible()
+    assert panel.heatmap.button.text() == PHOTO_TEXT
     assert not panel.heatmap.image.pixmap().isNull()
     assert f"“{result.explanation.label}”" in panel.heatmap.caption.text()
     assert explained_on and threading.main_thread() not in explained_on

@@ -57,10 +57,11 @@ def test_each_model_shows_its_architecture_classes_and_source(dialog, qtmodeltes
     assert dialog.status.text() == f"1 model in {ModelLibrary().root}"
 
 
-def test_model_buttons_need_a_selection(dialog):
-    assert not dialog.rename_button.isEnabled()
-    dialog.table.selectRow(0)
+def test_the_first_model_is_selected_and_the_buttons_need_one(dialog, tiny_model):
+    assert dialog.selected().name == tiny_model
     assert dialog.rename_button.isEnabled() and dialog.export_button.isEnabled()
+    dialog.table.clearSelection()
+    assert not dialog.rename_button.isEnabled() and not dialog.delete_button.isEnabled()
 
 
 def test_rename(qtbot, dialog, tiny_model):
