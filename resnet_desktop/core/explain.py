@@ -153,10 +153,12 @@ def explain_image(
     image: Image.Image,
     target: int | str | None = None,
     max_side: int = MAX_SIDE,
+    shown: Image.Image | None = None,
 ) -> Explanation:
     """The heatmap of class ``target`` (label, index, or None for the top-1) over ``image``.
 
-    The heatmap and overlay are at the image's size, scaled down to fit ``max_side``.
+    The heatmap and overlay are drawn on ``shown`` (the same picture at another scale;
+    by default ``image``), scaled down to fit ``max_side``.
 
     The network sees the image exactly as the predictor does, so the probability is the
     one the results table shows. The network runs on the CPU in float32, in the
@@ -170,7 +172,7 @@ def explain_image(
     normalize = Normalizer(model.preprocess.mean, model.preprocess.std, torch.device("cpu"))
     pixels = torch.from_numpy(to_input(image, model.preprocess)).unsqueeze(0)
     cam = grad_cam(network, normalize(pixels), model.spec.cam_layer, index)  # channels last
-    shown = _shrunk(image, max_side)
+    shown = _shrunk(shown or image, max_side)
     heatmap = heatmap_at(cam.map, image.size, shown.size, model.preprocess)
     return Explanation(
         class_index=cam.class_index,
@@ -187,14 +189,20 @@ def explain_file(
     target: int | str | None = None,
     max_side: int = MAX_SIDE,
 ) -> Explanation:
-    """:func:`explain_image` of a file, decoded as the predictor decodes it.
+    """:func:`explain_image` of a file, decoded for the network as the predictor decodes it.
+
+    That decode may be at a reduced scale (a JPEG's 1/8 for a 32-pixel input); the
+    overlay is then drawn on a second, larger decode.
 
     Raises:
         DecodeError: the file cannot be decoded.
     """
     preprocess = model.preprocess
     image = open_image(path, min_size=preprocess.resize or preprocess.crop)
-    return explain_image(model, image, target, max_side)
+    shown = image
+    if max(image.size) < max_side:  # perhaps reduced; a small file decodes again quickly
+        shown = open_image(path, min_size=max_side // 2)
+    return explain_image(model, image, target, max_side, shown)
 
 
 def _shrunk(image: Image.Image, max_side: int) -> Image.Image:

@@ -170,3 +170,14 @@ def test_a_class_is_found_by_label_or_index_and_refused_otherwise():
         class_index("bird", names)
     with pytest.raises(ExplainError, match="out of range"):
         class_index(2, names)
+
+
+def test_the_overlay_of_a_jpeg_is_drawn_at_its_own_size_not_the_networks(tmp_path):
+    """The network's decode of a large JPEG is reduced (1/8 here); the overlay is not."""
+    path = tmp_path / "large.jpg"
+    half_and_half("red", "blue", size=(800, 600)).save(path, quality=95)
+    explanation = explain_file(colour_model(), path, "red")
+    assert explanation.overlay.size == (800, 600) and explanation.heatmap.shape == (600, 800)
+    assert explanation.heatmap[:, :380].mean() > 0.8 and explanation.heatmap[:, 420:].mean() < 0.1
+    small = explain_file(colour_model(), path, "red", max_side=200)
+    assert small.overlay.size == (200, 150)
