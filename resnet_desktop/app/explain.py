@@ -13,8 +13,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from resnet_desktop.core.explain import Explanation, explain_file
+from resnet_desktop.core.explain import ExplainError, Explanation, explain_file
+from resnet_desktop.core.library import ModelLibrary
 from resnet_desktop.core.model_loader import LoadedModel, load_model
+from resnet_desktop.core.zoo import SPECS
 
 ShouldStop = Callable[[], bool]
 WINDOW_SIDE = 1024  # heatmaps for the window: larger than the panel, smaller than a photo
@@ -61,6 +63,11 @@ class Explainer:
             self._model = None
 
     def _load(self, name: str, should_stop: ShouldStop) -> LoadedModel:
+        if name not in SPECS and name not in ModelLibrary():
+            raise ExplainError(
+                f"“{name}”, the model that classified this image, is no longer in the "
+                "library: classify the image again"
+            )
         if self._model is None or self._model.name != name:
             self._model = None  # free the old network before the new one is built
             self._model = load_model(name, should_stop=should_stop)

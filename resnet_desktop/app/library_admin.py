@@ -37,12 +37,16 @@ class ModelSummary:
 
 @dataclass(frozen=True)
 class Listing:
-    """The library's models; ``done`` says what a job just changed ("" for a plain listing)."""
+    """The library's models; ``done`` says what a job just changed ("" for a plain listing).
+
+    ``renamed`` is the (old, new) name pair of a rename just done.
+    """
 
     models: list[ModelSummary]
     folder: Path
     done: str = ""
     select: str | None = None
+    renamed: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -102,9 +106,11 @@ def _threshold(setup: object) -> float | None:
         return None
 
 
-def _listing(done: str = "", select: str | None = None) -> Listing:
+def _listing(
+    done: str = "", select: str | None = None, renamed: tuple[str, str] | None = None
+) -> Listing:
     library = ModelLibrary()
-    return Listing([summarise(m) for m in library.list()], library.root, done, select)
+    return Listing([summarise(m) for m in library.list()], library.root, done, select, renamed)
 
 
 def list_job(should_stop: ShouldStop) -> Iterator[Listing]:
@@ -114,7 +120,7 @@ def list_job(should_stop: ShouldStop) -> Iterator[Listing]:
 def rename_job(name: str, new_name: str) -> Callable[[ShouldStop], Iterator[Listing]]:
     def job(should_stop: ShouldStop) -> Iterator[Listing]:
         ModelLibrary().rename(name, new_name)
-        yield _listing(f"Renamed “{name}” to “{new_name}”", select=new_name)
+        yield _listing(f"Renamed “{name}” to “{new_name}”", new_name, (name, new_name))
 
     return job
 

@@ -110,11 +110,12 @@ class HeatmapView(QWidget):
         else:
             self.button.setChecked(True)
 
-    def forget_model(self) -> None:
-        """The library changed: load the model afresh for the next heatmap."""
-        self._wanted = None
+    def forget_model(self, *_changed: object) -> None:
+        """The library changed: load the model afresh for the next heatmap.
+
+        The heatmap on screen stays: it was made with the weights the row's labels were.
+        """
         self._explainer.forget()
-        self._update()
 
     def shutdown(self) -> None:
         """Wait for a heatmap being computed (closing the window)."""

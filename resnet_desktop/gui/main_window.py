@@ -495,7 +495,7 @@ class MainWindow(QMainWindow):
         self._open_dialog(EvaluateDialog(model, self, self.options.runtime()))
 
     def manage_models(self) -> None:
-        dialog = ManageModelsDialog(self)
+        dialog = ManageModelsDialog(self, current=self.selector.wanted_model())
         dialog.modelsChanged.connect(self.refresh_models)
         dialog.modelsChanged.connect(self.detail.heatmap.forget_model)
         self._open_dialog(dialog)

@@ -129,18 +129,24 @@ class ClassNamesDialog(QDialog):
 class ManageModelsDialog(QDialog):
     """The library's models, with what can be done to each.
 
+    Args:
+        current: the window's model, selected first; when it is renamed, the window is
+            told its new name.
+
     Signals:
-        modelsChanged(): a model was renamed, relabelled or deleted (the window re-reads
-            its model list).
+        modelsChanged(object): a model was renamed, relabelled or deleted; the argument
+            is the current model's new name if it was the one renamed, else None (the
+            window re-reads its model list and selects it).
         listed(): a listing from disk is on screen (for tests).
     """
 
-    modelsChanged = Signal()
+    modelsChanged = Signal(object)
     listed = Signal()
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, current: str | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Manage Models")
+        self.current = current
         self.folder: Path | None = None
         self.table_model = LibraryTableModel(self)
         self.runner = JobRunner(self)
@@ -295,7 +301,8 @@ class ManageModelsDialog(QDialog):
     def _show_listing(self, listing: Listing) -> None:
         self.folder = listing.folder
         self.table_model.set_models(listing.models)
-        self.select(listing.select or (listing.models[0].name if listing.models else ""))
+        first = listing.models[0].name if listing.models else ""
+        self.select(listing.select or (self.current if not listing.done else None) or first)
         count = len(listing.models)
         summary = (
             f"{count} model{'s' if count != 1 else ''} in {listing.folder}"
@@ -305,8 +312,15 @@ class ManageModelsDialog(QDialog):
         self.status.setText(f"{listing.done}. {summary}" if listing.done else summary)
         self._update_buttons()
         if listing.done:
-            self.modelsChanged.emit()
+            self.modelsChanged.emit(self._renamed_current(listing.renamed))
         self.listed.emit()
+
+    def _renamed_current(self, renamed: tuple[str, str] | None) -> str | None:
+        """The current model's new name, if it is the one just renamed."""
+        if renamed is None or renamed[0] != self.current:
+            return None
+        self.current = renamed[1]
+        return self.current
 
     def _on_failed(self, message: str) -> None:
         self.status.clear()

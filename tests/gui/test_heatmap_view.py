@@ -9,6 +9,7 @@ from PySide6.QtCore import QPoint, Qt
 
 from resnet_desktop.app import explain as explain_app
 from resnet_desktop.app.classify import RunKey
+from resnet_desktop.core.library import ModelLibrary
 from resnet_desktop.core.predictor import Prediction
 from resnet_desktop.gui.detail_panel import DetailPanel
 from resnet_desktop.gui.heatmap_view import NOT_CLASSIFIED, PHOTO_TEXT
@@ -102,3 +103,11 @@ def test_a_failure_is_shown_in_the_caption(qtbot, panel, row):
     with qtbot.waitSignal(panel.heatmap._runner.finished, timeout=30_000):
         panel.heatmap.button.click()
     assert "not an image" in panel.heatmap.caption.text()
+
+
+def test_a_row_whose_model_left_the_library_says_so(qtbot, panel, row, tiny_model):
+    ModelLibrary().rename(tiny_model, "elsewhere")
+    panel.show_row(row)
+    with qtbot.waitSignal(panel.heatmap._runner.finished, timeout=30_000):
+        panel.heatmap.button.click()
+    assert "is no longer in the library: classify the image again" in panel.heatmap.caption.text()

@@ -17,7 +17,7 @@ TIMEOUT = 30_000
 
 @pytest.fixture
 def dialog(qtbot, tiny_model):
-    dialog = ManageModelsDialog()
+    dialog = ManageModelsDialog(current=tiny_model)
     qtbot.addWidget(dialog)
     with qtbot.waitSignal(dialog.listed, timeout=TIMEOUT):
         dialog.show()
@@ -69,8 +69,9 @@ def test_rename(qtbot, dialog, tiny_model):
     dialog.rename_button.click()
     question = dialog.findChild(QInputDialog)
     question.setTextValue("renamed model")
-    with qtbot.waitSignal(dialog.modelsChanged, timeout=TIMEOUT):
+    with qtbot.waitSignal(dialog.modelsChanged, timeout=TIMEOUT) as changed:
         question.accept()
+    assert changed.args == ["renamed model"]  # the window's model: it selects the new name
     assert [m.name for m in ModelLibrary().list()] == ["renamed model"]
     assert cells(dialog)[0] == "renamed model"
     assert dialog.selected().name == "renamed model"
@@ -93,8 +94,9 @@ def test_edit_class_names(qtbot, dialog, tiny_model):
     editor = dialog.findChild(ClassNamesDialog)
     names = [f"thing {index}" for index in range(10)]
     editor.editor.setPlainText("\n".join(names))
-    with qtbot.waitSignal(dialog.modelsChanged, timeout=TIMEOUT):
+    with qtbot.waitSignal(dialog.modelsChanged, timeout=TIMEOUT) as changed:
         editor.accept()
+    assert changed.args == [None]
     assert list(ModelLibrary().get(tiny_model).class_names) == names
 
 
@@ -130,3 +132,15 @@ def test_export_writes_the_files_in_a_worker(qtbot, dialog, tiny_model, tmp_path
     assert (tmp_path / f"{tiny_model}.onnx").is_file()
     assert (tmp_path / f"{tiny_model}.classes.txt").is_file()
     assert "Exported to" in dialog.status.text() and not dialog.error.text()
+
+
+def test_the_window_keeps_its_model_selected_through_a_rename(qtbot, window, tiny_model):
+    window.named_actions["actionManageModels"].trigger()
+    dialog = window.findChild(ManageModelsDialog)
+    qtbot.waitUntil(lambda: dialog.selected() is not None, timeout=TIMEOUT)
+    assert dialog.selected().name == tiny_model
+    dialog.rename_button.click()
+    question = dialog.findChild(QInputDialog)
+    question.setTextValue("tiny two")
+    question.accept()
+    qtbot.waitUntil(lambda: window.selector.current_model() == "tiny two", timeout=TIMEOUT)
