@@ -57,7 +57,7 @@ def export_model(model: LoadedModel, format: str, folder: str | Path) -> list[Pa
         raise ExportError(f"cannot write to {folder}: {error.strerror or error}") from None
     try:
         _WRITERS[format](model, staging / model.name)
-        _write_description(model, format, staging / model.name)
+        _write_description(model, staging / model.name)
         return _move_all(staging, folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -95,19 +95,19 @@ _WRITERS: dict[str, Callable[[LoadedModel, Path], None]] = {
 }
 
 
-def _write_description(model: LoadedModel, format: str, stem: Path) -> None:
+def _write_description(model: LoadedModel, stem: Path) -> None:
     """The class names (one a line) and a JSON file that says how to feed the network."""
     _beside(stem, ".classes.txt").write_text(
         "".join(f"{name}\n" for name in model.class_names), encoding="utf-8"
     )
     _beside(stem, ".json").write_text(
-        json.dumps(description(model, format), indent=2, ensure_ascii=False) + "\n",
+        json.dumps(description(model), indent=2, ensure_ascii=False) + "\n",
         encoding="utf-8",
     )
 
 
-def description(model: LoadedModel, format: str) -> dict[str, object]:
-    """What a program needs to know to use the exported network."""
+def description(model: LoadedModel) -> dict[str, object]:
+    """What a program needs to know to use the exported network, in either format."""
     preprocess = model.preprocess
     if preprocess.resize is None:
         resize = f"scale the whole image to {preprocess.crop}x{preprocess.crop}"
@@ -119,7 +119,6 @@ def description(model: LoadedModel, format: str) -> dict[str, object]:
     return {
         "model": model.name,
         "architecture": model.spec.name,
-        "format": format,
         "input": {
             "name": INPUT_NAME,
             "shape": ["batch", preprocess.crop, preprocess.crop, 3],
