@@ -19,7 +19,16 @@ from resnet_desktop.commands.common import reports_errors
 from resnet_desktop.core.housekeeping import clean_abandoned
 
 # Each module registers one sub-command: ``register(subparsers)`` sets ``func`` on it.
-COMMAND_MODULES = ("predict", "results", "catalog", "models", "benchmark", "finetune", "evaluate")
+COMMAND_MODULES = (
+    "predict",
+    "results",
+    "catalog",
+    "models",
+    "benchmark",
+    "finetune",
+    "evaluate",
+    "explain",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

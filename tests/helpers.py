@@ -23,7 +23,13 @@ def write_colour_images(folder: Path, per_colour: int, size=(40, 30), fmt="PNG")
 
 
 def colour_model():
-    """A LoadedModel whose class is the image's dominant channel: red, green or blue."""
+    """A LoadedModel whose class is the image's dominant channel: red, green or blue.
+
+    Its ``features`` (the image itself) are pooled into the scores, so its class-activation
+    map of a colour is where that colour is.
+    """
+    import dataclasses
+
     import torch
     from torch import nn
 
@@ -31,12 +37,16 @@ def colour_model():
     from resnet_desktop.core.zoo import Preprocess, get_spec
 
     class DominantChannel(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.features = nn.Identity()
+
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return 10 * x.mean(dim=(2, 3))
+            return 10 * self.features(x).mean(dim=(2, 3))
 
     return LoadedModel(
         name="colours",
-        spec=get_spec("cifar_resnet20"),
+        spec=dataclasses.replace(get_spec("cifar_resnet20"), cam_layer="features"),
         network=DominantChannel(),
         class_names=list(COLOURS),
         preprocess=Preprocess(crop=32, resize=None),

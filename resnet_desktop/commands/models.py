@@ -11,6 +11,8 @@ from resnet_desktop.commands.common import EXIT_OK, reports_errors
 from resnet_desktop.core import zoo
 from resnet_desktop.core.export import terminal_safe
 from resnet_desktop.core.library import ModelLibrary
+from resnet_desktop.core.model_export import FORMATS, export_model
+from resnet_desktop.core.model_loader import load_model
 from resnet_desktop.core.weights import read_class_names
 
 if TYPE_CHECKING:
@@ -29,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _register_import(actions)
     _register_list(actions)
     _register_remove(actions)
+    _register_export(actions)
     parser.set_defaults(func=run)
 
 
@@ -136,3 +139,29 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     lines = ("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in table)
     return "\n".join(line.rstrip() for line in lines)
+
+
+# --- export -------------------------------------------------------------------------------
+
+
+def _register_export(actions: argparse._SubParsersAction) -> None:
+    parser = actions.add_parser(
+        "export",
+        help="write a model as ONNX or OpenVINO IR, with its class names",
+        description="Write NAME (a library model, or a zoo architecture with its ImageNet "
+        "weights) into DIR for other programs: uint8 RGB NHWC images in, logits out, the "
+        "normalisation inside the graph; NAME.classes.txt and NAME.json (how to resize and "
+        "crop) beside it.",
+    )
+    parser.add_argument("name", metavar="NAME")
+    parser.add_argument("--format", required=True, choices=FORMATS)
+    parser.add_argument("--out", required=True, metavar="DIR", help="folder to write into")
+
+
+def _export(args: argparse.Namespace) -> int:
+    files = export_model(load_model(args.name), args.format, args.out)
+    print("\n".join(str(path) for path in files))
+    return EXIT_OK
+
+
+_ACTIONS["export"] = _export

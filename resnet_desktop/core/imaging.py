@@ -389,6 +389,31 @@ def resize_and_crop(image: torch.Tensor, preprocess: Preprocess) -> torch.Tensor
     return resized.permute(1, 2, 0)
 
 
+def _crop_box(size: tuple[int, int], resize: int, crop: int) -> tuple[float, ...]:
+    """The source region that torchvision's Resize(resize) + CenterCrop(crop) keeps."""
+    width, height = size
+    short, long = min(size), max(size)
+    new_long = int(resize * long / short)
+    new_width, new_height = (resize, new_long) if width <= height else (new_long, resize)
+    left = round((new_width - crop) / 2.0)
+    top = round((new_height - crop) / 2.0)
+    scale_x, scale_y = width / new_width, height / new_height
+    right = min((left + crop) * scale_x, width)  # float rounding must not pass the edge
+    bottom = min((top + crop) * scale_y, height)
+    return (left * scale_x, top * scale_y, right, bottom)
+
+
+def input_region(size: tuple[int, int], preprocess: Preprocess) -> tuple[float, ...]:
+    """The part of an image of ``size`` that :func:`to_input` gives the network.
+
+    ``(left, top, right, bottom)`` in the image's pixels: the centre crop's source region,
+    or the whole image when it is scaled straight to the input size.
+    """
+    if preprocess.resize is None:
+        return (0.0, 0.0, float(size[0]), float(size[1]))
+    return _crop_box(size, preprocess.resize, preprocess.crop)
+
+
 def load_input(path: str | Path, preprocess: Preprocess) -> np.ndarray:
     """Decode one file into a network input; thread-safe, Pillow releases the GIL.
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from resnet_desktop.core import paths, zoo
-from resnet_desktop.core.atomic import atomic_write_bytes, atomic_write_text
+from resnet_desktop.core.atomic import atomic_open, atomic_write_bytes, atomic_write_text
 from resnet_desktop.core.errors import UserError
 from resnet_desktop.core.locking import LockTimeout, file_lock
 from resnet_desktop.core.safe_read import MIB, check_regular_file, read_json
@@ -395,6 +395,53 @@ class ModelLibrary:
             raise LibraryError(
                 f"the weights file of {name!r} ({weights_path}) is missing"
             ) from None
+
+    # --- editing: rename, class names (Manage Models) ---------------------------------------
+
+    def rename(self, name: str, new_name: str) -> LibraryModel:
+        """Give model ``name`` the name ``new_name``.
+
+        The new files are written whole before the old ones go: a crash in between leaves
+        the model under both names, never under neither.
+        """
+        old = self.get(name)
+        metadata = {**self._metadata(name), "name": new_name}
+        metadata.pop("weights_file", None)
+        new_weights = self._weights_path(new_name)
+        with self._locked("rename a model"):  # the name is checked and taken in one step
+            self.check_new_name(new_name)
+            try:
+                with open(old.weights_path, "rb") as source, atomic_open(new_weights, "wb") as out:
+                    shutil.copyfileobj(source, out)
+                atomic_write_text(self._metadata_path(new_name), _json_text(metadata))
+            except OSError as error:
+                raise LibraryError(f"could not rename {name!r}: {_reason(error)}") from None
+        self.remove(name)
+        return self.get(new_name)
+
+    def set_class_names(self, name: str, class_names: Sequence[str]) -> LibraryModel:
+        """Rename the classes of ``name`` (as many as before, in the head's order)."""
+        _check_class_names(class_names)
+        old = self.get(name)
+        if len(class_names) != len(old.class_names):
+            raise LibraryError(
+                f"{name!r} has {len(old.class_names)} classes; {len(class_names)} names were given"
+            )
+        metadata = {**self._metadata(name), "class_names": list(class_names)}
+        with self._locked("save a model"):
+            try:
+                atomic_write_text(self._metadata_path(name), _json_text(metadata))
+            except OSError as error:
+                raise LibraryError(f"could not save {name!r}: {_reason(error)}") from None
+        return self.get(name)
+
+    def _metadata(self, name: str) -> dict[str, Any]:
+        """The JSON of ``name`` as stored, so an edit keeps the fields it does not touch."""
+        path = self._existing_metadata_path(name)
+        try:
+            return dict(read_json(path, MAX_METADATA_BYTES))
+        except (OSError, ValueError) as error:
+            raise LibraryError(f"cannot read {path}: {error}") from None
 
     def clean_abandoned(self, now: float | None = None) -> list[Path]:
         """Delete what killed saves left behind a day ago or more; returns what went.

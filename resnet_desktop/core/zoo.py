@@ -60,6 +60,8 @@ class ModelSpec:
         head: attribute of the built network that holds the final ``nn.Linear``.
         last_stage: the modules (dotted names) that fine-tuning's ``last`` strategy
             trains together with the head.
+        cam_layer: the module (dotted name) whose activations class-activation maps are
+            computed from: the last one with a spatial map, just before the pooling.
         num_classes: classes of the pretrained head.
         preprocess: input preprocessing of the pretrained weights.
         weights: torchvision weights enum member (``"ResNet50_Weights.IMAGENET1K_V2"``),
@@ -73,6 +75,7 @@ class ModelSpec:
     builder: str
     head: str
     last_stage: tuple[str, ...]
+    cam_layer: str
     num_classes: int
     preprocess: Preprocess
     weights: str | None = None
@@ -101,6 +104,7 @@ def _torchvision(
         builder=f"torchvision.models:{name}",
         head=head,
         last_stage=_RESNET_LAST if head == "fc" else _DENSENET_LAST,
+        cam_layer="layer4" if head == "fc" else "features",
         num_classes=1000,
         preprocess=preprocess,
         weights=weights,
@@ -115,6 +119,7 @@ def _cifar(depth: int) -> ModelSpec:
         builder=f"resnet_desktop.core.cifar_resnet:cifar_resnet{depth}",
         head="linear",
         last_stage=("layer3",),
+        cam_layer="layer3",
         num_classes=10,
         preprocess=_CIFAR,
     )

@@ -56,6 +56,8 @@ def action_specs(window: MainWindow) -> tuple[ActionSpec, ...]:
                    "Train a model on your own labelled folders"),
         ActionSpec("actionEvaluate", "E&valuate…", window.open_evaluate, (),
                    "Measure the selected model's accuracy on a labelled folder"),
+        ActionSpec("actionManageModels", "&Manage Models…", window.manage_models, (),
+                   "Rename, relabel, delete or export the models of your library"),
         ActionSpec("actionAbout", "&About ResNet Desktop", window.show_about),
     )  # fmt: skip
 

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from resnet_desktop.core.catalog_view import ViewRow
 from resnet_desktop.core.predictor import Prediction
+from resnet_desktop.gui.heatmap_view import HeatmapView
 
 PREVIEW_SIZE = 480  # decoded size of the preview; the label scales it down to fit
 NO_SELECTION = "No image selected"
@@ -111,6 +112,7 @@ class DetailPanel(QWidget):
     """
 
     previewNeeded = Signal(object)
+    rowShown = Signal(object, object)  # the row (or None) now shown, and its model's name
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -128,13 +130,19 @@ class DetailPanel(QWidget):
             layout.addWidget(widget, stretch)
         layout.addWidget(self.bars)
         self.preview.set_image(None, NO_SELECTION)
+        self.heatmap = HeatmapView(self.preview, ScaledImage(self), self.bars, self)
+        layout.insertWidget(1, self.heatmap.image, 1)  # in the preview's place, shown instead
+        layout.addWidget(self.heatmap)
+        self.rowShown.connect(self.heatmap.show_row)
         self.show_row(None)
 
-    def show_row(self, row: ViewRow | None, results_known: bool = True) -> None:
+    def show_row(
+        self, row: ViewRow | None, results_known: bool = True, model: str | None = None
+    ) -> None:
         """Show ``row`` (None: nothing selected); asks for the preview when the file changes.
 
         Without ``results_known`` (the selected model's results are still on their way)
-        the row's result is not shown, whoever it belongs to.
+        the row's result is not shown, whoever it belongs to. ``model`` made the result.
         """
         new_path = None if row is None else row.path
         if new_path != self.path:
@@ -149,6 +157,7 @@ class DetailPanel(QWidget):
         ok = prediction is not None and prediction.ok
         labels, probs = (prediction.labels, prediction.probs) if ok else ((), ())
         self.bars.set_probabilities(labels, probs)
+        self.rowShown.emit(row, model if results_known else None)
 
     def set_preview(self, path: Path, image: QImage) -> None:
         """A decoded preview arrived; ignored unless it is still the selected file's."""

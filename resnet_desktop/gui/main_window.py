@@ -55,6 +55,7 @@ from resnet_desktop.gui.catalog_flow import CatalogFlow, catalog_file
 from resnet_desktop.gui.detail_panel import PREVIEW_SIZE, DetailPanel
 from resnet_desktop.gui.evaluate_dialog import EvaluateDialog
 from resnet_desktop.gui.image_loader import ImageLoader
+from resnet_desktop.gui.manage_models import ManageModelsDialog
 from resnet_desktop.gui.messages import show_message
 from resnet_desktop.gui.model_selector import ModelSelector
 from resnet_desktop.gui.results_model import ResultsModel
@@ -160,7 +161,7 @@ class MainWindow(QMainWindow):
                       None, "actionQuit"],
             "&Edit": ["actionCopy", "actionClearList"],
             "&Model": ["actionClassify", "actionStop", None, "actionImportWeights",
-                       "actionFineTune", "actionEvaluate"],
+                       "actionFineTune", "actionEvaluate", "actionManageModels"],
             "&Help": ["actionAbout"],
         }  # fmt: skip
         for title, names in menus.items():
@@ -267,6 +268,7 @@ class MainWindow(QMainWindow):
         self.weights.shutdown()
         self.thumbnails.shutdown()
         self.previews.shutdown()
+        self.detail.heatmap.shutdown()
         if not self.workers.stop_all():
             log.warning("some background work did not stop in time")
         super().closeEvent(event)
@@ -526,7 +528,7 @@ class MainWindow(QMainWindow):
 
     def _show_detail(self, row: int) -> None:
         shown = self.results.row_at(row) if 0 <= row < len(self.results) else None
-        self.detail.show_row(shown, self.results.results_known)
+        self.detail.show_row(shown, self.results.results_known, self.results.query.model)
 
     # --- dialogs ------------------------------------------------------------------------
 
@@ -541,6 +543,12 @@ class MainWindow(QMainWindow):
     def open_evaluate(self) -> None:
         model = self.selector.current_model()
         self._open_dialog(EvaluateDialog(model, self, self.options.runtime()))
+
+    def manage_models(self) -> None:
+        dialog = ManageModelsDialog(self, current=self.selector.wanted_model())
+        dialog.modelsChanged.connect(self.refresh_models)
+        dialog.modelsChanged.connect(self.detail.heatmap.forget_model)
+        self._open_dialog(dialog)
 
     def _open_dialog(self, dialog: QDialog) -> None:
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

@@ -1,0 +1,150 @@
+"""Managing the library's models: what the Manage Models dialog lists and does, as jobs.
+
+Every job reads or writes the disk, so the window runs them in a worker; each one that
+changes the library yields the fresh listing afterwards, so the dialog shows what is
+on disk, never what it assumes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from resnet_desktop.core.library import LibraryModel, ModelLibrary
+from resnet_desktop.core.model_export import export_model
+from resnet_desktop.core.model_loader import RANDOM, load_model
+from resnet_desktop.core.ood import OodError, OodSetup
+from resnet_desktop.core.zoo import SPECS
+
+ShouldStop = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """One library model as the dialog shows it."""
+
+    name: str
+    architecture: str  # the zoo's title, or the raw name of an architecture this version lacks
+    class_names: tuple[str, ...]
+    source: str
+    created: str  # local date and time
+    accuracy: float | None  # validation accuracy of fine-tuning's best epoch
+    threshold: float | None  # the "none of my classes" threshold, when the model has one
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The library's models; ``done`` says what a job just changed ("" for a plain listing).
+
+    ``renamed`` is the (old, new) name pair of a rename just done.
+    """
+
+    models: list[ModelSummary]
+    folder: Path
+    done: str = ""
+    select: str | None = None
+    renamed: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Exported:
+    files: list[Path]
+
+
+def summarise(model: LibraryModel) -> ModelSummary:
+    spec = SPECS.get(model.architecture)
+    return ModelSummary(
+        name=model.name,
+        architecture=spec.title if spec else model.architecture,
+        class_names=model.class_names,
+        source=describe_source(model),
+        created=_local_time(model.created),
+        accuracy=_number(model.metrics.get("accuracy")),
+        threshold=_threshold(model.metrics.get("ood")),
+    )
+
+
+def describe_source(model: LibraryModel) -> str:
+    """Where the weights came from, in words: fine-tuned from what, or imported."""
+    if not (model.training or model.base_weights):
+        return "imported weights file" if model.source_sha256 else "unknown"
+    base = model.base_weights or ""
+    kind, _, detail = base.partition(":")
+    if base == RANDOM:
+        start = "a random start"
+    elif kind == "library":
+        start = f"library model “{detail}”"
+    elif kind == "file":
+        start = f"the file {detail}"
+    else:
+        start = "ImageNet weights" if base else "unknown weights"
+    return f"fine-tuned from {start}"
+
+
+def _local_time(created: str) -> str:
+    try:
+        return datetime.fromisoformat(created).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return created
+
+
+def _number(value: object) -> float | None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None  # type: ignore[arg-type]
+
+
+def _threshold(setup: object) -> float | None:
+    """The OOD setup's threshold (stored under the metrics' ``ood``), if there is a valid one."""
+    if setup is None:
+        return None
+    try:
+        return OodSetup.from_dict(setup).threshold
+    except OodError:
+        return None
+
+
+def _listing(
+    done: str = "", select: str | None = None, renamed: tuple[str, str] | None = None
+) -> Listing:
+    library = ModelLibrary()
+    return Listing([summarise(m) for m in library.list()], library.root, done, select, renamed)
+
+
+def list_job(should_stop: ShouldStop) -> Iterator[Listing]:
+    yield _listing()
+
+
+def rename_job(name: str, new_name: str) -> Callable[[ShouldStop], Iterator[Listing]]:
+    def job(should_stop: ShouldStop) -> Iterator[Listing]:
+        ModelLibrary().rename(name, new_name)
+        yield _listing(f"Renamed “{name}” to “{new_name}”", new_name, (name, new_name))
+
+    return job
+
+
+def class_names_job(
+    name: str, class_names: Sequence[str]
+) -> Callable[[ShouldStop], Iterator[Listing]]:
+    def job(should_stop: ShouldStop) -> Iterator[Listing]:
+        ModelLibrary().set_class_names(name, class_names)
+        yield _listing(f"Saved the class names of “{name}”", select=name)
+
+    return job
+
+
+def delete_job(name: str) -> Callable[[ShouldStop], Iterator[Listing]]:
+    def job(should_stop: ShouldStop) -> Iterator[Listing]:
+        ModelLibrary().remove(name)
+        yield _listing(f"Deleted “{name}”")
+
+    return job
+
+
+def export_job(name: str, format: str, folder: Path) -> Callable[[ShouldStop], Iterator[Exported]]:
+    def job(should_stop: ShouldStop) -> Iterator[Exported]:
+        yield Exported(export_model(load_model(name, should_stop=should_stop), format, folder))
+
+    return job

@@ -1,0 +1,333 @@
+"""Model → Manage Models…: the library's models, renamed, relabelled, deleted or exported.
+
+Every read and write of the library runs in a worker (:mod:`resnet_desktop.app.library_admin`)
+and answers with the listing as it is on disk afterwards. Questions (a new name, are you
+sure) are opened, never exec'd, so worker signals never run inside a half-finished slot.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QMenu,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from resnet_desktop.app.library_admin import (
+    Exported,
+    Listing,
+    ModelSummary,
+    class_names_job,
+    delete_job,
+    export_job,
+    list_job,
+    rename_job,
+)
+from resnet_desktop.core.model_export import FORMAT_TITLES
+from resnet_desktop.gui.widgets import InlineError
+from resnet_desktop.gui.workers import Job, JobRunner
+
+Index = QModelIndex | QPersistentModelIndex
+HEADERS = ("Name", "Architecture", "Classes", "Source", "Created", "Accuracy", "Threshold")
+TOOLTIP_CLASSES = 40  # class names listed in a row's tooltip
+
+
+class LibraryTableModel(QAbstractTableModel):
+    """The models of one listing, one row each."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._rows: list[ModelSummary] = []
+
+    def set_models(self, models: list[ModelSummary]) -> None:
+        self.beginResetModel()
+        self._rows = list(models)
+        self.endResetModel()
+
+    def summary(self, row: int) -> ModelSummary:
+        return self._rows[row]
+
+    def row_of(self, name: str) -> int:
+        return next((i for i, model in enumerate(self._rows) if model.name == name), -1)
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 (Qt's signature)
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
+        horizontal = orientation == Qt.Orientation.Horizontal
+        if horizontal and role == Qt.ItemDataRole.DisplayRole and 0 <= section < len(HEADERS):
+            return HEADERS[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        model = self._rows[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return _cells(model)[index.column()]
+        if role == Qt.ItemDataRole.ToolTipRole and HEADERS[index.column()] == "Classes":
+            shown = model.class_names[:TOOLTIP_CLASSES]
+            more = len(model.class_names) - len(shown)
+            return ", ".join(shown) + (f" and {more} more" if more else "")
+        return None
+
+
+def _cells(model: ModelSummary) -> tuple[str, ...]:
+    accuracy = "" if model.accuracy is None else f"{model.accuracy:.1%}"
+    threshold = "" if model.threshold is None else f"{model.threshold:.3g}"
+    classes = str(len(model.class_names))
+    return (model.name, model.architecture, classes, model.source, model.created, accuracy,
+            threshold)  # fmt: skip
+
+
+class ClassNamesDialog(QDialog):
+    """One class name a line, in the order of the model's outputs."""
+
+    def __init__(self, model: ModelSummary, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Class Names of {model.name}")
+        self.editor = QPlainTextEdit("\n".join(model.class_names), self)
+        note = QLabel(
+            f"{len(model.class_names)} names, one a line, in the order of the model's "
+            "outputs: renaming a class does not change what the model has learned."
+        )
+        note.setWordWrap(True)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        for widget in (note, self.editor, buttons):
+            layout.addWidget(widget)
+        self.resize(420, 480)
+
+    def names(self) -> list[str]:
+        return [line.strip() for line in self.editor.toPlainText().splitlines() if line.strip()]
+
+
+class ManageModelsDialog(QDialog):
+    """The library's models, with what can be done to each.
+
+    Args:
+        current: the window's model, selected first; when it is renamed, the window is
+            told its new name.
+
+    Signals:
+        modelsChanged(object): a model was renamed, relabelled or deleted; the argument
+            is the current model's new name if it was the one renamed, else None (the
+            window re-reads its model list and selects it).
+        listed(): a listing from disk is on screen (for tests).
+    """
+
+    modelsChanged = Signal(object)
+    listed = Signal()
+
+    def __init__(self, parent: QWidget | None = None, current: str | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Manage Models")
+        self.current = current
+        self.folder: Path | None = None
+        self.table_model = LibraryTableModel(self)
+        self.runner = JobRunner(self)
+        self.runner.item.connect(self._on_item)
+        self.runner.failed.connect(self._on_failed)
+        self.runner.finished.connect(self._update_buttons)
+        self.finished.connect(self.runner.shutdown)
+        self._build()
+        self.resize(900, 420)
+        self._run(list_job, "Reading the library…")
+
+    def _build(self) -> None:
+        self.table = QTableView(self)
+        self.table.setModel(self.table_model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().hide()
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        self.table.selectionModel().selectionChanged.connect(self._update_buttons)
+        self.status = QLabel(self)
+        self.status.setWordWrap(True)
+        self.error = InlineError(self)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.status)
+        layout.addWidget(self.error)
+        layout.addLayout(self._buttons())
+
+    def _buttons(self) -> QHBoxLayout:
+        self.rename_button = QPushButton("&Rename…", self)
+        self.rename_button.clicked.connect(self.ask_rename)
+        self.classes_button = QPushButton("Class &Names…", self)
+        self.classes_button.clicked.connect(self.edit_class_names)
+        self.delete_button = QPushButton("&Delete…", self)
+        self.delete_button.clicked.connect(self.ask_delete)
+        self.export_button = QPushButton("&Export", self)
+        self.export_button.setMenu(self._export_menu())
+        self.reveal_button = QPushButton("Show &Files", self)
+        self.reveal_button.setToolTip("Open the library's folder in the file manager")
+        self.reveal_button.clicked.connect(self.reveal_files)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
+        close.rejected.connect(self.reject)
+        row = QHBoxLayout()
+        for button in self._model_buttons():
+            row.addWidget(button)
+        row.addWidget(self.reveal_button)
+        row.addStretch(1)
+        row.addWidget(close)
+        return row
+
+    def _export_menu(self) -> QMenu:
+        menu = QMenu(self)
+        for format, title in FORMAT_TITLES.items():
+            action = menu.addAction(f"{title}…")
+            action.setObjectName(f"export_{format}")
+            action.triggered.connect(lambda _checked=False, f=format: self.export(f))
+        return menu
+
+    def _model_buttons(self) -> tuple[QPushButton, ...]:
+        return (self.rename_button, self.classes_button, self.delete_button, self.export_button)
+
+    # --- the selected model -------------------------------------------------------------
+
+    def selected(self) -> ModelSummary | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.table_model.summary(rows[0].row()) if rows else None
+
+    def select(self, name: str) -> None:
+        row = self.table_model.row_of(name)
+        if row >= 0:
+            self.table.selectRow(row)
+
+    def ask_rename(self) -> None:
+        model = self.selected()
+        if model is None:
+            return
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle("Rename Model")
+        dialog.setLabelText(f"New name for “{model.name}”:")
+        dialog.setTextValue(model.name)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.textValueSelected.connect(lambda text: self._rename(model.name, text.strip()))
+        dialog.open()
+
+    def _rename(self, name: str, new_name: str) -> None:
+        if new_name and new_name != name:
+            self._run(rename_job(name, new_name), f"Renaming “{name}”…")
+
+    def edit_class_names(self) -> None:
+        model = self.selected()
+        if model is None:
+            return
+        dialog = ClassNamesDialog(model, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(
+            lambda: self._run(class_names_job(model.name, dialog.names()), "Saving…")
+        )
+        dialog.open()
+
+    def ask_delete(self) -> None:
+        model = self.selected()
+        if model is None:
+            return
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "Delete Model",
+            f"Delete “{model.name}” and its weights from the library? This cannot be undone.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            self,
+        )
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        yes = box.button(QMessageBox.StandardButton.Yes)
+        yes.setText("Delete")
+        yes.clicked.connect(lambda: self._run(delete_job(model.name), f"Deleting “{model.name}”…"))
+        box.open()
+
+    def export(self, format: str) -> None:
+        model = self.selected()
+        if model is None:
+            return
+        title = f"Export {model.name} as {FORMAT_TITLES[format]}"
+        folder = QFileDialog.getExistingDirectory(self, title, str(Path.home()))
+        if folder:
+            self._run(export_job(model.name, format, Path(folder)), f"Exporting “{model.name}”…")
+
+    def reveal_files(self) -> None:
+        if self.folder is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.folder)))
+
+    # --- jobs -----------------------------------------------------------------------------
+
+    def _run(self, job: Job, message: str) -> None:
+        self.error.clear()
+        self.status.setText(message)
+        self.runner.start(job)
+        self._update_buttons()
+
+    def _on_item(self, item: object) -> None:
+        match item:
+            case Listing():
+                self._show_listing(item)
+            case Exported(files=files):
+                folder = files[0].parent if files else ""
+                names = ", ".join(path.name for path in files)
+                self.status.setText(f"Exported to {folder}: {names}")
+            case _:
+                raise TypeError(f"unknown item from a library job: {item!r}")
+
+    def _show_listing(self, listing: Listing) -> None:
+        self.folder = listing.folder
+        self.table_model.set_models(listing.models)
+        first = listing.models[0].name if listing.models else ""
+        self.select(listing.select or (self.current if not listing.done else None) or first)
+        count = len(listing.models)
+        summary = (
+            f"{count} model{'s' if count != 1 else ''} in {listing.folder}"
+            if count
+            else "No models in the library yet: import a weights file or fine-tune a model."
+        )
+        self.status.setText(f"{listing.done}. {summary}" if listing.done else summary)
+        self._update_buttons()
+        if listing.done:
+            self.modelsChanged.emit(self._renamed_current(listing.renamed))
+        self.listed.emit()
+
+    def _renamed_current(self, renamed: tuple[str, str] | None) -> str | None:
+        """The current model's new name, if it is the one just renamed."""
+        if renamed is None or renamed[0] != self.current:
+            return None
+        self.current = renamed[1]
+        return self.current
+
+    def _on_failed(self, message: str) -> None:
+        self.status.clear()
+        self.error.setText(message)
+
+    def _update_buttons(self) -> None:
+        enabled = not self.runner.running and self.selected() is not None
+        for button in self._model_buttons():
+            button.setEnabled(enabled)
+        self.reveal_button.setEnabled(self.folder is not None)

@@ -1,0 +1,146 @@
+"""Model → Manage Models…: listing off the GUI thread, rename, class names, delete, export."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QAction, QDesktopServices
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
+
+from resnet_desktop.core.library import ModelLibrary
+from resnet_desktop.gui.manage_models import ClassNamesDialog, ManageModelsDialog
+
+TIMEOUT = 30_000
+
+
+@pytest.fixture
+def dialog(qtbot, tiny_model):
+    dialog = ManageModelsDialog(current=tiny_model)
+    qtbot.addWidget(dialog)
+    with qtbot.waitSignal(dialog.listed, timeout=TIMEOUT):
+        dialog.show()
+    yield dialog
+    dialog.close()
+
+
+def cells(dialog: ManageModelsDialog, row: int = 0) -> list[str]:
+    model = dialog.table_model
+    return [model.index(row, column).data() for column in range(model.columnCount())]
+
+
+def test_the_library_is_listed_in_a_worker(qtbot, tiny_model, monkeypatch):
+    readers = []
+    original = ModelLibrary.list
+
+    def recording(self):
+        readers.append(threading.current_thread())
+        return original(self)
+
+    monkeypatch.setattr(ModelLibrary, "list", recording)
+    dialog = ManageModelsDialog()
+    qtbot.addWidget(dialog)
+    with qtbot.waitSignal(dialog.listed, timeout=TIMEOUT):
+        dialog.show()
+    assert readers and threading.main_thread() not in readers
+    dialog.close()
+
+
+def test_each_model_shows_its_architecture_classes_and_source(dialog, qtmodeltester, tiny_model):
+    qtmodeltester.check(dialog.table_model)
+    name, architecture, classes, source, created, accuracy, threshold = cells(dialog)
+    assert (name, classes, source) == (tiny_model, "10", "imported weights file")
+    assert architecture == "CIFAR ResNet-20 (32x32)"
+    assert created[:2] == "20" and accuracy == "" and threshold == ""
+    assert "airplane" in dialog.table_model.index(0, 2).data(3)  # the tooltip names the classes
+    assert dialog.status.text() == f"1 model in {ModelLibrary().root}"
+
+
+def test_the_first_model_is_selected_and_the_buttons_need_one(dialog, tiny_model):
+    assert dialog.selected().name == tiny_model
+    assert dialog.rename_button.isEnabled() and dialog.export_button.isEnabled()
+    dialog.table.clearSelection()
+    assert not dialog.rename_button.isEnabled() and not dialog.delete_button.isEnabled()
+
+
+def test_rename(qtbot, dialog, tiny_model):
+    dialog.table.selectRow(0)
+    dialog.rename_button.click()
+    question = dialog.findChild(QInputDialog)
+    question.setTextValue("renamed model")
+    with qtbot.waitSignal(dialog.modelsChanged, timeout=TIMEOUT) as changed:
+        question.accept()
+    assert changed.args == ["renamed model"]  # the window's model: it selects the new name
+    assert [m.name for m in ModelLibrary().list()] == ["renamed model"]
+    assert cells(dialog)[0] == "renamed model"
+    assert dialog.selected().name == "renamed model"
+
+
+def test_a_refused_name_is_said_inline_and_changes_nothing(qtbot, dialog, tiny_model):
+    dialog.table.selectRow(0)
+    dialog.rename_button.click()
+    question = dialog.findChild(QInputDialog)
+    question.setTextValue("resnet50")
+    with qtbot.waitSignal(dialog.runner.finished, timeout=TIMEOUT):
+        question.accept()
+    assert "built-in architecture" in dialog.error.text() and dialog.error.isVisibleTo(dialog)
+    assert [m.name for m in ModelLibrary().list()] == [tiny_model]
+
+
+def test_edit_class_names(qtbot, dialog, tiny_model):
+    dialog.table.selectRow(0)
+    dialog.classes_button.click()
+    editor = dialog.findChild(ClassNamesDialog)
+    names = [f"thing {index}" for index in range(10)]
+    editor.editor.setPlainText("\n".join(names))
+    with qtbot.waitSignal(dialog.modelsChanged, timeout=TIMEOUT) as changed:
+        editor.accept()
+    assert changed.args == [None]
+    assert list(ModelLibrary().get(tiny_model).class_names) == names
+
+
+def test_delete_asks_first(qtbot, dialog, tiny_model):
+    dialog.table.selectRow(0)
+    dialog.delete_button.click()
+    box = dialog.findChild(QMessageBox)
+    assert tiny_model in box.text()
+    box.button(QMessageBox.StandardButton.Cancel).click()
+    qtbot.wait(100)
+    assert tiny_model in ModelLibrary()
+    dialog.delete_button.click()
+    box = next(b for b in dialog.findChildren(QMessageBox) if b.isVisible())
+    with qtbot.waitSignal(dialog.modelsChanged, timeout=TIMEOUT):
+        box.button(QMessageBox.StandardButton.Yes).click()
+    assert ModelLibrary().list() == []
+    assert dialog.table_model.rowCount() == 0 and "No models" in dialog.status.text()
+
+
+def test_show_files_opens_the_library_folder(dialog, monkeypatch):
+    opened: list[QUrl] = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", opened.append)
+    dialog.reveal_button.click()
+    assert [url.toLocalFile() for url in opened] == [str(ModelLibrary().root)]
+
+
+def test_export_writes_the_files_in_a_worker(qtbot, dialog, tiny_model, tmp_path, monkeypatch):
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *_: str(tmp_path))
+    dialog.table.selectRow(0)
+    action = dialog.export_button.menu().findChild(QAction, "export_onnx")
+    with qtbot.waitSignal(dialog.runner.finished, timeout=TIMEOUT):
+        action.trigger()
+    assert (tmp_path / f"{tiny_model}.onnx").is_file()
+    assert (tmp_path / f"{tiny_model}.classes.txt").is_file()
+    assert "Exported to" in dialog.status.text() and not dialog.error.text()
+
+
+def test_the_window_keeps_its_model_selected_through_a_rename(qtbot, window, tiny_model):
+    window.named_actions["actionManageModels"].trigger()
+    dialog = window.findChild(ManageModelsDialog)
+    qtbot.waitUntil(lambda: dialog.selected() is not None, timeout=TIMEOUT)
+    assert dialog.selected().name == tiny_model
+    dialog.rename_button.click()
+    question = dialog.findChild(QInputDialog)
+    question.setTextValue("tiny two")
+    question.accept()
+    qtbot.waitUntil(lambda: window.selector.current_model() == "tiny two", timeout=TIMEOUT)
