@@ -19,7 +19,7 @@ from resnet_desktop.commands.common import reports_errors
 from resnet_desktop.core.housekeeping import clean_abandoned
 
 # Each module registers one sub-command: ``register(subparsers)`` sets ``func`` on it.
-COMMAND_MODULES = ("predict", "models", "benchmark", "finetune", "evaluate")
+COMMAND_MODULES = ("predict", "models", "benchmark", "finetune", "evaluate", "sort")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -432,6 +432,31 @@ class Catalog:
             self._listing = Listing(self)
         return self._listing
 
+    # --- labels a person gave -------------------------------------------------------
+
+    def person_labels(self, paths: Iterable[PathLike]) -> Iterator[tuple[Path, str | None]]:
+        """Each path, in order, with the label a person last gave it (whatever the model).
+
+        None when nobody labelled it. Streams, one query per CHUNK paths.
+        """
+        for chunk in chunks(paths, CHUNK):
+            keys = [path_key(path) for path in chunk]
+            marks = ",".join("?" * len(set(keys)))
+            with self._errors():
+                rows = self._db.execute(
+                    "SELECT i.path, p.label FROM images i CROSS JOIN person_labels p "
+                    f"ON p.image_id = i.id WHERE i.path IN ({marks}) ORDER BY p.id",
+                    list(dict.fromkeys(keys)),
+                ).fetchall()
+            labels = {key: label for key, label in rows}  # the latest (highest id) wins
+            for path, key in zip(chunk, keys, strict=True):
+                label = labels.get(key)
+                if label is not None and not (isinstance(label, str) and label.strip()):
+                    raise CorruptCatalogError(
+                        f"the catalog {self.path} holds a damaged label", self.path
+                    )
+                yield Path(path), label
+
 
 # ------------------------------------------------------------------------------ helpers
 
