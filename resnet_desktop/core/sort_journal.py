@@ -94,7 +94,10 @@ def read_journal(path: Path) -> JournalState:
     try:
         header = next(lines)
     except StopIteration:
-        raise JournalError(f"{path} is empty: not a sort journal") from None
+        raise JournalError(
+            f"{path} holds no complete record: its sort stopped before it began, so there "
+            "is nothing to undo (the file can be deleted)"
+        ) from None
     state = _from_header(path, header)
     steps: dict[int, Step] = {}
     for number, record in enumerate(lines, start=2):
@@ -206,7 +209,9 @@ def _ended(path: Path) -> bool:
             tail = handle.read()
     complete = tail[: tail.rfind(b"\n") + 1].splitlines()
     if not complete:
-        return False
+        # Not even the header is whole: a crash cut its creation short, before anything
+        # was done. A longer file without a line break is damaged: read_journal says so.
+        return size <= MAX_LINE_BYTES
     try:
         last = json.loads(complete[-1])
     except ValueError:

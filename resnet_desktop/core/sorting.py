@@ -82,8 +82,9 @@ def safe_folder_name(label: str) -> str:
     if text.startswith("."):
         text = "_" + text[1:]
     text = text.rstrip(". ") or "_"
-    if text.split(".")[0].rstrip(" ").upper() in _RESERVED:
-        text += "_"
+    stem = text.split(".")[0]
+    if stem.rstrip(" ").upper() in _RESERVED:  # "con.txt" is the device too
+        text = stem + "_" + text[len(stem) :]
     return text
 
 
@@ -402,7 +403,9 @@ class _SortRun:
         handled = previous.handled() if previous else frozenset()
         skip = handled | {step.source for step in self.leftover}
         self.todo = [p for p in plan.placements if p.source not in skip]
-        self.folders = set(previous.folders) if previous else set()
+        self.recorded = set(previous.folders) if previous else set()  # in the journal
+        self.ready: set[Path] = set()  # known to exist
+        self.created: list[Path] = []  # by this run
         self.number = previous.next_number() if previous else 1
         self.resumed = previous is not None
         self.total = len(self.leftover) + len(self.todo)
@@ -424,6 +427,7 @@ class _SortRun:
             else:
                 yield self._place(work)
         if not cancelled:
+            _remove_empty(self.created)  # the folders of labels whose every file failed
             self.writer.mark("done")
         yield SortFinished(
             self.writer.path,
@@ -471,10 +475,14 @@ class _SortRun:
     def _folder(self, name: str) -> Path:
         """The folder ``name`` in the destination, created (and journaled) if needed."""
         folder = self.plan.dest / name
-        if folder not in self.folders and not folder.is_dir():
-            self.writer.folder(folder)
-            folder.mkdir(exist_ok=True)
-            self.folders.add(folder)
+        if folder not in self.ready:
+            if not folder.is_dir():
+                if folder not in self.recorded:  # a crash may have come before the mkdir
+                    self.writer.folder(folder)
+                    self.recorded.add(folder)
+                folder.mkdir(exist_ok=True)
+                self.created.append(folder)
+            self.ready.add(folder)
         return folder
 
     def _sorted(self, source: Path, target: Path, how: str, folder: str) -> FileSorted:
