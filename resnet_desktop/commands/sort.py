@@ -27,7 +27,6 @@ from resnet_desktop.commands.progress import ProgressBar
 from resnet_desktop.core.export import display_path, terminal_safe
 from resnet_desktop.core.file_steps import MOVED_BY_COPY, SYMLINK
 from resnet_desktop.core.sorting import (
-    ALREADY_THERE,
     FileFailed,
     FileKept,
     FileRestored,
@@ -160,7 +159,7 @@ def plan_lines(plan: SortPlan, model: str, mode: str, dry_run: bool = False) -> 
     differs), then what stays where it is."""
     verb = "would be" if dry_run else "will be"
     files = sum(folder.files for folder in plan.folders)
-    lines = [f"{files} images {verb} {_PAST[mode]} into {_shown(plan.dest)}:"]
+    lines = [f"{_count(files, 'image')} {verb} {_PAST[mode]} into {_shown(plan.dest)}:"]
     width = max((len(terminal_safe(folder.folder)) for folder in plan.folders), default=0)
     for folder in plan.folders:
         name = terminal_safe(folder.folder)
@@ -168,17 +167,19 @@ def plan_lines(plan: SortPlan, model: str, mode: str, dry_run: bool = False) -> 
     stays = " (they stay where they are)"
     if plan.not_classified:
         lines.append(
-            f"{len(plan.not_classified)} images not classified yet by {model}{stays}: "
+            f"{_count(len(plan.not_classified), 'image')} not classified yet by {model}{stays}: "
             f"run `resnet-desktop predict PATH --model {model}` first"
         )
     if plan.unreadable:
-        lines.append(f"{len(plan.unreadable)} images {model} could not read{stays}")
+        lines.append(f"{_count(len(plan.unreadable), 'image')} {model} could not read{stays}")
     if plan.inside_dest:
-        lines.append(f"{plan.inside_dest} images already inside {_shown(plan.dest)} left alone")
+        lines.append(
+            f"{_count(plan.inside_dest, 'image')} already inside {_shown(plan.dest)} left alone"
+        )
     if plan.resumes is not None:
         lines.append(
             f"continuing the unfinished sort journaled in {_shown(plan.resumes)}: "
-            f"{plan.already_sorted} images already placed"
+            f"{_count(plan.already_sorted, 'image')} already placed"
         )
     return [line.rstrip() for line in lines]
 
@@ -230,14 +231,17 @@ class _SortReport:
         placed = sum(count for _, count in end.placed)
         where = ", ".join(f"{terminal_safe(folder)} {count}" for folder, count in end.placed)
         lines = [
-            f"{_PAST[self.started.mode]} {placed} files in {format_duration(end.elapsed)}"
+            f"{_PAST[self.started.mode]} {_count(placed, 'file')} in {format_duration(end.elapsed)}"
             + (f": {where}" if where else "")
         ]
         lines += _how_notes(dict(end.hows))
+        if end.already_there:
+            lines.append(f"{end.already_there} were already there (same name and bytes)")
         lines += _problem_lines(self.problems, "failed", self.started.journal)
         if end.cancelled:
             lines.append(
-                f"interrupted after {placed + end.failed} of {self.started.total} files: run "
+                f"interrupted after {placed + end.already_there + end.failed} of "
+                f"{self.started.total} files: run "
                 "the same command again to finish"
             )
         lines.append(f"journal: {_shown(self.started.journal)}")
@@ -254,8 +258,6 @@ def _how_notes(hows: dict[str, int]) -> list[str]:
         )
     if hows.get(MOVED_BY_COPY):
         notes.append(f"{hows[MOVED_BY_COPY]} moved across devices (copied, verified, deleted)")
-    if hows.get(ALREADY_THERE):
-        notes.append(f"{hows[ALREADY_THERE]} were already there (same name and bytes)")
     return notes
 
 
@@ -306,7 +308,7 @@ class _UndoReport:
         if self.journal is None or self.finished is None:
             return []
         end = self.finished
-        lines = [f"put back {end.restored} files in {format_duration(end.elapsed)}"]
+        lines = [f"put back {_count(end.restored, 'file')} in {format_duration(end.elapsed)}"]
         lines += _problem_lines(self.problems, "kept as they are", self.journal)
         if end.cancelled:
             lines.append("interrupted: run the same command again to finish the undo")
@@ -330,6 +332,10 @@ def _problem_lines(problems: list[str], what: str, journal: Path) -> list[str]:
     if len(problems) > SHOWN_PROBLEMS:
         lines.append(f"  ... and {len(problems) - SHOWN_PROBLEMS} more (see {_shown(journal)})")
     return lines
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _shown(path: Path) -> str:

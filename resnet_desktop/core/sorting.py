@@ -304,6 +304,7 @@ class SortFinished:
     journal: Path
     placed: tuple[tuple[str, int], ...]  # (folder, files placed in it now), by folder
     hows: tuple[tuple[str, int], ...]  # (how, files), e.g. ("symbolic link", 3)
+    already_there: int  # copies or links found in place: nothing to do
     failed: int
     cancelled: bool  # should_stop ended it: the journal stays open for resuming
     elapsed: float
@@ -412,6 +413,7 @@ class _SortRun:
         self.done = 0
         self.placed = Counter[str]()
         self.hows = Counter[str]()
+        self.already_there = 0
         self.failed = 0
         self.start = time.monotonic()
 
@@ -433,6 +435,7 @@ class _SortRun:
             self.writer.path,
             tuple(sorted(self.placed.items(), key=lambda item: _folded(item[0]))),
             tuple(sorted(self.hows.items())),
+            self.already_there,
             self.failed,
             cancelled,
             self._elapsed(),
@@ -487,8 +490,11 @@ class _SortRun:
 
     def _sorted(self, source: Path, target: Path, how: str, folder: str) -> FileSorted:
         self.done += 1
-        self.placed[folder] += 1
-        self.hows[how] += 1
+        if how == ALREADY_THERE:
+            self.already_there += 1
+        else:
+            self.placed[folder] += 1
+            self.hows[how] += 1
         return FileSorted(source, target, how, self.done, self.total, self._elapsed())
 
     def _failed(self, source: Path, reason: str) -> FileFailed:
