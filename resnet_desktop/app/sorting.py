@@ -4,7 +4,8 @@ A sort uses only stored results, and only those of the very model named: its ide
 includes the sha256 of its weights file, so a retrained model's folder never mixes in
 another version's answers. Images without a result are left alone (classify them
 first); a person's label, from the same catalog, wins over the model's. The plan is
-then run or undone with :mod:`resnet_desktop.core.sorting`.
+then run or undone with :mod:`resnet_desktop.core.sorting`, through
+:func:`follow_moves`, so that moved files keep their results and labels.
 """
 
 from __future__ import annotations
@@ -12,18 +13,31 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from resnet_desktop.core import paths as app_paths
-from resnet_desktop.core.catalog import Catalog, ModelIdentity
+from resnet_desktop.core.catalog import Catalog, FileSignature, ModelIdentity
 from resnet_desktop.core.errors import UserError
 from resnet_desktop.core.imaging import scan_images
 from resnet_desktop.core.library import ModelLibrary
 from resnet_desktop.core.model_loader import RANDOM, LoadedModel, load_model
-from resnet_desktop.core.sorting import SortInput, SortPlan, plan_sort, unfinished_sort
+from resnet_desktop.core.sorting import (
+    FileRestored,
+    FileSorted,
+    SortEvent,
+    SortInput,
+    SortPlan,
+    UndoEvent,
+    plan_sort,
+    unfinished_sort,
+)
 from resnet_desktop.core.weights import file_sha256, imagenet_weights_cached, imagenet_weights_path
 from resnet_desktop.core.zoo import SPECS
 
 PathLike = str | Path
+Event = TypeVar("Event", SortEvent, UndoEvent)
+Move = tuple[Path, Path, FileSignature]
+FOLLOW_BATCH = 200  # moves recorded per catalog transaction
 
 
 def model_identity(model: LoadedModel, weights_path: Path) -> ModelIdentity:
@@ -121,3 +135,40 @@ def prepare_sort(
             threshold=threshold,
             resume=unfinished_sort(Path(dest)),
         )
+
+
+def follow_moves(events: Iterable[Event], catalog_path: PathLike | None = None) -> Iterator[Event]:
+    """Pass a sort's or an undo's events on, moving the catalog's records with moved files.
+
+    A move changes a file's path and ctime, so without this its results would be lost
+    (and after ``sort --undo``, the originals' results too): the next sort would find
+    them unclassified. Records move in batches, the last when the events end.
+    """
+    where = Path(catalog_path) if catalog_path is not None else app_paths.catalog_path()
+    if not where.is_file():
+        yield from events
+        return
+    with Catalog.open(where) as catalog:
+        batch: list[Move] = []
+        try:
+            for event in events:
+                move = _move_of(event)
+                if move is not None:
+                    batch.append(move)
+                if len(batch) >= FOLLOW_BATCH:
+                    catalog.moved(batch)
+                    batch.clear()
+                yield event
+        finally:
+            if batch:
+                catalog.moved(batch)
+
+
+def _move_of(event: SortEvent | UndoEvent) -> Move | None:
+    """(old path, new path, signature at the old path) of a file an event says was moved."""
+    match event:
+        case FileSorted(source, target, moved_from=before) if before is not None:
+            return source, target, before
+        case FileRestored(source, target, moved_from=before) if before is not None:
+            return target, source, before
+    return None

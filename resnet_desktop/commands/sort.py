@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from resnet_desktop.app.formatting import format_duration
-from resnet_desktop.app.sorting import load_identity, prepare_sort
+from resnet_desktop.app.sorting import follow_moves, load_identity, prepare_sort
 from resnet_desktop.commands.common import EXIT_OK, EXIT_PARTIAL, add_model_args, reports_errors
 from resnet_desktop.commands.progress import ProgressBar
 from resnet_desktop.core.export import display_path, terminal_safe
@@ -81,7 +81,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="top-1 probability (0-1) under which an image goes to the 'unknown' folder",
     )
     parser.add_argument("--dry-run", action="store_true", help="print the plan, touch nothing")
-    parser.add_argument("--catalog", metavar="FILE", help="the results catalog to read")
+    parser.add_argument(
+        "--catalog",
+        metavar="FILE",
+        help="the results catalog (moved files take their results and labels along)",
+    )
     parser.add_argument(
         "--undo", metavar="JOURNAL", help="put back everything the sort in JOURNAL did"
     )
@@ -112,12 +116,11 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
                 ("--copy/--move/--link", args.mode),
                 ("--threshold", args.threshold),
                 ("--dry-run", args.dry_run),
-                ("--catalog", args.catalog),
             )
             if value
         ]
         if given:
-            parser.error(f"--undo takes only the journal, not {', '.join(given)}")
+            parser.error(f"--undo takes the journal (and --catalog), not {', '.join(given)}")
         return undo(args)
     missing = [
         option
@@ -139,14 +142,14 @@ def sort(args: argparse.Namespace) -> int:
     plan = prepare_sort(
         args.paths, identity, args.into, threshold=args.threshold, catalog_path=args.catalog
     )
-    for line in plan_lines(plan, args.model, mode, dry_run=args.dry_run):
+    for line in plan_lines(plan, args.model, mode, _predict_hint(args), dry_run=args.dry_run):
         print(line)
     left_alone = len(plan.not_classified) + len(plan.unreadable)
     if args.dry_run or not (plan.placements or plan.resumes):
         return EXIT_PARTIAL if left_alone and not args.dry_run else EXIT_OK
     with _ctrl_c_stops() as should_stop:
         report = _SortReport()
-        report.follow(run_sort(plan, mode, plan.resumes, should_stop))
+        report.follow(follow_moves(run_sort(plan, mode, plan.resumes, should_stop), args.catalog))
     for line in report.summary():
         print(line)
     if report.finished is None or report.finished.cancelled:
@@ -154,7 +157,18 @@ def sort(args: argparse.Namespace) -> int:
     return EXIT_PARTIAL if report.finished.failed or left_alone else EXIT_OK
 
 
-def plan_lines(plan: SortPlan, model: str, mode: str, dry_run: bool = False) -> list[str]:
+def _predict_hint(args: argparse.Namespace) -> str:
+    """The predict command that classifies what this sort found unclassified."""
+    words = ["resnet-desktop", "predict", "PATH", "--model", args.model]
+    for option in ("weights", "classes", "catalog"):
+        if getattr(args, option) is not None:
+            words += [f"--{option}", getattr(args, option)]
+    return " ".join(words[:3] + [shlex.quote(terminal_safe(word)) for word in words[3:]])
+
+
+def plan_lines(
+    plan: SortPlan, model: str, mode: str, predict_hint: str, dry_run: bool = False
+) -> list[str]:
     """The plan as printed: one line per folder (with the label it holds, where the name
     differs), then what stays where it is."""
     verb = "would be" if dry_run else "will be"
@@ -168,7 +182,7 @@ def plan_lines(plan: SortPlan, model: str, mode: str, dry_run: bool = False) -> 
     if plan.not_classified:
         lines.append(
             f"{_count(len(plan.not_classified), 'image')} not classified yet by {model}{stays}: "
-            f"run `resnet-desktop predict PATH --model {model}` first"
+            f"run `{predict_hint}` first"
         )
     if plan.unreadable:
         lines.append(f"{_count(len(plan.unreadable), 'image')} {model} could not read{stays}")
@@ -268,7 +282,7 @@ def _how_notes(hows: dict[str, int]) -> list[str]:
 def undo(args: argparse.Namespace) -> int:
     with _ctrl_c_stops() as should_stop:
         report = _UndoReport()
-        report.follow(undo_sort(Path(args.undo), should_stop))
+        report.follow(follow_moves(undo_sort(Path(args.undo), should_stop), args.catalog))
     for line in report.summary():
         print(line)
     if report.finished is None or report.finished.cancelled:

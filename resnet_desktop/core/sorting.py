@@ -13,6 +13,8 @@ Every step is recorded in a journal (:mod:`sort_journal`) before it is taken and
 that a crash at any instant loses no file (:mod:`file_steps`). Running a sort again into
 the same folder resumes an interrupted one; copying or linking again skips the files
 that are already there. A file is never written over: a name in use gets `` (2)``.
+The event of a moved file carries its signature from before the move, so that its
+records in the results catalog can follow it (:meth:`Catalog.moved`).
 """
 
 from __future__ import annotations
@@ -30,9 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from resnet_desktop.core import paths as app_paths
+from resnet_desktop.core.catalog import FileSignature, file_signature
 from resnet_desktop.core.errors import UserError, one_line
 from resnet_desktop.core.file_steps import (
     MODES,
+    MOVED_BACK,
     NOTHING,
     Mode,
     StepProblem,
@@ -288,6 +292,7 @@ class FileSorted:
     done: int
     total: int
     elapsed: float
+    moved_from: FileSignature | None = None  # a moved file's signature at its source
 
 
 @dataclass(frozen=True)
@@ -459,6 +464,7 @@ class _SortRun:
         return self._carry_out(step, placement.folder)
 
     def _carry_out(self, step: Step, folder: str) -> FileSorted | FileFailed:
+        before = file_signature(step.source) if self.mode == "move" else None
         try:
             how = finish_step(step.source, step.target, self.mode)
         except TargetTaken as problem:
@@ -473,7 +479,7 @@ class _SortRun:
                 ) from problem
             return self._failed(step.source, _reason(problem))
         self.writer.ok(step.number, how)
-        return self._sorted(step.source, step.target, how, folder)
+        return self._sorted(step.source, step.target, how, folder, before)
 
     def _folder(self, name: str) -> Path:
         """The folder ``name`` in the destination, created (and journaled) if needed."""
@@ -488,14 +494,21 @@ class _SortRun:
             self.ready.add(folder)
         return folder
 
-    def _sorted(self, source: Path, target: Path, how: str, folder: str) -> FileSorted:
+    def _sorted(
+        self,
+        source: Path,
+        target: Path,
+        how: str,
+        folder: str,
+        before: FileSignature | None = None,
+    ) -> FileSorted:
         self.done += 1
         if how == ALREADY_THERE:
             self.already_there += 1
         else:
             self.placed[folder] += 1
             self.hows[how] += 1
-        return FileSorted(source, target, how, self.done, self.total, self._elapsed())
+        return FileSorted(source, target, how, self.done, self.total, self._elapsed(), before)
 
     def _failed(self, source: Path, reason: str) -> FileFailed:
         self.done += 1
@@ -581,6 +594,7 @@ class FileRestored:
     done: int
     total: int
     elapsed: float
+    moved_from: FileSignature | None = None  # a file moved back: its signature at target
 
 
 @dataclass(frozen=True)
@@ -638,12 +652,15 @@ def undo_sort(journal: Path, should_stop: Callable[[], bool] | None = None) -> I
 
 
 def _take_back(step: Step, done: int, total: int, start: float) -> FileRestored | FileKept:
+    before = file_signature(step.target)
     try:
         how = reverse_step(step.source, step.target)
     except (OSError, StepProblem) as problem:
         elapsed = time.monotonic() - start
         return FileKept(step.source, step.target, _reason(problem), done, total, elapsed)
-    return FileRestored(step.source, step.target, how, done, total, time.monotonic() - start)
+    elapsed = time.monotonic() - start
+    moved_from = before if how == MOVED_BACK else None
+    return FileRestored(step.source, step.target, how, done, total, elapsed, moved_from)
 
 
 def _remove_empty(folders: Sequence[Path]) -> None:

@@ -14,7 +14,7 @@ from resnet_desktop.app.sorting import load_identity, prepare_sort, stored_input
 from resnet_desktop.cli import main
 from resnet_desktop.commands import sort as sort_command
 from resnet_desktop.core import catalog as catalog_mod
-from resnet_desktop.core.catalog import Catalog, ModelIdentity, RunInfo
+from resnet_desktop.core.catalog import Catalog, ModelIdentity, RunInfo, file_signature
 from resnet_desktop.core.errors import UserError
 from resnet_desktop.core.predictor import Prediction
 from resnet_desktop.core.sort_journal import PREFIX, read_journal
@@ -127,6 +127,33 @@ def test_person_labels_come_back_in_order_latest_first(tmp_path: Path, monkeypat
     ]
 
 
+def test_results_and_labels_follow_a_moved_file(tmp_path: Path):
+    paths = write_images(tmp_path / "photos", 4)
+    file = tmp_path / "catalog.sqlite3"
+    identity = ModelIdentity("m", "a" * 64, ("x", "y"), Preprocess(32, None))
+    with Catalog.open(file) as catalog:
+        model = catalog.model_id(identity)
+        catalog.record_batch(model, [Prediction(p, ("y",), (0.7,), (1,)) for p in paths], RUN)
+    give_label(file, paths[0], "x")
+    befores = [file_signature(p) for p in paths]
+    moved_to = [tmp_path / "sorted" / f"{n}.jpg" for n in range(4)]
+    moved_to[0].parent.mkdir()
+    moved_to[3].write_bytes(b"a file once here")
+    with Catalog.open(file) as catalog:
+        catalog.record_batch(model, [Prediction(moved_to[3], error="stale")], RUN)
+    for old, new in zip(paths, moved_to, strict=True):
+        os.replace(old, new)
+    befores[2] = befores[2]._replace(mtime_ns=1)  # as if changed before it was moved
+    with Catalog.open(file) as catalog:
+        assert catalog.moved(zip(paths, moved_to, befores, strict=True)) == 3
+        results = dict(catalog.results_for([*paths, *moved_to], model, 1))
+        labels = dict(catalog.person_labels(moved_to))
+    assert [results[p] for p in paths] == [None] * 4
+    assert [results[p] is not None for p in moved_to] == [True, True, False, True]
+    assert results[moved_to[3]].labels == ("y",)  # the stale record was replaced
+    assert labels == {moved_to[0]: "x", moved_to[1]: None, moved_to[2]: None, moved_to[3]: None}
+
+
 # ------------------------------------------------------------------------------ planning
 
 
@@ -191,7 +218,7 @@ def test_dry_run_prints_the_plan_and_touches_nothing(tmp_path: Path, photos, tin
     assert not (tmp_path / "sorted").exists()
 
 
-def test_move_then_undo_through_the_command(tmp_path: Path, photos, tiny_model, capsys):
+def test_move_then_undo_through_the_command(tmp_path: Path, photos, tiny_model, identity, capsys):
     paths, catalog_path = photos
     before = {p.name: p.read_bytes().decode() for p in paths}
     args = sort_args(tmp_path, catalog_path, tiny_model, "--move", "--threshold", "0.5")
@@ -217,10 +244,17 @@ def test_move_then_undo_through_the_command(tmp_path: Path, photos, tiny_model, 
     (journal,) = dest.glob(f"{PREFIX}*")
     assert f"undo with: resnet-desktop sort --undo {journal}" in out
 
-    assert main(["sort", "--undo", str(journal)]) == 0
+    with Catalog.open(catalog_path, read_only=True) as catalog:  # results went along
+        moved = sorted(p for p in dest.rglob("*.jpg"))
+        assert all(item.label is not None for item in stored_inputs(catalog, identity, moved))
+        assert dict(catalog.person_labels(moved))[dest / "horse" / "photo_05.jpg"] == "horse"
+
+    assert main(["sort", "--undo", str(journal), "--catalog", str(catalog_path)]) == 0
     assert "put back 6 files" in capsys.readouterr().out
     assert {p.name: p.read_bytes().decode() for p in paths} == before
     assert placed(dest) == {} and read_journal(journal).undo == "done"
+    again = prepare_sort([tmp_path / "photos"], identity, dest, catalog_path=catalog_path)
+    assert len(again.placements) == 6 and again.not_classified == (paths[7],)
 
 
 def test_ctrl_c_stops_after_a_file_and_the_same_command_finishes(

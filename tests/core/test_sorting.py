@@ -673,8 +673,8 @@ def _run_to_the_end(spec: Path) -> float:
     child = _child(spec)
     assert child.stdout.readline() == "ready\n"
     start = time.monotonic()
-    output, _ = child.communicate(timeout=120)
-    assert child.returncode == 0 and output == "finished\n"
+    output = child.stdout.read()  # not communicate(): readline may have buffered it
+    assert child.wait(timeout=120) == 0 and output == "finished\n"
     return time.monotonic() - start
 
 
@@ -711,7 +711,9 @@ def test_a_sort_killed_at_a_random_moment_undoes_or_resumes_cleanly(
     else:
         _run_to_the_end(spec)
         assert_sorted(files, labels, tmp_path / "src", dest, mode)
-        assert [read_journal(j).done for j in journals(dest) if j.stat().st_size] == [True]
+        # one journal, or a second when a copy had finished before the kill (a rerun of
+        # the copy then finds every file already there)
+        assert all(read_journal(j).done for j in journals(dest) if j.stat().st_size)
 
 
 def test_partial_files_are_named_briefly_and_hidden():
