@@ -178,7 +178,7 @@ def plan_lines(
     for folder in plan.folders:
         name = terminal_safe(folder.folder)
         lines.append(f"  {name + '/':<{width + 1}}  {folder.files:>6}  {_holds(folder, plan)}")
-    stays = " (they stay where they are)"
+    stays = " (left in place)"
     if plan.not_classified:
         lines.append(
             f"{_count(len(plan.not_classified), 'image')} not classified yet by {model}{stays}: "
