@@ -60,7 +60,7 @@ def load_identity(
     if weights is not None and str(weights) == RANDOM:
         raise UserError("results of random weights are never recorded: nothing to sort by")
     spec = SPECS.get(name)
-    if weights is None and spec is not None and not imagenet_weights_cached(spec):
+    if weights is None and spec and spec.has_builtin_weights and not imagenet_weights_cached(spec):
         raise UserError(
             f"the ImageNet weights of {name} are not on this machine, so it has classified "
             f"nothing here yet: run `resnet-desktop predict PATH --model {name}` first"

@@ -186,9 +186,10 @@ def plan_lines(
         )
     if plan.unreadable:
         lines.append(f"{_count(len(plan.unreadable), 'image')} {model} could not read{stays}")
-    if plan.inside_dest:
+    if plan.in_folders:
         lines.append(
-            f"{_count(plan.inside_dest, 'image')} already inside {_shown(plan.dest)} left alone"
+            f"{_count(plan.in_folders, 'image')} already in the label folders of "
+            f"{_shown(plan.dest)} (left in place)"
         )
     if plan.resumes is not None:
         lines.append(

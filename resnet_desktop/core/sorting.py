@@ -176,7 +176,7 @@ class SortPlan:
     not_classified: tuple[Path, ...]  # no stored result: left alone
     unreadable: tuple[Path, ...]  # the result is an error: left alone
     already_sorted: int = 0  # placed by the interrupted sort this one resumes
-    inside_dest: int = 0  # already inside the destination: left alone
+    in_folders: int = 0  # already in one of the destination's label folders: left alone
     resumes: Path | None = None  # the journal of the unfinished sort this one continues
 
 
@@ -200,36 +200,36 @@ def plan_sort(
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold {threshold} is not between 0 and 1")
     dest = Path(os.path.abspath(dest))
-    already = resume.handled() if resume is not None else frozenset()
-    inside = _inside(dest)
+    items = list(inputs)
     classes = _ClassLookup(class_names)
-    chosen: list[tuple[Path, str | None, bool]] = []
-    not_classified: list[Path] = []
-    unreadable: list[Path] = []
+    own_labels = classes.others(classes.resolve(i.person_label) for i in items if i.person_label)
+    mapping = folder_names([*class_names, *sorted(own_labels)])
+    already = resume.handled() if resume is not None else frozenset()
+    sorted_before = _in_folders(dest, mapping.values())
+    chosen: list[Placement] = []
+    left: dict[str, list[Path]] = {"not classified": [], "unreadable": []}
     skipped = Counter[str]()
-    for item in inputs:
-        if item.path in already or inside(item.path):
-            skipped["already" if item.path in already else "inside"] += 1
+    for item in items:
+        if item.path in already or sorted_before(item.path):
+            skipped["already" if item.path in already else "in folders"] += 1
         elif item.person_label is not None:
-            chosen.append((item.path, classes.resolve(item.person_label), True))
-        elif item.error is not None:
-            unreadable.append(item.path)
-        elif item.label is None:
-            not_classified.append(item.path)
+            label = classes.resolve(item.person_label)
+            chosen.append(Placement(item.path, mapping[label], label, True))
+        elif item.error is not None or item.label is None:
+            left["unreadable" if item.error is not None else "not classified"].append(item.path)
         else:
             below = threshold is not None and (item.confidence or 0.0) < threshold
-            chosen.append((item.path, None if below else item.label, False))
-    mapping = folder_names([*class_names, *sorted(classes.others({c[1] for c in chosen}))])
-    placements = tuple(Placement(path, mapping[label], label, by) for path, label, by in chosen)
+            label = None if below else item.label
+            chosen.append(Placement(item.path, mapping[label], label))
     return SortPlan(
         dest,
         threshold,
-        placements,
-        _folder_plans(placements),
-        tuple(not_classified),
-        tuple(unreadable),
+        tuple(chosen),
+        _folder_plans(chosen),
+        tuple(left["not classified"]),
+        tuple(left["unreadable"]),
         skipped["already"],
-        skipped["inside"],
+        skipped["in folders"],
         resume.path if resume is not None else None,
     )
 
@@ -251,16 +251,27 @@ class _ClassLookup:
         return {label for label in labels if label is not None and label not in self._exact}
 
 
-def _inside(dest: Path) -> Callable[[Path], bool]:
-    """Whether a path lies in ``dest``: sorted files are never sorted again."""
-    roots = tuple({os.path.join(str(dest), ""), os.path.join(os.path.realpath(dest), "")})
+def _in_folders(dest: Path, names: Iterable[str]) -> Callable[[Path], bool]:
+    """Whether a path lies in one of the folders ``names`` of ``dest``, through symbolic
+    links too: sorted files are not sorted again, but a sort into the very folder it
+    sorts (``sort photos --into photos``) takes the others."""
+    folded = {_folded(name) for name in names}
+    roots = {str(dest), os.path.realpath(dest)}
 
     @functools.cache
-    def folder_inside(folder: str) -> bool:
-        seen = (os.path.join(folder, ""), os.path.join(os.path.realpath(folder), ""))
-        return any(name.startswith(roots) for name in seen)
+    def folder_in(folder: str) -> bool:
+        for seen in {folder, os.path.realpath(folder)}:
+            for root in roots:
+                try:
+                    relative = os.path.relpath(seen, root)
+                except ValueError:  # another drive (Windows)
+                    continue
+                first = relative.split(os.sep)[0]
+                if first not in (".", "..") and _folded(first) in folded:
+                    return True
+        return False
 
-    return lambda path: folder_inside(os.path.dirname(os.path.abspath(path)))
+    return lambda path: folder_in(os.path.dirname(os.path.abspath(path)))
 
 
 def _folder_plans(placements: Sequence[Placement]) -> tuple[FolderPlan, ...]:

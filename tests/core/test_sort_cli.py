@@ -194,6 +194,8 @@ def test_models_without_recorded_results_are_refused(tmp_path: Path):
         load_identity("cifar_resnet20", "random")
     with pytest.raises(UserError, match="not on this machine"):
         load_identity("resnet18")  # its ImageNet weights were never downloaded here
+    with pytest.raises(UserError, match="no built-in weights"):
+        load_identity("cifar_resnet20")
 
 
 # ------------------------------------------------------------------------------ the command

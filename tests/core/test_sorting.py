@@ -249,6 +249,9 @@ def test_the_plan_follows_persons_then_threshold_and_leaves_the_rest(tmp_path: P
         SortInput(p[6]),  # not classified
         SortInput(dest / "cat" / "old.jpg", "cat", 0.99),  # already sorted: left alone
         SortInput(p[8], "dog", 0.5),  # exactly the threshold: kept
+        SortInput(dest / "Unknown" / "a" / "b.jpg", "dog", 0.9),  # sorted (case aside)
+        SortInput(dest / "my_own" / "c.jpg", "dog", 0.9),  # a person's label's folder
+        SortInput(dest / "holiday" / "d.jpg", "dog", 0.9),  # not a label: sorted
     ]
     plan = plan_sort(items, dest, CLASSES, threshold=0.5)
     where = {placement.source: placement.folder for placement in plan.placements}
@@ -259,16 +262,17 @@ def test_the_plan_follows_persons_then_threshold_and_leaves_the_rest(tmp_path: P
         p[3]: "dog",
         p[4]: "my_own",
         p[8]: "dog",
+        dest / "holiday" / "d.jpg": "dog",
     }
     assert [(f.folder, f.label, f.files, f.by_person) for f in plan.folders] == [
         ("bird", "bird", 1, 1),
         ("cat", "cat", 1, 0),
-        ("dog", "dog", 2, 1),
+        ("dog", "dog", 3, 1),
         ("my_own", "my/own", 1, 1),
         ("unknown", None, 1, 0),
     ]
     assert plan.unreadable == (p[5],) and plan.not_classified == (p[6],)
-    assert plan.inside_dest == 1 and plan.already_sorted == 0 and plan.resumes is None
+    assert plan.in_folders == 3 and plan.already_sorted == 0 and plan.resumes is None
 
 
 def test_without_a_threshold_nothing_is_unknown(tmp_path: Path):
@@ -327,6 +331,24 @@ def test_a_name_in_use_gets_a_number_and_nothing_is_written_over(tmp_path: Path)
     assert (dest / "cat" / first.name).read_bytes() == b"somebody else's"
     list(undo_sort(journals(dest)[0]))
     assert tree(dest / "cat") == {first.name: b"somebody else's"}
+
+
+def test_a_folder_sorted_into_itself_moves_and_comes_back(tmp_path: Path):
+    files = make_images(tmp_path / "photos", 6)
+    labels = labelled(files)
+    events = sort_all(labels, tmp_path / "photos", "move")
+    assert finished(events).failed == 0
+    assert sorted(tree(tmp_path / "photos/cat")) == sorted(
+        p.name for p, label in labels.items() if label == "cat"
+    )
+    again = plan_for({e.target: labels[e.source] for e in events_of(FileSorted, events)},
+                     tmp_path / "photos")  # fmt: skip
+    assert again.placements == () and again.in_folders == 6
+    list(undo_sort(journals(tmp_path / "photos")[0]))
+    assert tree(tmp_path / "photos") == {
+        **{str(p.relative_to(tmp_path / "photos")): d for p, d in files.items()},
+        journals(tmp_path / "photos")[0].name: journals(tmp_path / "photos")[0].read_bytes(),
+    }
 
 
 def test_copying_again_skips_the_files_already_there(tmp_path: Path):
