@@ -695,7 +695,8 @@ def _run_to_the_end(spec: Path) -> float:
     child = _child(spec)
     assert child.stdout.readline() == "ready\n"
     start = time.monotonic()
-    output = child.stdout.read()  # not communicate(): readline may have buffered it
+    with child.stdout:
+        output = child.stdout.read()  # not communicate(): readline may have buffered it
     assert child.wait(timeout=120) == 0 and output == "finished\n"
     return time.monotonic() - start
 
