@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "finetune",
     "evaluate",
     "explain",
+    "sort",
 )
 
 

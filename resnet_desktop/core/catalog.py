@@ -432,6 +432,53 @@ class Catalog:
             self._listing = Listing(self)
         return self._listing
 
+    # --- labels a person gave, and files sorted elsewhere ----------------------------
+
+    def person_labels(self, paths: Iterable[PathLike]) -> Iterator[tuple[Path, str | None]]:
+        """Each path, in order, with the label a person last gave it (whatever the model).
+
+        None when nobody labelled it. Streams, one query per CHUNK paths.
+        """
+        for chunk in chunks(paths, CHUNK):
+            keys = [path_key(path) for path in chunk]
+            marks = ",".join("?" * len(set(keys)))
+            with self._errors():
+                rows = self._db.execute(
+                    "SELECT i.path, p.label FROM images i CROSS JOIN person_labels p "
+                    f"ON p.image_id = i.id WHERE i.path IN ({marks}) ORDER BY p.id",
+                    list(dict.fromkeys(keys)),
+                ).fetchall()
+            labels = {key: label for key, label in rows}  # the latest (highest id) wins
+            for path, key in zip(chunk, keys, strict=True):
+                label = labels.get(key)
+                if label is not None and not (isinstance(label, str) and label.strip()):
+                    raise CorruptCatalogError(
+                        f"the catalog {self.path} holds a damaged label", self.path
+                    )
+                yield Path(path), label
+
+    def moved(self, moves: Iterable[tuple[PathLike, PathLike, FileSignature]]) -> int:
+        """Let the results and labels of moved files follow them; returns how many did.
+
+        Each move is (old path, new path, the file's signature at the old path just
+        before the move). Only a record of that very file moves: a record whose stored
+        signature differs was of other bytes. A move changes ctime, so the record takes
+        the file's signature at its new path, where a stale record is replaced.
+        """
+        followed = 0
+        with self._transaction() as db:
+            for old, new, before in moves:
+                row = db.execute(
+                    "SELECT id, size, mtime_ns, ctime_ns FROM images WHERE path = ?",
+                    (path_key(old),),
+                ).fetchone()
+                after = file_signature(new)
+                if row is None or tuple(row[1:]) != before or after is None:
+                    continue
+                _move_image(db, row[0], path_key(new), after)
+                followed += 1
+        return followed
+
 
 # ------------------------------------------------------------------------------ helpers
 
@@ -498,6 +545,18 @@ def _insert_model(db: sqlite3.Connection, identity: ModelIdentity) -> int:
         ((number, i, name, name.casefold()) for i, name in enumerate(identity.class_names)),
     )
     return int(number)
+
+
+def _move_image(db: sqlite3.Connection, image: int, key: bytes, signature: FileSignature) -> None:
+    """Give an image's results and labels to a new row for ``key`` (a new signature on the
+    same row would set off the image_changed trigger, which drops results)."""
+    db.execute("DELETE FROM images WHERE path = ?", (key,))
+    moved = db.execute(
+        "INSERT INTO images (path, size, mtime_ns, ctime_ns) VALUES (?, ?, ?, ?)", (key, *signature)
+    ).lastrowid
+    db.execute("UPDATE results SET image_id = ? WHERE image_id = ?", (moved, image))
+    db.execute("UPDATE person_labels SET image_id = ? WHERE image_id = ?", (moved, image))
+    db.execute("DELETE FROM images WHERE id = ?", (image,))
 
 
 def _result_row(key: bytes, model: int, prediction: Prediction, run: RunInfo, now: str) -> tuple:

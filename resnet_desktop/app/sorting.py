@@ -1,0 +1,174 @@
+"""Planning a sort into folders from the results catalog: what the CLI and the window share.
+
+A sort uses only stored results, and only those of the very model named: its identity
+includes the sha256 of its weights file, so a retrained model's folder never mixes in
+another version's answers. Images without a result are left alone (classify them
+first); a person's label, from the same catalog, wins over the model's. The plan is
+then run or undone with :mod:`resnet_desktop.core.sorting`, through
+:func:`follow_moves`, so that moved files keep their results and labels.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from resnet_desktop.core import paths as app_paths
+from resnet_desktop.core.catalog import Catalog, FileSignature, ModelIdentity
+from resnet_desktop.core.errors import UserError
+from resnet_desktop.core.imaging import scan_images
+from resnet_desktop.core.library import ModelLibrary
+from resnet_desktop.core.model_loader import RANDOM, LoadedModel, load_model
+from resnet_desktop.core.sorting import (
+    FileRestored,
+    FileSorted,
+    SortEvent,
+    SortInput,
+    SortPlan,
+    UndoEvent,
+    plan_sort,
+    unfinished_sort,
+)
+from resnet_desktop.core.weights import file_sha256, imagenet_weights_cached, imagenet_weights_path
+from resnet_desktop.core.zoo import SPECS
+
+PathLike = str | Path
+Event = TypeVar("Event", SortEvent, UndoEvent)
+Move = tuple[Path, Path, FileSignature]
+FOLLOW_BATCH = 200  # moves recorded per catalog transaction
+
+
+def model_identity(model: LoadedModel, weights_path: Path) -> ModelIdentity:
+    """The catalog identity of ``model``, loaded from the weights file ``weights_path``."""
+    return ModelIdentity.of(model, file_sha256(weights_path))
+
+
+def load_identity(
+    name: str, weights: PathLike | None = None, classes: PathLike | None = None
+) -> ModelIdentity:
+    """The identity of the model ``predict --model name [--weights] [--classes]`` ran.
+
+    Loads the model (never downloading weights: a model whose weights are not here has
+    classified nothing here).
+
+    Raises:
+        UserError: random weights, ImageNet weights not on this machine, or any reason
+            the model cannot be loaded.
+    """
+    if weights is not None and str(weights) == RANDOM:
+        raise UserError("results of random weights are never recorded: nothing to sort by")
+    spec = SPECS.get(name)
+    if weights is None and spec and spec.has_builtin_weights and not imagenet_weights_cached(spec):
+        raise UserError(
+            f"the ImageNet weights of {name} are not on this machine, so it has classified "
+            f"nothing here yet: run `resnet-desktop predict PATH --model {name}` first"
+        )
+    loaded = load_model(name, weights, classes)
+    return model_identity(loaded, _weights_file(name, weights))
+
+
+def _weights_file(name: str, weights: PathLike | None) -> Path:
+    """The file load_model(name, weights) read the weights from."""
+    if weights is not None:
+        return Path(weights)
+    if name in SPECS:
+        return imagenet_weights_path(SPECS[name])
+    return ModelLibrary().get(name).weights_path
+
+
+def stored_inputs(
+    catalog: Catalog, identity: ModelIdentity, paths: Sequence[Path]
+) -> Iterator[SortInput]:
+    """Each image with the model's stored top-1 result and a person's label, in order.
+
+    A result of a file changed since it was classified does not count.
+    """
+    model = catalog.find_model(identity)
+    results = (
+        catalog.results_for(paths, model, top_k=1)
+        if model is not None
+        else ((path, None) for path in paths)
+    )
+    for (path, result), (_, label) in zip(results, catalog.person_labels(paths), strict=True):
+        if result is None:
+            yield SortInput(path, person_label=label)
+        elif result.error is not None:
+            yield SortInput(path, error=result.error, person_label=label)
+        else:
+            yield SortInput(path, result.labels[0], result.probs[0], person_label=label)
+
+
+def prepare_sort(
+    paths: Sequence[PathLike],
+    identity: ModelIdentity,
+    dest: PathLike,
+    *,
+    threshold: float | None = None,
+    catalog_path: PathLike | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> SortPlan:
+    """The plan for sorting the images in ``paths`` (files or folders) into ``dest``.
+
+    An unfinished sort in ``dest`` is accounted for: the files it placed are not planned
+    again (running the sort continues it).
+
+    Raises:
+        UserError: a path does not exist, there are no images, the catalog cannot be read,
+            or ``dest`` holds a damaged journal or several unfinished sorts.
+    """
+    images = list(scan_images(paths, should_stop))
+    if not images:
+        raise UserError("no images found in " + ", ".join(str(path) for path in paths))
+    where = Path(catalog_path) if catalog_path is not None else app_paths.catalog_path()
+    with contextlib.ExitStack() as stack:
+        if where.is_file():
+            catalog = stack.enter_context(Catalog.open(where, read_only=True))
+            inputs: Iterable[SortInput] = stored_inputs(catalog, identity, images)
+        else:  # nothing was ever classified: every image is left alone
+            inputs = (SortInput(path) for path in images)
+        return plan_sort(
+            inputs,
+            Path(dest),
+            identity.class_names,
+            threshold=threshold,
+            resume=unfinished_sort(Path(dest)),
+        )
+
+
+def follow_moves(events: Iterable[Event], catalog_path: PathLike | None = None) -> Iterator[Event]:
+    """Pass a sort's or an undo's events on, moving the catalog's records with moved files.
+
+    A move changes a file's path and ctime, so without this its results would be lost
+    (and after ``sort --undo``, the originals' results too): the next sort would find
+    them unclassified. Records move in batches, the last when the events end.
+    """
+    where = Path(catalog_path) if catalog_path is not None else app_paths.catalog_path()
+    if not where.is_file():
+        yield from events
+        return
+    with Catalog.open(where) as catalog:
+        batch: list[Move] = []
+        try:
+            for event in events:
+                move = _move_of(event)
+                if move is not None:
+                    batch.append(move)
+                if len(batch) >= FOLLOW_BATCH:
+                    catalog.moved(batch)
+                    batch.clear()
+                yield event
+        finally:
+            if batch:
+                catalog.moved(batch)
+
+
+def _move_of(event: SortEvent | UndoEvent) -> Move | None:
+    """(old path, new path, signature at the old path) of a file an event says was moved."""
+    match event:
+        case FileSorted(source, target, moved_from=before) if before is not None:
+            return source, target, before
+        case FileRestored(source, target, moved_from=before) if before is not None:
+            return target, source, before
+    return None

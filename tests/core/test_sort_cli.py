@@ -1,0 +1,325 @@
+"""``resnet-desktop sort`` end to end, over a real catalog and a library model's identity."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from resnet_desktop.app.sorting import load_identity, prepare_sort, stored_inputs
+from resnet_desktop.cli import main
+from resnet_desktop.commands import sort as sort_command
+from resnet_desktop.core import catalog as catalog_mod
+from resnet_desktop.core.catalog import Catalog, ModelIdentity, RunInfo, file_signature
+from resnet_desktop.core.errors import UserError
+from resnet_desktop.core.predictor import Prediction
+from resnet_desktop.core.sort_journal import PREFIX, read_journal
+from resnet_desktop.core.zoo import CIFAR10_CLASSES, Preprocess
+
+RUN = RunInfo("cpu", "fp32", "torch")
+
+
+def write_images(folder: Path, count: int) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for number in range(count):
+        path = folder / f"photo_{number:02d}.jpg"
+        path.write_bytes(b"jpeg bytes %d" % number * (number + 1))
+        paths.append(path)
+    return paths
+
+
+def top(path: Path, label: str, probability: float) -> Prediction:
+    index = CIFAR10_CLASSES.index(label)
+    other = (index + 1) % len(CIFAR10_CLASSES)
+    rest = 1.0 - probability
+    return Prediction(path, (label, CIFAR10_CLASSES[other]), (probability, rest), (index, other))
+
+
+def give_label(catalog_path: Path, path: Path, label: str) -> None:
+    """A label a person gave, stored as the review window will (no API writes them yet)."""
+    with sqlite3.connect(catalog_path) as db:
+        image = db.execute("SELECT id FROM images WHERE path = ?", (os.fsencode(path),)).fetchone()
+        db.execute(
+            "INSERT INTO person_labels (image_id, label, created_at) VALUES (?, ?, 'now')",
+            (image[0], label),
+        )
+
+
+@pytest.fixture
+def identity(tiny_model: str) -> ModelIdentity:
+    return load_identity(tiny_model)
+
+
+@pytest.fixture
+def photos(tmp_path: Path, identity: ModelIdentity) -> Iterator[tuple[list[Path], Path]]:
+    """Eight photos: six classified (one unsure, one unreadable), one labelled, one not."""
+    paths = write_images(tmp_path / "photos", 8)
+    catalog_path = tmp_path / "catalog.sqlite3"
+    with Catalog.open(catalog_path) as catalog:
+        model = catalog.model_id(identity)
+        catalog.record_batch(
+            model,
+            [
+                top(paths[0], "cat", 0.9),
+                top(paths[1], "cat", 0.8),
+                top(paths[2], "dog", 0.95),
+                top(paths[3], "ship", 0.3),  # unsure
+                Prediction(paths[4], error="cannot identify image file"),
+                top(paths[5], "dog", 0.7),
+                top(paths[6], "truck", 0.99),
+            ],
+            RUN,
+        )
+    give_label(catalog_path, paths[5], "horse")  # a person's label wins
+    yield paths, catalog_path  # paths[7] was never classified
+
+
+def sort_args(tmp_path: Path, catalog_path: Path, model: str, *extra: str) -> list[str]:
+    return [
+        "sort",
+        str(tmp_path / "photos"),
+        "--model",
+        model,
+        "--into",
+        str(tmp_path / "sorted"),
+        "--catalog",
+        str(catalog_path),
+        *extra,
+    ]
+
+
+def placed(dest: Path) -> dict[str, str]:
+    """Relative path -> content of every file sorted into ``dest`` (journals aside)."""
+    return {
+        str(path.relative_to(dest)): path.read_bytes().decode()
+        for path in sorted(dest.rglob("*"))
+        if path.is_file() and not path.name.startswith(PREFIX)
+    }
+
+
+# ------------------------------------------------------------------------------ the catalog
+
+
+def test_person_labels_come_back_in_order_latest_first(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(catalog_mod, "CHUNK", 3)  # several chunks
+    paths = write_images(tmp_path / "photos", 7)
+    file = tmp_path / "catalog.sqlite3"
+    with Catalog.open(file) as catalog:
+        model = catalog.model_id(ModelIdentity("m", "a" * 64, ("x",), Preprocess(32, None)))
+        catalog.record_batch(model, [Prediction(p, ("x",), (1.0,), (0,)) for p in paths], RUN)
+    give_label(file, paths[1], "first")
+    give_label(file, paths[1], "second")
+    give_label(file, paths[5], "other")
+    with Catalog.open(file, read_only=True) as catalog:
+        labels = list(catalog.person_labels([*reversed(paths), tmp_path / "unknown.jpg"]))
+    assert labels == [
+        (paths[6], None),
+        (paths[5], "other"),
+        *[(p, None) for p in reversed(paths[2:5])],
+        (paths[1], "second"),
+        (paths[0], None),
+        (tmp_path / "unknown.jpg", None),
+    ]
+
+
+def test_results_and_labels_follow_a_moved_file(tmp_path: Path):
+    paths = write_images(tmp_path / "photos", 4)
+    file = tmp_path / "catalog.sqlite3"
+    identity = ModelIdentity("m", "a" * 64, ("x", "y"), Preprocess(32, None))
+    with Catalog.open(file) as catalog:
+        model = catalog.model_id(identity)
+        catalog.record_batch(model, [Prediction(p, ("y",), (0.7,), (1,)) for p in paths], RUN)
+    give_label(file, paths[0], "x")
+    befores = [file_signature(p) for p in paths]
+    moved_to = [tmp_path / "sorted" / f"{n}.jpg" for n in range(4)]
+    moved_to[0].parent.mkdir()
+    moved_to[3].write_bytes(b"a file once here")
+    with Catalog.open(file) as catalog:
+        catalog.record_batch(model, [Prediction(moved_to[3], error="stale")], RUN)
+    for old, new in zip(paths, moved_to, strict=True):
+        os.replace(old, new)
+    befores[2] = befores[2]._replace(mtime_ns=1)  # as if changed before it was moved
+    with Catalog.open(file) as catalog:
+        assert catalog.moved(zip(paths, moved_to, befores, strict=True)) == 3
+        results = dict(catalog.results_for([*paths, *moved_to], model, 1))
+        labels = dict(catalog.person_labels(moved_to))
+    assert [results[p] for p in paths] == [None] * 4
+    assert [results[p] is not None for p in moved_to] == [True, True, False, True]
+    assert results[moved_to[3]].labels == ("y",)  # the stale record was replaced
+    assert labels == {moved_to[0]: "x", moved_to[1]: None, moved_to[2]: None, moved_to[3]: None}
+
+
+# ------------------------------------------------------------------------------ planning
+
+
+def test_the_plan_reads_results_labels_and_what_is_missing(tmp_path: Path, photos, identity):
+    paths, catalog_path = photos
+    plan = prepare_sort(
+        [tmp_path / "photos"], identity, tmp_path / "sorted", threshold=0.5,
+        catalog_path=catalog_path,
+    )  # fmt: skip
+    assert {p.source.name: p.folder for p in plan.placements} == {
+        "photo_00.jpg": "cat",
+        "photo_01.jpg": "cat",
+        "photo_02.jpg": "dog",
+        "photo_03.jpg": "unknown",
+        "photo_05.jpg": "horse",
+        "photo_06.jpg": "truck",
+    }
+    assert plan.unreadable == (paths[4],) and plan.not_classified == (paths[7],)
+
+
+def test_a_changed_file_has_no_result_to_sort_by(tmp_path: Path, photos, identity):
+    paths, catalog_path = photos
+    paths[0].write_bytes(b"another picture now")
+    with Catalog.open(catalog_path, read_only=True) as catalog:
+        first = next(stored_inputs(catalog, identity, paths))
+    assert first.label is None and first.error is None
+
+
+def test_without_a_catalog_nothing_is_classified(tmp_path: Path, identity):
+    write_images(tmp_path / "photos", 2)
+    plan = prepare_sort([tmp_path / "photos"], identity, tmp_path / "sorted",
+                        catalog_path=tmp_path / "none.sqlite3")  # fmt: skip
+    assert plan.placements == () and len(plan.not_classified) == 2
+
+
+def test_models_without_recorded_results_are_refused(tmp_path: Path):
+    with pytest.raises(UserError, match="random weights"):
+        load_identity("cifar_resnet20", "random")
+    with pytest.raises(UserError, match="not on this machine"):
+        load_identity("resnet18")  # its ImageNet weights were never downloaded here
+    with pytest.raises(UserError, match="no built-in weights"):
+        load_identity("cifar_resnet20")
+
+
+# ------------------------------------------------------------------------------ the command
+
+
+def test_dry_run_prints_the_plan_and_touches_nothing(tmp_path: Path, photos, tiny_model, capsys):
+    _, catalog_path = photos
+    args = sort_args(tmp_path, catalog_path, tiny_model, "--threshold", "0.5", "--dry-run")
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "6 images would be copied into" in out
+    assert [line.split()[:2] for line in out.splitlines()[1:6]] == [
+        ["cat/", "2"],
+        ["dog/", "1"],
+        ["horse/", "1"],
+        ["truck/", "1"],
+        ["unknown/", "1"],
+    ]
+    assert "1 labelled by a person" in out and "top-1 probability under 50%" in out
+    assert "1 image not classified yet" in out and "resnet-desktop predict" in out
+    assert "could not read" in out
+    assert not (tmp_path / "sorted").exists()
+
+
+def test_move_then_undo_through_the_command(tmp_path: Path, photos, tiny_model, identity, capsys):
+    paths, catalog_path = photos
+    before = {p.name: p.read_bytes().decode() for p in paths}
+    args = sort_args(tmp_path, catalog_path, tiny_model, "--move", "--threshold", "0.5")
+    assert main(args) == 3  # two images were left where they are
+    dest = tmp_path / "sorted"
+    assert placed(dest) == {
+        f"{folder}/{name}": before[name]
+        for folder, name in [
+            ("cat", "photo_00.jpg"),
+            ("cat", "photo_01.jpg"),
+            ("dog", "photo_02.jpg"),
+            ("unknown", "photo_03.jpg"),
+            ("horse", "photo_05.jpg"),
+            ("truck", "photo_06.jpg"),
+        ]
+    }
+    assert sorted(p.name for p in (tmp_path / "photos").iterdir()) == [
+        "photo_04.jpg",
+        "photo_07.jpg",
+    ]
+    out = capsys.readouterr().out
+    assert "moved 6 files in" in out and "cat 2, dog 1, horse 1, truck 1, unknown 1" in out
+    (journal,) = dest.glob(f"{PREFIX}*")
+    assert f"undo with: resnet-desktop sort --undo {journal}" in out
+
+    with Catalog.open(catalog_path, read_only=True) as catalog:  # results went along
+        moved = sorted(p for p in dest.rglob("*.jpg"))
+        assert all(item.label is not None for item in stored_inputs(catalog, identity, moved))
+        assert dict(catalog.person_labels(moved))[dest / "horse" / "photo_05.jpg"] == "horse"
+
+    assert main(["sort", "--undo", str(journal), "--catalog", str(catalog_path)]) == 0
+    assert "put back 6 files" in capsys.readouterr().out
+    assert {p.name: p.read_bytes().decode() for p in paths} == before
+    assert placed(dest) == {} and read_journal(journal).undo == "done"
+    again = prepare_sort([tmp_path / "photos"], identity, dest, catalog_path=catalog_path)
+    assert len(again.placements) == 6 and again.not_classified == (paths[7],)
+
+
+def test_ctrl_c_stops_after_a_file_and_the_same_command_finishes(
+    tmp_path: Path, photos, tiny_model, monkeypatch, capsys
+):
+    _, catalog_path = photos
+    real_run_sort = sort_command.run_sort
+
+    def interrupted_after_two(*args, **kwargs):
+        for number, event in enumerate(real_run_sort(*args, **kwargs)):
+            yield event
+            if number == 3:  # the third file is done: Ctrl+C
+                # The handler itself, not a real SIGINT: after the OpenVINO tests the main
+                # thread's alternate signal stack is unmapped and any delivery segfaults.
+                signal.getsignal(signal.SIGINT)(signal.SIGINT, None)
+
+    monkeypatch.setattr(sort_command, "run_sort", interrupted_after_two)
+    args = sort_args(tmp_path, catalog_path, tiny_model, "--link")
+    assert main(args) == 130
+    out = capsys.readouterr().out
+    assert "interrupted after 3 of 6 files" in out and "linked 3 files" in out
+    monkeypatch.setattr(sort_command, "run_sort", real_run_sort)
+    assert main(args) == 3
+    out = capsys.readouterr().out
+    assert "continuing the unfinished sort" in out and "3 images already placed" in out
+    assert len(placed(tmp_path / "sorted")) == 6
+    assert len(list((tmp_path / "sorted").glob(f"{PREFIX}*"))) == 1
+
+
+def test_everything_already_sorted_exits_0(tmp_path: Path, photos, tiny_model, capsys):
+    paths, catalog_path = photos
+    for path in (paths[4], paths[7]):
+        path.unlink()  # only classified images remain
+    args = sort_args(tmp_path, catalog_path, tiny_model)
+    assert main(args) == 0
+    assert main(args) == 0  # again: every file is already there
+    out = capsys.readouterr().out
+    assert "copied 0 files" in out and "6 were already there" in out
+    assert len(placed(tmp_path / "sorted")) == 6
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--undo", "journal.jsonl"],  # with PATH and the others
+        ["--threshold", "1.5"],
+        ["--threshold", "half"],
+        ["--copy", "--move"],
+    ],
+)
+def test_wrong_argument_mixes_exit_2(tmp_path: Path, extra: list[str]):
+    with pytest.raises(SystemExit) as exit_info:
+        main(sort_args(tmp_path, tmp_path / "c.sqlite3", "m", *extra))
+    assert exit_info.value.code == 2
+
+
+def test_missing_arguments_exit_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sort", "photos"])
+    assert exit_info.value.code == 2
+    assert "missing --model, --into" in capsys.readouterr().err
+
+
+def test_undo_of_a_missing_journal_is_a_user_error(tmp_path: Path, capsys):
+    assert main(["sort", "--undo", str(tmp_path / "nothing.jsonl")]) == 1
+    assert "cannot read the sort journal" in capsys.readouterr().err
