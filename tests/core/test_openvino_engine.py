@@ -138,8 +138,8 @@ def test_a_conversion_another_run_finished_first_is_used_and_kept(
     real_convert = openvino_engine.convert_and_save
     theirs: list[int] = []
 
-    def other_process_finishes_first(loaded, xml_path):
-        real_convert(loaded, xml_path)
+    def other_process_finishes_first(loaded, xml_path, calibration=None):
+        real_convert(loaded, xml_path, calibration)
         if not theirs:  # the other run's entry appears while ours is being converted
             other = folder.with_name(".other")
             other.mkdir()
