@@ -8,9 +8,12 @@ The sub-command modules never import each other; what two of them need lives her
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from resnet_desktop.app.logs import report_bug
@@ -107,3 +110,28 @@ def class_table(report: EvalReport) -> list[str]:
             f"{metrics.support:>7}"
         )
     return lines
+
+
+@contextlib.contextmanager
+def ctrl_c_stops(unit: str) -> Iterator[Callable[[], bool]]:
+    """A ``should_stop`` that the first Ctrl+C sets; the second interrupts at once.
+
+    A long command stops after the ``unit`` in hand (a batch, a file), so what it has
+    done is kept whole. Off the main thread (tests) no handler can be installed.
+    """
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop.is_set
+        return
+
+    def on_ctrl_c(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print(f"\nstopping after this {unit} (Ctrl+C again to stop now)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, on_ctrl_c)
+    try:
+        yield stop.is_set
+    finally:
+        signal.signal(signal.SIGINT, previous)

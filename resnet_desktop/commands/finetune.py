@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from resnet_desktop.app.formatting import format_duration
@@ -18,6 +16,7 @@ from resnet_desktop.commands.common import (
     add_model_args,
     add_runtime_args,
     class_table,
+    ctrl_c_stops,
     notify,
     positive_int,
     reports_errors,
@@ -86,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         runtime=runtime_options(args),
         seed=args.seed,
     )
-    with _stop_on_interrupt() as stopped:
+    with ctrl_c_stops("batch") as stopped:
         described = describe_base_weights(base, args.weights)
         events = fit(base, split, config, stopped, base_weights=described, notify=notify)
         result = _train(events)
@@ -134,23 +133,6 @@ def _scan(args: argparse.Namespace) -> DatasetScan:
     if bar:
         bar[0].close()
     return scan
-
-
-@contextlib.contextmanager
-def _stop_on_interrupt() -> Iterator[Callable[[], bool]]:
-    """A should_stop callable that turns true on Ctrl+C (the first one; a second kills)."""
-    flag = [False]
-
-    def handler(signum: int, frame: object) -> None:
-        flag[0] = True
-        signal.signal(signal.SIGINT, previous)
-        print("\nstopping after this batch (Ctrl+C again to abort)", file=sys.stderr)
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield lambda: flag[0]
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _train(events: Iterator[FitEvent]) -> FitResult:

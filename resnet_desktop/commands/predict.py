@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import signal
 import sys
-import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -37,6 +35,7 @@ from resnet_desktop.commands.common import (
     EXIT_PARTIAL,
     add_model_args,
     add_runtime_args,
+    ctrl_c_stops,
     notify,
     positive_int,
     reports_errors,
@@ -101,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         model = identify_model(ModelArgs(args.model, args.weights, args.classes))
         top_k = min(args.top_k, len(model.class_names()))
         store = _store(args, model, top_k, stack)
-        should_stop = stack.enter_context(_ctrl_c_stops())
+        should_stop = stack.enter_context(ctrl_c_stops("batch"))
 
         def start() -> Predictor:
             return predictor_for(
@@ -188,28 +187,3 @@ class _Tally:
 def _eta(progress: Progress, total: int) -> float | None:
     rate = progress.images_per_second
     return (total - progress.done) / rate if rate > 0 else None
-
-
-@contextlib.contextmanager
-def _ctrl_c_stops() -> Iterator[Callable[[], bool]]:
-    """A ``should_stop`` that the first Ctrl+C sets; the second interrupts at once.
-
-    Stopping between batches keeps the batch in flight (it is recorded) and lets the
-    output be written with every image that has a result.
-    """
-    stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop.is_set
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        print("\nstopping after this batch (Ctrl+C again to stop at once)", file=sys.stderr)
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield stop.is_set
-    finally:
-        signal.signal(signal.SIGINT, previous)

@@ -10,19 +10,22 @@ everything back (see :mod:`resnet_desktop.core.sorting`).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import shlex
-import signal
 import sys
-import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from resnet_desktop.app.formatting import format_duration
 from resnet_desktop.app.sorting import follow_moves, load_identity, prepare_sort
-from resnet_desktop.commands.common import EXIT_OK, EXIT_PARTIAL, add_model_args, reports_errors
+from resnet_desktop.commands.common import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    add_model_args,
+    ctrl_c_stops,
+    reports_errors,
+)
 from resnet_desktop.commands.progress import ProgressBar
 from resnet_desktop.core.export import display_path, terminal_safe
 from resnet_desktop.core.file_steps import MOVED_BY_COPY, SYMLINK
@@ -147,7 +150,7 @@ def sort(args: argparse.Namespace) -> int:
     left_alone = len(plan.not_classified) + len(plan.unreadable)
     if args.dry_run or not (plan.placements or plan.resumes):
         return EXIT_PARTIAL if left_alone and not args.dry_run else EXIT_OK
-    with _ctrl_c_stops() as should_stop:
+    with ctrl_c_stops("file") as should_stop:
         report = _SortReport()
         report.follow(follow_moves(run_sort(plan, mode, plan.resumes, should_stop), args.catalog))
     for line in report.summary():
@@ -281,7 +284,7 @@ def _how_notes(hows: dict[str, int]) -> list[str]:
 
 @reports_errors
 def undo(args: argparse.Namespace) -> int:
-    with _ctrl_c_stops() as should_stop:
+    with ctrl_c_stops("file") as should_stop:
         report = _UndoReport()
         report.follow(follow_moves(undo_sort(Path(args.undo), should_stop), args.catalog))
     for line in report.summary():
@@ -360,28 +363,3 @@ def _shown(path: Path) -> str:
 def _quoted(path: Path) -> str:
     """The path as a shell would take it back."""
     return shlex.quote(_shown(path))
-
-
-@contextlib.contextmanager
-def _ctrl_c_stops() -> Iterator[Callable[[], bool]]:
-    """A ``should_stop`` that the first Ctrl+C sets; the second interrupts at once.
-
-    Stopping between files leaves every step finished and journaled; even an interrupt
-    in the middle of a file loses nothing (the next run or undo completes that step).
-    """
-    stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop.is_set
-        return
-
-    def on_ctrl_c(signum: int, frame: object) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        print("\nstopping after this file (Ctrl+C again to stop now)", file=sys.stderr)
-
-    previous = signal.signal(signal.SIGINT, on_ctrl_c)
-    try:
-        yield stop.is_set
-    finally:
-        signal.signal(signal.SIGINT, previous)

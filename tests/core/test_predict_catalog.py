@@ -347,10 +347,10 @@ def test_a_top_k_beyond_the_classes_shows_every_class_once(tmp_path, model_args,
 
 
 def test_the_first_ctrl_c_asks_to_stop_and_the_second_stops_at_once(capsys):
-    from resnet_desktop.commands.predict import _ctrl_c_stops
+    from resnet_desktop.commands.common import ctrl_c_stops
 
     before = signal.getsignal(signal.SIGINT)
-    with _ctrl_c_stops() as should_stop:
+    with ctrl_c_stops("batch") as should_stop:
         assert not should_stop()
         press_ctrl_c()
         assert should_stop() and "Ctrl+C again" in capsys.readouterr().err
