@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from resnet_desktop.app.identity import weights_file
 from resnet_desktop.core.catalog import ModelIdentity
 from resnet_desktop.core.errors import UserError
 from resnet_desktop.core.library import ModelLibrary
@@ -163,12 +164,9 @@ def _identified_by_loading(args: ModelArgs) -> IdentifiedModel:
 
 def _weights_path(args: ModelArgs) -> Path:
     """The file :func:`load_model` reads the weights from (never called for random)."""
-    if args.weights is not None:
-        return Path(args.weights)
-    library = ModelLibrary()
-    if args.name not in SPECS and library.exists(args.name):
-        return library.get(args.name).weights_path
-    return imagenet_weights_path(SPECS[args.name])
+    path = weights_file(args.name, args.weights)
+    assert path is not None, "random weights have no file"
+    return path
 
 
 def _hashed(path: Path) -> WeightsFile:

@@ -15,12 +15,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from resnet_desktop.app.model_identity import ModelArgs, identify_model
 from resnet_desktop.core import paths as app_paths
 from resnet_desktop.core.catalog import Catalog, FileSignature, ModelIdentity
 from resnet_desktop.core.errors import UserError
 from resnet_desktop.core.imaging import scan_images
-from resnet_desktop.core.library import ModelLibrary
-from resnet_desktop.core.model_loader import RANDOM, LoadedModel, load_model
 from resnet_desktop.core.sorting import (
     FileRestored,
     FileSorted,
@@ -31,8 +30,6 @@ from resnet_desktop.core.sorting import (
     plan_sort,
     unfinished_sort,
 )
-from resnet_desktop.core.weights import file_sha256, imagenet_weights_cached, imagenet_weights_path
-from resnet_desktop.core.zoo import SPECS
 
 PathLike = str | Path
 Event = TypeVar("Event", SortEvent, UndoEvent)
@@ -40,42 +37,22 @@ Move = tuple[Path, Path, FileSignature]
 FOLLOW_BATCH = 200  # moves recorded per catalog transaction
 
 
-def model_identity(model: LoadedModel, weights_path: Path) -> ModelIdentity:
-    """The catalog identity of ``model``, loaded from the weights file ``weights_path``."""
-    return ModelIdentity.of(model, file_sha256(weights_path))
-
-
 def load_identity(
     name: str, weights: PathLike | None = None, classes: PathLike | None = None
 ) -> ModelIdentity:
     """The identity of the model ``predict --model name [--weights] [--classes]`` ran.
 
-    Loads the model (never downloading weights: a model whose weights are not here has
-    classified nothing here).
+    Never downloads weights: a model whose weights are not here has classified nothing
+    here.
 
     Raises:
         UserError: random weights, ImageNet weights not on this machine, or any reason
-            the model cannot be loaded.
+            the model cannot be identified.
     """
-    if weights is not None and str(weights) == RANDOM:
+    identified = identify_model(ModelArgs(name, weights, classes), download=False)
+    if identified.identity is None:
         raise UserError("results of random weights are never recorded: nothing to sort by")
-    spec = SPECS.get(name)
-    if weights is None and spec and spec.has_builtin_weights and not imagenet_weights_cached(spec):
-        raise UserError(
-            f"the ImageNet weights of {name} are not on this machine, so it has classified "
-            f"nothing here yet: run `resnet-desktop predict PATH --model {name}` first"
-        )
-    loaded = load_model(name, weights, classes)
-    return model_identity(loaded, _weights_file(name, weights))
-
-
-def _weights_file(name: str, weights: PathLike | None) -> Path:
-    """The file load_model(name, weights) read the weights from."""
-    if weights is not None:
-        return Path(weights)
-    if name in SPECS:
-        return imagenet_weights_path(SPECS[name])
-    return ModelLibrary().get(name).weights_path
+    return identified.identity
 
 
 def stored_inputs(
