@@ -1,4 +1,5 @@
-"""Files the application reads at run time (the icon), found through ``importlib.resources``.
+"""Files the application reads at run time (the icon, the user guide), found through
+``importlib.resources``.
 
 ``importlib.resources`` finds them wherever the package lives, a wheel, an editable install
 or a PyInstaller bundle, so nothing here builds paths from ``__file__``. The PNGs are rendered
@@ -23,6 +24,14 @@ APP_ID = "org.resnetdesktop.ResNetDesktop"
 ICON_NAME = "resnet-desktop"
 ICON_SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
 _ICON_FOLDER = "icons"
+_HELP_FOLDER = "help"
+USER_GUIDE_FILE = "user-guide.md"
+
+
+def user_guide_text() -> str:
+    """The user guide shown by Help → User Guide: the README's "Using the app" section,
+    shipped in the package (a wheel has no README) as Markdown."""
+    return (files("resnet_desktop") / _HELP_FOLDER / USER_GUIDE_FILE).read_text("utf-8")
 
 
 def icon_file_name(size: int) -> str:

@@ -165,3 +165,13 @@ def run_qt(body: str) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def test_the_user_guide_in_the_package_is_the_readme_usage_section() -> None:
+    """Help → User Guide shows the README's "Using the app"; a wheel has no README, so the
+    package carries the section: edit both together (this fails until they agree)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index("## Using the app\n")
+    section = readme[start : readme.index("\n## ", start) + 1].rstrip("\n") + "\n"
+    assert resources.user_guide_text() == section
+    assert "help/*.md" in (ROOT / "pyproject.toml").read_text(encoding="utf-8")

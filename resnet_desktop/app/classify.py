@@ -30,6 +30,7 @@ from resnet_desktop.core.catalog import (
     RunInfo,
     file_signature,
 )
+from resnet_desktop.core.device import ENGINE_TITLES, Hardware, OptionError
 from resnet_desktop.core.errors import UserError
 from resnet_desktop.core.imaging import scan_images
 from resnet_desktop.core.model_loader import load_model
@@ -94,15 +95,52 @@ class RunRequest:
     runtime: RuntimeOptions
     catalog: Path
     paths: PathSource
+    redo: bool = False  # classify every image again, replacing its stored result
 
 
 @dataclass(frozen=True)
 class RunPlan:
-    """The first event: the files that need classifying and their signatures now."""
+    """The first event: the files that need classifying and their signatures now.
+
+    When nothing needs classifying, it also says how the stored results were computed
+    and how a run would compute them now: the runtime is not part of a model's identity,
+    so a new precision or device alone recomputes nothing unless the user asks.
+    """
 
     todo: list[Path]
     signatures: dict[Path, FileSignature | None]
     skipped: int  # files with a valid result, left alone
+    stored_runs: frozenset[RunInfo] = frozenset()  # how the model's results were computed
+    would_run: RunInfo | None = None  # how the current choices compute (None: unknown)
+
+    @property
+    def runtime_changed(self) -> bool:
+        """Nothing to do, but the current choices differ from every stored result's."""
+        return (
+            not self.todo
+            and self.would_run is not None
+            and bool(self.stored_runs)
+            and self.would_run not in self.stored_runs
+        )
+
+    def up_to_date_text(self) -> str:
+        """Why nothing runs, for the status line or the question that offers a redo."""
+        text = f"All {self.skipped} images are up to date for this model"
+        now = self.would_run
+        if now is None or not self.runtime_changed:
+            return f"{text}; Classify Again (Ctrl+Shift+R) computes them anew"
+        before = ", ".join(sorted(describe_run(run) for run in self.stored_runs))
+        return (
+            f"{text}: they were computed as {before}, and your settings now run as "
+            f"{describe_run(now)}. Device, precision and engine change the speed (and "
+            "the scores only slightly), so results are not computed again "
+            "unless you ask."
+        )
+
+
+def describe_run(run: RunInfo) -> str:
+    """``cpu (fp32, PyTorch)``: how a result was computed, in the status bar's words."""
+    return f"{run.device} ({run.precision}, {ENGINE_TITLES.get(run.engine, run.engine)})"
 
 
 class Stage(enum.Enum):
@@ -144,13 +182,15 @@ def plan_run(
     paths: Sequence[Path],
     top_k: int,
     should_stop: ShouldStop,
+    redo: bool = False,
 ) -> RunPlan:
     """Which files need work: no result of ``model`` (None: it has none at all) with
-    ``top_k`` classes, or a file changed since. Errors of unchanged files are final."""
+    ``top_k`` classes, or a file changed since; every file with ``redo``. Errors of
+    unchanged files are final."""
     if model is None:
         pending: Iterable[PendingFile] = (PendingFile(p, file_signature(p)) for p in paths)
     else:
-        pending = catalog.pending(paths, model, top_k=top_k)
+        pending = catalog.pending(paths, model, top_k=top_k, redo=redo)
     todo: list[Path] = []
     signatures: dict[Path, FileSignature | None] = {}
     for number, item in enumerate(pending):
@@ -186,12 +226,27 @@ def classify_job(request: RunRequest) -> Callable[[ShouldStop], Iterator[Classif
             )
         with Catalog.open(request.catalog) as catalog:
             known = catalog.find_model(identity)
-            plan = plan_run(catalog, known, paths, request.top_k, should_stop)
+            plan = plan_run(catalog, known, paths, request.top_k, should_stop, request.redo)
+            if known is not None and not plan.todo and not should_stop():
+                plan = dataclasses.replace(
+                    plan,
+                    stored_runs=frozenset(catalog.runs(known)),
+                    would_run=_would_run(request, identity),
+                )
             yield plan
             if plan.todo and not should_stop():
                 yield from _classify(request, catalog, identity, plan, should_stop)
 
     return job
+
+
+def _would_run(request: RunRequest, identity: ModelIdentity) -> RunInfo | None:
+    """How a run of ``request`` would compute now (before any fallback); None if it cannot."""
+    try:
+        runtime = request.runtime.decide(Hardware.probe(), identity.preprocess)
+    except OptionError:
+        return None
+    return RunInfo(runtime.device, runtime.precision, runtime.engine)
 
 
 def _classify(

@@ -304,6 +304,19 @@ class Catalog:
             rows = self._db.execute(_stored_in(len(keys)), (model, *keys)).fetchall()
         return {row[0]: row[1:] for row in rows}
 
+    def runs(self, model: int) -> set[RunInfo]:
+        """How the stored results of ``model`` were computed (device, precision, engine).
+
+        The runtime is not part of a model's identity (it changes speed, and the scores
+        only in their last digits), so the window asks this to tell a user why a new
+        precision did not recompute anything. One scan of the model's results.
+        """
+        query = "SELECT DISTINCT device, precision, engine FROM results WHERE model_id = ?"
+        query += " AND error IS NULL"
+        with self._errors():
+            rows = self._db.execute(query, (model,)).fetchall()
+        return {RunInfo(*row) for row in rows}
+
     def record_batch(
         self,
         model: int,

@@ -49,6 +49,25 @@ class Choice:
     reason: str
 
 
+@dataclass(frozen=True)
+class Hardware:
+    """What this machine offers, as far as the runtime decisions need to know.
+
+    Probing imports torch; the window probes once in the background and then decides
+    (and shows what a run would use) on the GUI thread from this value alone.
+    """
+
+    devices: tuple[str, ...] = ("cpu",)  # concrete devices, best first
+    cuda_bf16: bool = False  # the CUDA device computes bf16
+
+    @classmethod
+    def probe(cls) -> Hardware:
+        import torch
+
+        devices = available_devices()
+        return cls(tuple(devices), "cuda" in devices and torch.cuda.is_bf16_supported())
+
+
 def available_devices() -> list[str]:
     """The concrete devices this machine can run on, best first."""
     import torch
@@ -65,16 +84,20 @@ def resolve_device(device: str = "auto") -> torch.device:
     """``auto`` -> the best available device; a named one must be available."""
     import torch
 
+    return torch.device(choose_device(device, tuple(available_devices())))
+
+
+def choose_device(device: str, available: Sequence[str]) -> str:
+    """The device type ``device`` means among ``available`` (best first)."""
     if device not in DEVICES:
         raise OptionError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
-    available = available_devices()
     if device == "auto":
-        return torch.device(available[0])
+        return available[0]
     if device not in available:
         raise OptionError(
             f"device {device!r} is not available here (available: {', '.join(available)})"
         )
-    return torch.device(device)
+    return device
 
 
 @functools.cache
@@ -103,24 +126,43 @@ def choose_precision(device: torch.device, precision: str = "auto") -> Choice:
     """The precision to run in, and why."""
     import torch
 
+    cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    return precision_for(device.type, precision, cuda_bf16)
+
+
+def precision_for(device_type: str, precision: str, cuda_bf16: bool) -> Choice:
+    """The precision to run in on ``device_type``, and why; no torch needed."""
     if precision not in PRECISIONS:
         raise OptionError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     if precision != "auto":
-        if device.type == "cpu" and precision == "fp16":
+        if device_type == "cpu" and precision == "fp16":
             raise OptionError("fp16 is not supported on the CPU; use bf16 or fp32")
-        if device.type != "cpu" and precision == "int8":
+        if device_type != "cpu" and precision == "int8":
             raise OptionError("int8 runs on the CPU (with OpenVINO); use --device cpu with it")
         return Choice(precision, "as chosen")
-    if device.type == "cuda":
-        if torch.cuda.is_bf16_supported():
+    if device_type == "cuda":
+        if cuda_bf16:
             return Choice("bf16", "this GPU computes bf16")
         return Choice("fp16", "this GPU has no bf16")
-    if device.type == "cpu":
+    if device_type == "cpu":
         feature = cpu_bf16_feature()
         if feature:
             return Choice("bf16", f"this CPU computes bf16 in hardware ({feature})")
         return Choice("fp32", "this CPU has no native bf16 (emulated bf16 is slower)")
-    return Choice("fp32", f"reduced precision is not used on {device.type}")
+    return Choice("fp32", f"reduced precision is not used on {device_type}")
+
+
+def runnable_precisions(device_type: str, hardware: Hardware) -> tuple[str, ...]:
+    """The precisions that run on ``device_type``: fp16 on GPUs only, bf16 where computed
+    (not on MPS, on CUDA when the GPU has it), int8 on the CPU with its packages."""
+    offered = ["auto", "fp32"]
+    if device_type == "cpu" or (device_type == "cuda" and hardware.cuda_bf16):
+        offered.append("bf16")
+    if device_type != "cpu":
+        offered.append("fp16")
+    elif openvino_installed() and nncf_installed():
+        offered.append("int8")
+    return tuple(offered)
 
 
 def openvino_installed() -> bool:
@@ -133,29 +175,29 @@ def nncf_installed() -> bool:
 
 def resolve_engine(device: torch.device, precision: str, engine: str = "auto") -> str:
     """The engine for a resolved device and precision: ``torch`` or ``openvino``."""
-    return choose_engine(device, precision, engine).value
+    return choose_engine(device.type, precision, engine).value
 
 
-def choose_engine(device: torch.device, precision: str, engine: str = "auto") -> Choice:
-    """The engine for a resolved device and precision, and why."""
+def choose_engine(device_type: str, precision: str, engine: str = "auto") -> Choice:
+    """The engine for a resolved device type and precision, and why."""
     if engine not in ENGINES:
         raise OptionError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     if precision == "int8":
         return _int8_engine(engine)
     if engine == "openvino":
-        _check_openvino(device)
+        _check_openvino(device_type)
         return Choice("openvino", "as chosen")
     if engine == "torch":
         return Choice("torch", "as chosen")
-    if device.type != "cpu":
+    if device_type != "cpu":
         return Choice("torch", "OpenVINO runs on the CPU only")
     if not openvino_installed():
         return Choice("torch", "OpenVINO is not installed")
     return Choice("openvino", "the fastest on the CPU, at the same accuracy as PyTorch")
 
 
-def _check_openvino(device: torch.device) -> None:
-    if device.type != "cpu":
+def _check_openvino(device_type: str) -> None:
+    if device_type != "cpu":
         raise OptionError("the OpenVINO engine runs on the CPU; use --device cpu with it")
     if not openvino_installed():
         raise OptionError("OpenVINO is not installed (pip install openvino); use --engine torch")

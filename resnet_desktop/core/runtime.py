@@ -8,7 +8,8 @@ device and the input size. :class:`RuntimeOptions` carries the choices, ``auto``
 :class:`ResolvedRuntime`, which every consumer reads instead of deciding again.
 
 Importing this module does not import torch (the window builds RuntimeOptions before
-torch has loaded); resolving does, to see which devices exist.
+torch has loaded); resolving does, to see which devices exist, and
+:meth:`RuntimeOptions.decide` takes what was seen (a :class:`Hardware`) instead.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from dataclasses import dataclass
 
 from resnet_desktop.core.device import (
     ENGINE_TITLES,
+    Hardware,
     OptionError,
+    choose_device,
     choose_engine,
-    choose_precision,
-    resolve_device,
+    precision_for,
 )
 from resnet_desktop.core.zoo import Preprocess
 
@@ -46,18 +48,25 @@ class RuntimeOptions:
 
     def resolve(self, preprocess: Preprocess) -> ResolvedRuntime:
         """The decisions for a model with ``preprocess``; ValueError for impossible choices."""
-        device = resolve_device(self.device)
-        precision = choose_precision(device, self.precision)
+        return self.decide(Hardware.probe(), preprocess)
+
+    def decide(self, hardware: Hardware, preprocess: Preprocess) -> ResolvedRuntime:
+        """The decisions :meth:`resolve` makes, on ``hardware`` probed before: no torch.
+
+        The window shows with it what the current choices will run as.
+        """
+        device = choose_device(self.device, hardware.devices)
+        precision = precision_for(device, self.precision, hardware.cuda_bf16)
         engine = choose_engine(device, precision.value, self.engine)
         batch_size = self.batch_size
         if batch_size is None:
-            batch_size = default_batch_size(device.type, preprocess)
+            batch_size = default_batch_size(device, preprocess)
         if batch_size < 1:
             raise OptionError("batch size must be at least 1")
         reason = (
             f"{precision.value}: {precision.reason}; {ENGINE_TITLES[engine.value]}: {engine.reason}"
         )
-        return ResolvedRuntime(self, device.type, precision.value, engine.value, batch_size, reason)
+        return ResolvedRuntime(self, device, precision.value, engine.value, batch_size, reason)
 
     def in_pytorch(self) -> RuntimeOptions:
         """These choices with the PyTorch engine: training has no other."""

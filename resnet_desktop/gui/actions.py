@@ -47,8 +47,12 @@ def action_specs(window: MainWindow) -> tuple[ActionSpec, ...]:
         ActionSpec("actionCopy", "&Copy Selected Rows", window.table.copy_selection, ("Ctrl+C",),
                    "Copy the selected rows as CSV"),
         ActionSpec("actionClearList", "C&lear List", window.clear_list),
+        ActionSpec("actionPreferences", "&Preferences…", window.open_preferences, ("Ctrl+,",),
+                   "Where and how the network runs: processor or graphics card, precision"),
         ActionSpec("actionClassify", "&Classify", window.classify, ("F5", "Ctrl+R"),
                    "Classify the images without an up-to-date result (F5)"),
+        ActionSpec("actionClassifyAgain", "Classify &Again", window.classify_again,
+                   ("Ctrl+Shift+R",), "Classify every image again, replacing stored results"),
         ActionSpec("actionStop", "&Stop", window.stop, ("Esc",),
                    "Stop classifying or scanning (Esc)"),
         ActionSpec("actionImportWeights", "&Import Weights File…", window.import_weights),
@@ -58,6 +62,8 @@ def action_specs(window: MainWindow) -> tuple[ActionSpec, ...]:
                    "Measure the selected model's accuracy on a labelled folder"),
         ActionSpec("actionManageModels", "&Manage Models…", window.manage_models, (),
                    "Rename, relabel, delete or export the models of your library"),
+        ActionSpec("actionUserGuide", "&User Guide", window.show_user_guide, ("F1",)),
+        ActionSpec("actionShortcuts", "&Keyboard Shortcuts", window.show_shortcuts, ("Ctrl+/",)),
         ActionSpec("actionAbout", "&About ResNet Desktop", window.show_about),
     )  # fmt: skip
 

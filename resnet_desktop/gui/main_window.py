@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QMainWindow,
     QMessageBox,
-    QSplitter,
     QWidget,
 )
 
@@ -49,7 +48,7 @@ from resnet_desktop.core.imaging import IMAGE_EXTENSIONS
 from resnet_desktop.core.predictor import BatchResult
 from resnet_desktop.core.settings import load_settings, save_settings
 from resnet_desktop.core.throttle import Throttle
-from resnet_desktop.gui import about
+from resnet_desktop.gui import about, help_dialogs
 from resnet_desktop.gui.actions import create_actions
 from resnet_desktop.gui.catalog_flow import CatalogFlow, catalog_file
 from resnet_desktop.gui.detail_panel import PREVIEW_SIZE, DetailPanel
@@ -58,9 +57,12 @@ from resnet_desktop.gui.image_loader import ImageLoader
 from resnet_desktop.gui.manage_models import ManageModelsDialog
 from resnet_desktop.gui.messages import show_message
 from resnet_desktop.gui.model_selector import ModelSelector
+from resnet_desktop.gui.preferences import PreferencesDialog, runs_as
+from resnet_desktop.gui.redo_offer import offer_redo
 from resnet_desktop.gui.results_model import ResultsModel
 from resnet_desktop.gui.results_view import THUMBNAIL_SIZE, ResultsPane
 from resnet_desktop.gui.run_options import RunOptions
+from resnet_desktop.gui.side_panel import SidePanelSplitter
 from resnet_desktop.gui.status_panel import StatusPanel
 from resnet_desktop.gui.table_flow import TableFlow
 from resnet_desktop.gui.weights_flow import WeightsFlow
@@ -130,6 +132,7 @@ class MainWindow(QMainWindow):
         self._scan_queue: list[list[str]] = []
         self._scan_count = 0
         self._classify_when_ready = False
+        self._redo_offered: set[object] = set()  # (model, how it would run) asked about
         self._warmed_up = False
         self._models_known = False  # model identities are looked up once the window is up
         self._closing = False
@@ -143,12 +146,8 @@ class MainWindow(QMainWindow):
         self.previews = ImageLoader(PREVIEW_SIZE, threads=1, max_pending=1, parent=self)
         self.pane = ResultsPane(self.results, self)
         self.detail = DetailPanel(self)
-        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.splitter = SidePanelSplitter(self.pane, self.detail, self)
         self.splitter.setObjectName("mainSplitter")
-        self.splitter.addWidget(self.pane)
-        self.splitter.addWidget(self.detail)
-        self.splitter.setStretchFactor(0, 3)
-        self.splitter.setStretchFactor(1, 1)
         self.setCentralWidget(self.splitter)
         self.selector = ModelSelector(self)
         self.options = RunOptions(self)
@@ -159,10 +158,11 @@ class MainWindow(QMainWindow):
             "&File": ["actionOpenFolder", "actionAddImages", None, "actionExportCsv",
                       "actionExportFilteredCsv", None, "actionOpenCatalog", "actionNewCatalog",
                       None, "actionQuit"],
-            "&Edit": ["actionCopy", "actionClearList"],
-            "&Model": ["actionClassify", "actionStop", None, "actionImportWeights",
-                       "actionFineTune", "actionEvaluate", "actionManageModels"],
-            "&Help": ["actionAbout"],
+            "&Edit": ["actionCopy", "actionClearList", None, "actionPreferences"],
+            "&Model": ["actionClassify", "actionClassifyAgain", "actionStop", None,
+                       "actionImportWeights", "actionFineTune", "actionEvaluate",
+                       "actionManageModels"],
+            "&Help": ["actionUserGuide", "actionShortcuts", None, "actionAbout"],
         }  # fmt: skip
         for title, names in menus.items():
             menu = self.menuBar().addMenu(title)
@@ -192,7 +192,7 @@ class MainWindow(QMainWindow):
         self.selector.currentIndexChanged.connect(self._model_changed)
         self.selector.choicesChanged.connect(self._look_up_model)
         self.selector.activated.connect(self._model_activated)
-        self.options.device_box.currentIndexChanged.connect(self._show_device)
+        self.options.runtimeChanged.connect(self._show_device)
         self.options.top_k_spin.valueChanged.connect(self.table.set_top_k)
         self.weights.ready.connect(self._weights_ready)
         self.weights.message.connect(self._status)
@@ -260,7 +260,14 @@ class MainWindow(QMainWindow):
             self.add_paths(paths)
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Stop and join every worker before the window goes: no thread outlives it."""
+        """Stop and join every worker before the window goes: no thread outlives it.
+
+        A dialog holding unsaved work (the wizard's trained model) is asked first, and
+        its "keep working" keeps the window open.
+        """
+        if not all(d.should_close() for d in self.findChildren(FineTuneWizard) if d.isVisible()):
+            event.ignore()
+            return
         self._closing = True
         self._store_settings()
         for dialog in self.findChildren(QDialog):
@@ -332,6 +339,8 @@ class MainWindow(QMainWindow):
     def clear_list(self) -> None:
         self.listing.submit(ClearList())
         self.detail.show_row(None)
+        if self._run is None and self._scan is None:
+            self.status.reset()
 
     # --- models -------------------------------------------------------------------------
 
@@ -353,6 +362,7 @@ class MainWindow(QMainWindow):
         choice = self.selector.current_choice()
         self.status.show_model(choice.name if choice else None)
         self._look_up_model()
+        self._show_device()
 
     def _look_up_model(self) -> None:
         """Show the selected model's stored results: find its identity in a worker.
@@ -397,14 +407,31 @@ class MainWindow(QMainWindow):
 
     def _runtime_ready(self, info: RuntimeInfo) -> None:
         self.runtime = info
-        self.options.set_available_devices(info.devices)
         self._show_device()
 
     def _show_device(self) -> None:
-        if self._run is not None:  # a run shows the device it really uses
+        """What Classify will run as with the current choices and model."""
+        choice = self.selector.current_choice()
+        if self._run is not None or choice is None:  # a run shows what it really uses
             return
-        best = self.runtime.devices[0] if self.runtime else None
-        self.status.show_device(self.options.runtime().device, best)
+        hardware = self.runtime.hardware if self.runtime else None
+        self.status.show_device(runs_as(self.options.runtime(), hardware, choice.spec.preprocess))
+
+    def open_preferences(self) -> None:
+        """Edit → Preferences: the runtime choices, saved as soon as they are accepted."""
+        choice = self.selector.current_choice()
+        if choice is None:
+            return
+        hardware = self.runtime.hardware if self.runtime else None
+        dialog = PreferencesDialog(
+            self.options.runtime(), hardware, choice.spec.preprocess, parent=self
+        )
+        dialog.accepted.connect(lambda: self._preferences_accepted(dialog))
+        self._open_dialog(dialog)
+
+    def _preferences_accepted(self, dialog: PreferencesDialog) -> None:
+        self.options.set_runtime(dialog.runtime())
+        self._store_settings()
 
     def _warm_up_failed(self, message: str) -> None:
         if not self._closing:
@@ -433,7 +460,15 @@ class MainWindow(QMainWindow):
         else:
             self._start_run(choice.name)
 
-    def _start_run(self, model: str) -> None:
+    def classify_again(self) -> None:
+        """Classify every image anew, replacing stored results (Ctrl+Shift+R)."""
+        choice = self.selector.current_choice()
+        if choice is not None and choice.ready and self._run is None:
+            self._start_run(choice.name, redo=True)
+        else:
+            self.classify()
+
+    def _start_run(self, model: str, redo: bool = False) -> None:
         if self.catalog.path is None:
             self._status("The catalog is still opening; try again in a moment")
             return
@@ -443,6 +478,7 @@ class MainWindow(QMainWindow):
             self.options.runtime(),
             self.catalog.path,
             self.listing.paths_source(),
+            redo,
         )
         self._run_model = model
         self._run = self.workers.start(
@@ -472,7 +508,12 @@ class MainWindow(QMainWindow):
     def _planned(self, plan: RunPlan) -> None:
         self._run_total = len(plan.todo)
         if not plan.todo:
-            self._status(f"All {plan.skipped} images are up to date")
+            asked = (self._run_model, plan.would_run)
+            if plan.runtime_changed and asked not in self._redo_offered:
+                self._redo_offered.add(asked)
+                self._open_dialog(offer_redo(self, plan.up_to_date_text(), self.classify_again))
+            else:
+                self._status(plan.up_to_date_text())
 
     def _batch_done(self, batch: BatchResult) -> None:
         """Show one recorded BatchResult and the run's progress."""
@@ -492,6 +533,7 @@ class MainWindow(QMainWindow):
         if self._closing:
             return
         self.status.finish(completed)
+        self._show_device()
         self._update_state()
         self.table.refresh()
         self.listing.submit(Sync(completed))  # runFinished once the table shows the results
@@ -503,7 +545,8 @@ class MainWindow(QMainWindow):
         if self._scan is not None:
             self._scan_queue.clear()
             self._scan.stop()
-        self._status("Stopping…")
+        if self._run is not None or self._scan is not None:
+            self.status.stopping()
 
     # --- the table --------------------------------------------------------------------
 
@@ -553,6 +596,12 @@ class MainWindow(QMainWindow):
     def _open_dialog(self, dialog: QDialog) -> None:
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
+
+    def show_user_guide(self) -> None:
+        self._open_dialog(help_dialogs.user_guide(self))
+
+    def show_shortcuts(self) -> None:
+        self._open_dialog(help_dialogs.shortcuts(self, self.actions()))
 
     def show_about(self) -> None:
         about.show_about(self, self.runtime)

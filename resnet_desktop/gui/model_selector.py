@@ -11,6 +11,9 @@ from PySide6.QtWidgets import QComboBox, QSizePolicy, QWidget
 
 from resnet_desktop.app.models import ModelChoice, unchecked_choices
 
+MIN_CONTENTS_LENGTH = 30  # characters of the current entry shown
+POPUP_MARGIN = 24  # room for the list's scroll bar
+
 
 class ModelSelector(QComboBox):
     """A combo box of ModelChoices; the item data is the model name.
@@ -25,7 +28,10 @@ class ModelSelector(QComboBox):
         super().__init__(parent)
         self.setObjectName("modelSelector")
         self.setToolTip("The model that classifies the images")
-        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        # As wide as about 30 characters, not the longest entry: Classify stays in the
+        # toolbar of a small window. The list opens as wide as its entries.
+        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.setMinimumContentsLength(MIN_CONTENTS_LENGTH)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         self._choices: list[ModelChoice] = []
         self._wanted: str | None = None
@@ -45,6 +51,7 @@ class ModelSelector(QComboBox):
         for choice in self._choices:
             self.addItem(choice.label, choice.name)
         self.blockSignals(False)
+        self.view().setMinimumWidth(self.view().sizeHintForColumn(0) + POPUP_MARGIN)
         if not (wanted and self.select_model(wanted)):
             self.setCurrentIndex(0 if self._choices else -1)
         self.choicesChanged.emit()

@@ -1,98 +1,49 @@
-"""How a run goes: device, precision, engine, top-k and batch size, as a toolbar strip.
+"""How a run goes: top-k in the toolbar, and the runtime choices that Preferences edit.
 
-The devices this machine has are only known once torch has loaded; until then the list
-holds Auto and the device saved in the settings, and :meth:`set_available_devices` fills it.
+Device, precision, engine and batch size are for people who tune speed, so they live in
+*Edit → Preferences…* (:mod:`resnet_desktop.gui.preferences`); this object holds them as
+one :class:`RuntimeOptions` value that runs, Evaluate and the wizard take, and says when
+it changes. Only top-k, which changes what the table shows, stays in the toolbar.
 """
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QWidget
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSpinBox, QWidget
 
-from resnet_desktop.core.device import ENGINE_TITLES, ENGINES, PRECISIONS
 from resnet_desktop.core.runtime import RuntimeOptions
 from resnet_desktop.core.settings import MAX_TOP_K, Settings
 
-DEVICE_TITLES = {"auto": "Auto", "cpu": "CPU", "cuda": "CUDA", "mps": "MPS"}
-PRECISION_TITLES = {"auto": "Auto", "fp32": "FP32", "bf16": "BF16", "fp16": "FP16", "int8": "INT8"}
-MAX_BATCH_SIZE = 4096
-
-
-def _combo(name: str, tooltip: str) -> QComboBox:
-    combo = QComboBox()
-    combo.setObjectName(name)
-    combo.setToolTip(tooltip)
-    return combo
-
-
-def _select_data(combo: QComboBox, value: str) -> bool:
-    index = combo.findData(value)
-    if index >= 0:
-        combo.setCurrentIndex(index)
-    return index >= 0
-
 
 class RunOptions(QWidget):
-    """Device, precision, engine, top-k and batch-size controls."""
+    """The toolbar's top-k control and the current runtime choices.
+
+    Signals:
+        runtimeChanged(): :meth:`runtime` returns another value.
+    """
+
+    runtimeChanged = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.device_box = _combo("deviceSelector", "Where the model runs (Auto: GPU if any)")
-        self.precision_box = _combo(
-            "precisionSelector",
-            "Numeric precision (Auto: fastest at full accuracy;\n"
-            "INT8: faster, quantised on your images, needs resnet-desktop[int8])",
-        )
-        for value in PRECISIONS:
-            self.precision_box.addItem(PRECISION_TITLES[value], value)
-        self.engine_box = _combo(
-            "engineSelector",
-            "What runs the network (Auto: OpenVINO on the CPU when installed, else PyTorch)",
-        )
-        for value in ENGINES:
-            self.engine_box.addItem(ENGINE_TITLES[value], value)
         self.top_k_spin = QSpinBox(objectName="topKSpin", minimum=1, maximum=MAX_TOP_K)
-        self.top_k_spin.setToolTip("Classes listed per image")
-        self.batch_spin = QSpinBox(objectName="batchSizeSpin", minimum=0, maximum=MAX_BATCH_SIZE)
-        self.batch_spin.setSpecialValueText("Auto")
-        self.batch_spin.setToolTip("Images per forward pass (Auto: chosen for the device)")
-        self._saved_device = "auto"
-        self.set_available_devices([])
-        self._lay_out()
-
-    def _lay_out(self) -> None:
+        self.top_k_spin.setToolTip("How many of the likeliest classes to list per image")
+        self._runtime = RuntimeOptions()
         layout = QHBoxLayout(self)
         layout.setContentsMargins(6, 0, 0, 0)
-        pairs = (
-            ("Device", self.device_box),
-            ("Precision", self.precision_box),
-            ("Engine", self.engine_box),
-            ("Top-k", self.top_k_spin),
-            ("Batch", self.batch_spin),
-        )
-        for title, widget in pairs:
-            label = QLabel(title, self)
-            label.setBuddy(widget)
-            layout.addWidget(label)
-            layout.addWidget(widget)
-
-    def set_available_devices(self, devices: list[str]) -> None:
-        """Offer Auto plus ``devices``; an empty list means "not known yet"."""
-        wanted = self.runtime().device if self.device_box.count() else self._saved_device
-        offered = devices or ([self._saved_device] if self._saved_device != "auto" else [])
-        self.device_box.clear()
-        for device in ("auto", *offered):
-            self.device_box.addItem(DEVICE_TITLES.get(device, device), device)
-        if not _select_data(self.device_box, wanted):
-            self.device_box.setCurrentIndex(0)
+        label = QLabel("Top-k", self)
+        label.setBuddy(self.top_k_spin)
+        label.setToolTip(self.top_k_spin.toolTip())
+        layout.addWidget(label)
+        layout.addWidget(self.top_k_spin)
 
     def apply(self, settings: Settings) -> None:
-        self._saved_device = settings.device
-        self.set_available_devices([])
-        _select_data(self.device_box, settings.device)
-        _select_data(self.precision_box, settings.precision)
-        _select_data(self.engine_box, settings.engine)
+        self.set_runtime(
+            RuntimeOptions(
+                settings.device, settings.precision, settings.engine, settings.batch_size
+            )
+        )
         self.top_k_spin.setValue(settings.top_k)
-        self.batch_spin.setValue(settings.batch_size or 0)
 
     def store(self, settings: Settings) -> None:
         runtime = self.runtime()
@@ -101,13 +52,13 @@ class RunOptions(QWidget):
         settings.top_k = self.top_k()
 
     def runtime(self) -> RuntimeOptions:
-        """The strip's runtime choices as one value: runs, Evaluate and the wizard take it."""
-        return RuntimeOptions(
-            device=self.device_box.currentData() or "auto",
-            precision=self.precision_box.currentData() or "auto",
-            engine=self.engine_box.currentData() or "auto",
-            batch_size=self.batch_spin.value() or None,
-        )
+        """The runtime choices as one value: runs, Evaluate and the wizard take it."""
+        return self._runtime
+
+    def set_runtime(self, runtime: RuntimeOptions) -> None:
+        if runtime != self._runtime:
+            self._runtime = runtime
+            self.runtimeChanged.emit()
 
     def top_k(self) -> int:
         return self.top_k_spin.value()

@@ -70,6 +70,7 @@ def select_ready_model(window: MainWindow, model: str, loop: QEventLoop) -> bool
 
 
 def measure(folder: Path, model: str, engine: str) -> dict[str, float]:
+    from resnet_desktop.core.runtime import RuntimeOptions
     from resnet_desktop.gui.app import create_application
     from resnet_desktop.gui.gui_gc import GuiThreadCollector
     from resnet_desktop.gui.main_window import MainWindow
@@ -79,7 +80,7 @@ def measure(folder: Path, model: str, engine: str) -> dict[str, float]:
     collector.start()
     window = MainWindow()
     window.show()
-    window.options.engine_box.setCurrentIndex(window.options.engine_box.findData(engine))
+    window.options.set_runtime(RuntimeOptions(engine=engine))
     try:
         return classify_with_probe(window, folder, model)
     finally:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QThread, QThreadPool
 
+from resnet_desktop.core.runtime import RuntimeOptions
 from tests.gui.threads import python_threads
 
 HERE = Path(__file__).parent
@@ -95,7 +96,7 @@ def window(qtbot, tiny_model: str):
     qtbot.waitUntil(lambda: main.selector.findData(tiny_model) >= 0, timeout=10_000)
     main.select_model(tiny_model)
     qtbot.waitUntil(lambda: main.results.query.identity is not None, timeout=10_000)
-    main.options.precision_box.setCurrentIndex(main.options.precision_box.findData("fp32"))
+    main.options.set_runtime(RuntimeOptions(precision="fp32"))
     yield main
     main.close()
     qtbot.waitUntil(lambda: len(main.workers) == 0, timeout=10_000)

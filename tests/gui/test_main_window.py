@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sqlite3
 from pathlib import Path
@@ -55,6 +56,11 @@ def classify_and_wait(qtbot, window: MainWindow) -> list:
     window.batchClassified.disconnect(batches.append)
     assert finished.args == [True]
     return batches
+
+
+def set_runtime(window: MainWindow, **choices: object) -> None:
+    """Change some runtime choices, as Edit → Preferences does."""
+    window.options.set_runtime(dataclasses.replace(window.options.runtime(), **choices))
 
 
 def action(window: MainWindow, name: str) -> QAction:
@@ -150,7 +156,7 @@ def test_broken_file_shows_an_error_row_with_the_reason(qtbot, window: MainWindo
 def test_stop_ends_the_run_within_a_batch(qtbot, window: MainWindow, tmp_path: Path):
     write_noise_images(tmp_path, 200, size=96)
     add_and_wait(qtbot, window, [tmp_path])
-    window.options.batch_spin.setValue(8)
+    set_runtime(window, batch_size=8)
     batches: list = []
 
     def stop_after_first(batch) -> None:
@@ -180,7 +186,7 @@ def test_closing_mid_run_keeps_what_was_computed_and_joins_every_worker(
 ):
     images = write_noise_images(tmp_path, 200, size=96)
     add_and_wait(qtbot, window, [tmp_path])
-    window.options.batch_spin.setValue(8)
+    set_runtime(window, batch_size=8)
     threads_before = python_threads()
     batches: list = []
     window.batchClassified.connect(batches.append)
@@ -515,9 +521,7 @@ def test_settings_survive_a_restart(qtbot, tiny_model: str, tmp_path: Path):
     qtbot.waitUntil(lambda: first.selector.findData(tiny_model) >= 0, timeout=10_000)
     first.select_model(tiny_model)
     first.options.top_k_spin.setValue(3)
-    first.options.batch_spin.setValue(16)
-    first.options.precision_box.setCurrentIndex(first.options.precision_box.findData("bf16"))
-    first.options.engine_box.setCurrentIndex(first.options.engine_box.findData("openvino"))
+    set_runtime(first, batch_size=16, precision="bf16", engine="openvino")
     first.resize(700, 500)  # fits the offscreen 800x600 screen
     first.close()
     saved = load_settings()
@@ -579,8 +583,7 @@ def test_fine_tune_and_evaluate_open_with_the_toolbar_runtime(qtbot, window: Mai
     from resnet_desktop.gui.evaluate_dialog import EvaluateDialog
     from resnet_desktop.gui.wizard import FineTuneWizard
 
-    window.options.engine_box.setCurrentIndex(window.options.engine_box.findData("torch"))
-    window.options.batch_spin.setValue(12)
+    set_runtime(window, engine="torch", batch_size=12)
     chosen = window.options.runtime()
     assert (chosen.precision, chosen.engine, chosen.batch_size) == ("fp32", "torch", 12)
     action(window, "actionFineTune").trigger()
