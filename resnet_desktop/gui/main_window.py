@@ -262,10 +262,10 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         """Stop and join every worker before the window goes: no thread outlives it.
 
-        A dialog holding unsaved work (the wizard's trained model) is asked first, and
-        its "keep working" keeps the window open.
+        A dialog that may hold unsaved work (one with a ``should_close()``, as the
+        wizard's trained model) is asked first, and its "keep working" keeps it open.
         """
-        if not all(d.should_close() for d in self.findChildren(FineTuneWizard) if d.isVisible()):
+        if not all(_may_close(dialog) for dialog in self.findChildren(QDialog)):
             event.ignore()
             return
         self._closing = True
@@ -622,6 +622,12 @@ class MainWindow(QMainWindow):
 
     def _status(self, text: str) -> None:
         self.statusBar().showMessage(text, STATUS_TIMEOUT_MS)
+
+
+def _may_close(dialog: QDialog) -> bool:
+    """Whether ``dialog`` lets the window close: a dialog with unsaved work asks the user."""
+    should_close = getattr(dialog, "should_close", None)
+    return not dialog.isVisible() or should_close is None or bool(should_close())
 
 
 def _base64(data: QByteArray) -> str:

@@ -110,7 +110,9 @@ def test_classify_job_with_nothing_to_do_loads_no_model(
         catalog.record_batch(model, [_fake(p) for p in paths], RUN)
     monkeypatch.setattr(jobs, "load_model", None)  # calling it would fail the test
     items = list(jobs.classify_job(_request(tmp_path / "c.sqlite3", tiny_model, paths))(_never))
-    assert items == [RunPlan([], {}, skipped=3)]
+    assert len(items) == 1 and isinstance(items[0], RunPlan)
+    assert (items[0].todo, items[0].signatures, items[0].skipped) == ([], {}, 3)
+    assert items[0].stored_runs == {RUN}  # to tell the user how the results were computed
 
 
 def test_a_stopped_classify_job_ends_after_its_plan(tmp_path: Path, tiny_model: str):
@@ -194,3 +196,28 @@ def test_classify_job_says_when_it_prepares_for_openvino_and_stops_there_if_aske
     stopped = list(jobs.classify_job(request)(stop_once_converting))
     assert [type(item) for item in stopped] == [RunPlan, Preparing, Preparing]
     assert list(fresh.iterdir()) == []  # the half-done conversion is gone
+
+
+def test_a_plan_says_when_only_the_runtime_changed():
+    bf16 = RunInfo("cpu", "bf16", "torch")
+    same = RunPlan([], {}, skipped=3, stored_runs=frozenset({RUN}), would_run=RUN)
+    assert not same.runtime_changed
+    assert same.up_to_date_text().startswith("All 3 images are up to date for this model;")
+    changed = RunPlan([], {}, skipped=3, stored_runs=frozenset({RUN}), would_run=bf16)
+    assert changed.runtime_changed
+    text = changed.up_to_date_text()
+    assert "computed as cpu (fp32, PyTorch)" in text and "run as cpu (bf16, PyTorch)" in text
+    unknown = RunPlan([], {}, skipped=3, stored_runs=frozenset({RUN}), would_run=None)
+    assert not unknown.runtime_changed  # the choices cannot run: nothing to offer
+    busy = RunPlan([Path("a.jpg")], {}, skipped=2, stored_runs=frozenset({RUN}), would_run=bf16)
+    assert not busy.runtime_changed  # there is work anyway
+
+
+def test_a_redo_plans_every_file(tmp_path: Path, tiny_model: str):
+    paths = write_noise_images(tmp_path / "imgs", 3)
+    with Catalog.open(tmp_path / "c.sqlite3") as catalog:
+        model = catalog.model_id(identity_for(tiny_model))
+        catalog.record_batch(model, [_fake(p) for p in paths], RUN)
+        assert plan_run(catalog, model, paths, 5, _never).todo == []
+        assert plan_run(catalog, model, paths, 5, _never, redo=True).todo == paths
+        assert catalog.runs(model) == {RUN}

@@ -115,3 +115,25 @@ def test_training_settings_keep_device_and_precision_flat_in_their_metadata():
     changed = config.updated(precision="fp32", epochs=3)
     assert changed.runtime == RuntimeOptions("cpu", "fp32", "openvino", 9)
     assert (changed.epochs, changed.strategy) == (3, "full")
+
+
+def test_deciding_on_probed_hardware_is_resolving():
+    """The window shows what a run will use by deciding without torch: the same answer."""
+    hardware = device_mod.Hardware.probe()
+    for options in (RuntimeOptions(), RuntimeOptions("cpu", "fp32", "torch", 9)):
+        assert options.decide(hardware, IMAGENET) == options.resolve(IMAGENET)
+
+
+def test_only_precisions_that_run_are_offered(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(device_mod, "openvino_installed", lambda: True)
+    monkeypatch.setattr(device_mod, "nncf_installed", lambda: False)
+    cpu, gpu = device_mod.Hardware(("cpu",)), device_mod.Hardware(("cuda", "cpu"), True)
+    assert device_mod.runnable_precisions("cpu", cpu) == ("auto", "fp32", "bf16")
+    assert device_mod.runnable_precisions("cuda", gpu) == ("auto", "fp32", "bf16", "fp16")
+    old_gpu = device_mod.Hardware(("cuda", "cpu"), cuda_bf16=False)
+    assert device_mod.runnable_precisions("cuda", old_gpu) == ("auto", "fp32", "fp16")
+    monkeypatch.setattr(device_mod, "nncf_installed", lambda: True)
+    assert "int8" in device_mod.runnable_precisions("cpu", cpu)
+    for device in ("cpu", "cuda"):  # what is offered, resolves
+        for precision in device_mod.runnable_precisions(device, gpu):
+            assert device_mod.precision_for(device, precision, True).value != "auto"
