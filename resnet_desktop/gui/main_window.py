@@ -43,7 +43,7 @@ from resnet_desktop.app.listing import (
 )
 from resnet_desktop.app.models import WeightsState, list_model_choices
 from resnet_desktop.app.startup import RuntimeInfo, warm_up_job
-from resnet_desktop.core.catalog import ModelIdentity
+from resnet_desktop.core.catalog import ModelIdentity, RunInfo
 from resnet_desktop.core.imaging import IMAGE_EXTENSIONS
 from resnet_desktop.core.predictor import BatchResult
 from resnet_desktop.core.settings import load_settings, save_settings
@@ -132,7 +132,7 @@ class MainWindow(QMainWindow):
         self._scan_queue: list[list[str]] = []
         self._scan_count = 0
         self._classify_when_ready = False
-        self._redo_offered: set[object] = set()  # (model, how it would run) asked about
+        self._redo_offered: set[tuple[str, RunInfo | None]] = set()  # asked once each
         self._warmed_up = False
         self._models_known = False  # model identities are looked up once the window is up
         self._closing = False

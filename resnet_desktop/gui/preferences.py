@@ -128,7 +128,14 @@ class PreferencesDialog(QDialog):
             label.setBuddy(widget)
             label.setToolTip(widget.toolTip())
             form.addRow(label, widget)
+        intro = QLabel(
+            "How images are classified on this computer. These settings change the speed; "
+            "the labels stay the same (8-bit may change a few scores).",
+            self,
+            wordWrap=True,
+        )
         layout = QVBoxLayout(self)
+        layout.addWidget(intro)
         layout.addLayout(form)
         layout.addWidget(self.summary)
         layout.addStretch(1)
