@@ -124,17 +124,21 @@ class RunPlan:
         )
 
     def up_to_date_text(self) -> str:
-        """Why nothing runs, for the status line or the question that offers a redo."""
-        text = f"All {self.skipped} images are up to date for this model"
-        now = self.would_run
-        if now is None or not self.runtime_changed:
-            return f"{text}; Classify Again (Ctrl+Shift+R) computes them anew"
-        before = ", ".join(sorted(describe_run(run) for run in self.stored_runs))
+        """Why nothing runs, one line for the status bar."""
         return (
-            f"{text}: they were computed as {before}, and your settings now run as "
-            f"{describe_run(now)}. Device, precision and engine change the speed (and "
-            "the scores only slightly), so results are not computed again "
-            "unless you ask."
+            f"All {self.skipped} images are up to date for this model; "
+            "Classify Again (Ctrl+Shift+R) computes them anew"
+        )
+
+    def runtime_change_text(self) -> str:
+        """Why a change of runtime computed nothing, for the question that offers a redo."""
+        before = ", ".join(sorted(describe_run(run) for run in self.stored_runs))
+        now = describe_run(self.would_run) if self.would_run else "unknown"
+        return (
+            f"All {self.skipped} images are up to date for this model: they were computed as "
+            f"{before}, and your settings now run as {now}. Device, precision and engine "
+            "change the speed (and the scores only slightly), so results are not computed "
+            "again unless you ask."
         )
 
 

@@ -511,7 +511,7 @@ class MainWindow(QMainWindow):
             asked = (self._run_model, plan.would_run)
             if plan.runtime_changed and asked not in self._redo_offered:
                 self._redo_offered.add(asked)
-                self._open_dialog(offer_redo(self, plan.up_to_date_text(), self.classify_again))
+                self._open_dialog(offer_redo(self, plan.runtime_change_text(), self.classify_again))
             else:
                 self._status(plan.up_to_date_text())
 

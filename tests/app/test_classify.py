@@ -203,9 +203,10 @@ def test_a_plan_says_when_only_the_runtime_changed():
     same = RunPlan([], {}, skipped=3, stored_runs=frozenset({RUN}), would_run=RUN)
     assert not same.runtime_changed
     assert same.up_to_date_text().startswith("All 3 images are up to date for this model;")
+    assert "Classify Again" in same.up_to_date_text()
     changed = RunPlan([], {}, skipped=3, stored_runs=frozenset({RUN}), would_run=bf16)
     assert changed.runtime_changed
-    text = changed.up_to_date_text()
+    text = changed.runtime_change_text()
     assert "computed as cpu (fp32, PyTorch)" in text and "run as cpu (bf16, PyTorch)" in text
     unknown = RunPlan([], {}, skipped=3, stored_runs=frozenset({RUN}), would_run=None)
     assert not unknown.runtime_changed  # the choices cannot run: nothing to offer
