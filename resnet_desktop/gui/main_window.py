@@ -463,10 +463,11 @@ class MainWindow(QMainWindow):
     def classify_again(self) -> None:
         """Classify every image anew, replacing stored results (Ctrl+Shift+R)."""
         choice = self.selector.current_choice()
-        if choice is not None and choice.ready and self._run is None:
+        idle = self._run is None and not self.weights.busy
+        if idle and choice is not None and choice.ready and self.results.listed():
             self._start_run(choice.name, redo=True)
         else:
-            self.classify()
+            self.classify()  # says what is missing first: images, weights
 
     def _start_run(self, model: str, redo: bool = False) -> None:
         if self.catalog.path is None:
@@ -611,6 +612,7 @@ class MainWindow(QMainWindow):
     def _update_state(self) -> None:
         running = self._run is not None
         self.named_actions["actionClassify"].setEnabled(not running)
+        self.named_actions["actionClassifyAgain"].setEnabled(not running)
         self.named_actions["actionStop"].setEnabled(running or self._scan is not None)
         for name in ("actionOpenCatalog", "actionNewCatalog"):
             self.named_actions[name].setEnabled(not running)  # a run records into this one

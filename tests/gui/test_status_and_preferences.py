@@ -144,6 +144,8 @@ def test_a_new_precision_is_explained_and_classify_again_runs_it(
 
 
 def test_classify_again_recomputes_every_image(qtbot, window: MainWindow, tmp_path: Path):
+    action(window, "actionClassifyAgain").trigger()
+    assert "Add images first" in window.statusBar().currentMessage()
     write_noise_images(tmp_path, 4)
     add_and_wait(qtbot, window, [tmp_path])
     classify_and_wait(qtbot, window)
@@ -151,7 +153,9 @@ def test_classify_again_recomputes_every_image(qtbot, window: MainWindow, tmp_pa
     window.batchClassified.connect(batches.append)
     with qtbot.waitSignal(window.runFinished, timeout=RUN_TIMEOUT_MS):
         action(window, "actionClassifyAgain").trigger()
+        assert not action(window, "actionClassifyAgain").isEnabled()  # one run at a time
     assert batches and batches[-1].total == 4
+    assert action(window, "actionClassifyAgain").isEnabled()
 
 
 # --- Preferences ----------------------------------------------------------------------------
