@@ -27,6 +27,7 @@ class ActionSpec:
     slot: Callable[[], object]  # the window's method the action triggers
     keys: tuple[Keys, ...] = ()
     tip: str = ""
+    checkable: bool = False
 
 
 def action_specs(window: MainWindow) -> tuple[ActionSpec, ...]:
@@ -59,6 +60,16 @@ def action_specs(window: MainWindow) -> tuple[ActionSpec, ...]:
         ActionSpec("actionManageModels", "&Manage Models…", window.manage_models, (),
                    "Rename, relabel, delete or export the models of your library"),
         ActionSpec("actionAbout", "&About ResNet Desktop", window.show_about),
+        ActionSpec("actionGallery", "&Gallery", window.review.show_gallery, ("Ctrl+G",),
+                   "Show the images as a grid of thumbnails instead of the table",
+                   checkable=True),
+        ActionSpec("actionReview", "&Review Labels", window.review.review,
+                   ("Ctrl+Shift+R",), "Least sure first: label each image with a key "
+                   "(digits, Enter accepts, Backspace undoes)", checkable=True),
+        ActionSpec("actionGroupByLabel", "Group by &Label", window.review.group, (),
+                   "Keep the images of each label together", checkable=True),
+        ActionSpec("actionUndoLabel", "&Undo Label", window.review.undo, ("Ctrl+Z",),
+                   "Take back the last label you gave"),
     )  # fmt: skip
 
 
@@ -69,6 +80,7 @@ def create_actions(window: MainWindow) -> dict[str, QAction]:
         action = QAction(spec.text, window)
         action.setObjectName(spec.name)
         action.setShortcuts([QKeySequence(key) for key in spec.keys])
+        action.setCheckable(spec.checkable)
         if spec.tip:
             action.setStatusTip(spec.tip)
             action.setToolTip(spec.tip)

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QStackedWidget,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -73,6 +74,8 @@ class ResultsPane(QWidget):
         self.confidence_filter.setDecimals(0)
         self.confidence_filter.setToolTip("Show only rows whose top-1 confidence is at least this")
         self.view = self._create_view()
+        self.views = QStackedWidget(self, objectName="resultsViews")  # the table, the gallery
+        self.views.addWidget(self.view)
         self._lay_out()
         self._filter_timer = QTimer(self, singleShot=True, interval=FILTER_DELAY_MS)
         self._filter_timer.timeout.connect(self._emit_filter)
@@ -116,7 +119,7 @@ class ResultsPane(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
-        layout.addWidget(self.view, 1)
+        layout.addWidget(self.views, 1)
 
     def _emit_filter(self) -> None:
         self.filterChanged.emit(self.label_filter.text(), self.confidence_filter.value() / 100)
