@@ -41,6 +41,7 @@ class UndoPersonLabel:
     """Take back the label numbered ``number`` (as :class:`PersonLabelChanged` gave it)."""
 
     number: int
+    path: Path
 
 
 @dataclass(frozen=True)
@@ -68,11 +69,11 @@ def apply_label(
 ) -> PersonLabelChanged | LabelRefused:
     """Carry out ``request`` in ``catalog`` (in the thread that owns its connection)."""
     if isinstance(request, UndoPersonLabel):
-        removed = catalog.remove_person_label(request.number)
-        if removed is None:
-            return LabelRefused(None, "nothing to undo: that label is gone from the catalog")
-        path, left = removed
-        return PersonLabelChanged(path, left, None, -1 if left is None else 0)
+        now = catalog.remove_person_label(request.number, request.path)
+        if now is None:
+            message = f"nothing to undo: the label of {request.path.name} is gone from the catalog"
+            return LabelRefused(request.path, message)
+        return PersonLabelChanged(request.path, now.label, None, -1 if now.label is None else 0)
     try:
         before = next(iter(catalog.person_labels([request.path])))[1]
         number = catalog.set_person_label(request.path, request.label, model)

@@ -126,6 +126,12 @@ class PendingFile(NamedTuple):
     signature: FileSignature | None  # None: it cannot be stat'ed (the run will say why)
 
 
+class LabelNow(NamedTuple):
+    """The label a person gave an image, after a change (None: it has none)."""
+
+    label: str | None
+
+
 @dataclass(frozen=True)
 class CatalogStats:
     images: int  # files with at least one result (for ``model``: with its result)
@@ -484,17 +490,19 @@ class Catalog:
             ).lastrowid
         return int(number)
 
-    def remove_person_label(self, number: int) -> tuple[Path, str | None] | None:
-        """Take back the label numbered ``number`` (an undo); the one before it shows again.
+    def remove_person_label(self, number: int, path: PathLike) -> LabelNow | None:
+        """Take back the label numbered ``number`` of ``path`` (an undo); the one before
+        it shows again.
 
-        Returns the image's path and the label a person gave it now (None: none left), or
-        None when there is no such label (the image was forgotten meanwhile).
+        Returns the label a person gave ``path`` now, or None when ``path`` has no
+        label of that number (forgotten meanwhile, or another catalog's
+        number: the path guards against taking back someone else's label).
         """
         with self._transaction() as db:
             row = db.execute(
-                "SELECT i.id, i.path FROM person_labels p JOIN images i ON i.id = p.image_id "
-                "WHERE p.id = ?",
-                (number,),
+                "SELECT i.id FROM person_labels p JOIN images i ON i.id = p.image_id "
+                "WHERE p.id = ? AND i.path = ?",
+                (number, path_key(path)),
             ).fetchone()
             if row is None:
                 return None
@@ -503,7 +511,7 @@ class Catalog:
                 "SELECT label FROM person_labels WHERE image_id = ? ORDER BY id DESC LIMIT 1",
                 (row[0],),
             ).fetchone()
-        return Path(os.fsdecode(row[1])), None if left is None else left[0]
+        return LabelNow(None if left is None else left[0])
 
     def moved(self, moves: Iterable[tuple[PathLike, PathLike, FileSignature]]) -> int:
         """Let the results and labels of moved files follow them; returns how many did.
@@ -693,6 +701,7 @@ __all__ = [
     "CorruptCatalogError",
     "FileSignature",
     "LabelError",
+    "LabelNow",
     "ModelIdentity",
     "ModelSummary",
     "PendingFile",

@@ -253,7 +253,7 @@ class ReviewFlow(QObject):
             self.message.emit("No label to undo")
             return
         number, path = done
-        self._listing.submit(UndoPersonLabel(number))
+        self._listing.submit(UndoPersonLabel(number, path))
         row = self._results.row_of(path)
         if row is not None and self.gallery_shown:
             self.view.go_to(row)

@@ -23,7 +23,7 @@ from resnet_desktop.gui.results_model import ResultsModel
 from resnet_desktop.gui.review_gallery import DEFAULT_TILE, MAX_TILE, MIN_TILE, GalleryView
 
 TILE_STEP = 16
-REVIEW_HINT = "Enter: accept · Backspace: undo · arrows: move · type a label's name"
+REVIEW_HINT = "Enter accept · Backspace undo · or type a label"
 
 
 class LabelBox(QLineEdit):

@@ -99,12 +99,14 @@ def test_labels_go_through_the_listing_and_the_export_gets_their_column(session,
     assert lines[0].endswith(",error,label_by_person")
     assert lines[2].endswith(",'=x") and lines[1].endswith(",")  # a formula stays text
 
-    undone = list(session.serve([UndoPersonLabel(changes[1].number)]))
+    undone = list(session.serve([UndoPersonLabel(changes[1].number, paths[1])]))
     assert undone == [PersonLabelChanged(paths[1], "ten_3", None, 0)]
-    undone = list(session.serve([UndoPersonLabel(changes[0].number)]))
+    undone = list(session.serve([UndoPersonLabel(changes[0].number, paths[1])]))
     assert undone[0] == PersonLabelChanged(paths[1], None, None, -1)
     assert undone[1].counts.labelled == 0
-    assert isinstance(next(session.serve([UndoPersonLabel(changes[0].number)])), LabelRefused)
+    assert isinstance(
+        next(session.serve([UndoPersonLabel(changes[0].number, paths[1])])), LabelRefused
+    )
     assert isinstance(next(session.serve([SetPersonLabel(paths[2], "\n")])), LabelRefused)
 
 

@@ -35,9 +35,10 @@ def test_the_latest_label_wins_and_an_undo_shows_the_one_before(catalog: Catalog
     second = catalog.set_person_label(photo, "dog")
     assert dict(catalog.person_labels([photo])) == {photo: "dog"}
     assert catalog.info().person_labels == 2
-    assert catalog.remove_person_label(second) == (photo, "cat")  # trimmed when stored
-    assert catalog.remove_person_label(first) == (photo, None)
-    assert catalog.remove_person_label(first) is None  # nothing left to take back
+    assert catalog.remove_person_label(second, tmp_path / "other.jpg") is None  # not its
+    assert catalog.remove_person_label(second, photo) == ("cat",)  # trimmed when stored
+    assert catalog.remove_person_label(first, photo) == (None,)
+    assert catalog.remove_person_label(first, photo) is None  # nothing left to take back
     assert dict(catalog.person_labels([photo])) == {photo: None}
     catalog.set_person_label(photo, "bird", model)  # its model's class set, for a retrain
     row = catalog._db.execute("SELECT class_set, model_id FROM person_labels").fetchone()
