@@ -27,8 +27,14 @@ REVIEW_HINT = "Enter accept · Backspace undo · or type a label"
 
 
 class LabelBox(QLineEdit):
-    """Type-ahead for a label: completes the model's class names; Esc gives up."""
+    """Type-ahead for a label: completes the model's class names; Esc gives up.
 
+    Signals:
+        confirmed(str): Enter on the text, or a completion picked from the list.
+        cancelled(): Esc.
+    """
+
+    confirmed = Signal(str)
     cancelled = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -40,10 +46,17 @@ class LabelBox(QLineEdit):
         completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         completer.setFilterMode(Qt.MatchFlag.MatchContains)
         self.setCompleter(completer)
+        completer.activated.connect(self.confirmed)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
+        popup = self.completer().popup()
         if event.key() == Qt.Key.Key_Escape:
             self.cancelled.emit()
+        elif event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            if popup.isVisible() and popup.currentIndex().isValid():
+                event.ignore()  # Enter on a completion chosen in the list: the completer's
+            else:
+                self.confirmed.emit(self.text())
         else:
             super().keyPressEvent(event)
 
@@ -88,7 +101,7 @@ class GalleryPane(QWidget):
         self.group_box.toggled.connect(self.groupToggled)
         self.size_slider.valueChanged.connect(self._tile_changed)
         self.view.typed.connect(self.start_typing)
-        self.label_box.returnPressed.connect(self._typed)
+        self.label_box.confirmed.connect(self._typed)
         self.label_box.cancelled.connect(self.stop_typing)
 
     def _lay_out(self) -> None:
@@ -141,8 +154,9 @@ class GalleryPane(QWidget):
         self.label_box.hide()
         self.view.setFocus()
 
-    def _typed(self) -> None:
-        text = self.label_box.text()
+    def _typed(self, text: str) -> None:
+        if not self.label_box.isVisible():  # a completion's activation after Enter
+            return
         self.stop_typing()
         if text.strip():
             self.labelTyped.emit(text)

@@ -14,7 +14,8 @@ from resnet_desktop.core.settings import load_settings
 from resnet_desktop.core.zoo import CIFAR10_CLASSES
 from resnet_desktop.gui.image_viewer import ImageViewer
 from resnet_desktop.gui.main_window import MainWindow
-from resnet_desktop.gui.results_model import Column
+from resnet_desktop.gui.results_model import Column, ResultsModel
+from resnet_desktop.gui.review_pane import GalleryPane
 from tests.gui.imagefiles import write_noise_images
 from tests.gui.test_main_window import (
     action,
@@ -144,3 +145,23 @@ def test_double_click_opens_the_image_large_and_the_menu_hands_it_to_the_desktop
     assert opened == [str(path), str(path.parent)]
     menu.close()
     assert view.indexAt(QPoint(-5, -5)).isValid() is False
+
+
+def test_a_label_picked_from_the_completions_is_the_one_given(qtbot):
+    pane = GalleryPane(ResultsModel())
+    qtbot.addWidget(pane)
+    pane.show()
+    pane.set_class_names(["airplane", "automobile", "bird"])
+    given: list[str] = []
+    pane.labelTyped.connect(given.append)
+    pane.start_typing("a")
+    popup = pane.label_box.completer().popup()
+    qtbot.waitUntil(popup.isVisible)
+    qtbot.keyClick(popup, Qt.Key.Key_Down)
+    qtbot.keyClick(popup, Qt.Key.Key_Down)
+    qtbot.keyClick(popup, Qt.Key.Key_Return)
+    assert given == ["automobile"] and not pane.label_box.isVisible()
+    pane.start_typing("b")
+    qtbot.keyClick(pane.label_box, Qt.Key.Key_Escape)
+    assert given == ["automobile"] and not pane.label_box.isVisible()
+    pane.view.shutdown()
