@@ -274,7 +274,7 @@ class ReviewFlow(QObject):
 
     def show_count(self) -> None:
         count = self._results.labelled()
-        self.count_label.setText(f"{PERSON_MARK} {count} labelled by you")
+        self.count_label.setText(f"{PERSON_MARK} {count} labelled")
         self.count_label.setVisible(bool(count) or self.gallery.review_box.isChecked())
 
     def _current_changed(self, _row: int) -> None:

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from resnet_desktop.core.catalog_view import ViewRow
+from resnet_desktop.core.predictor import Prediction
 from resnet_desktop.core.settings import GALLERY_TILES, Settings
 from resnet_desktop.gui.image_loader import ImageLoader
 from resnet_desktop.gui.results_model import (
@@ -252,8 +253,8 @@ def _caption(row: ViewRow, normal: QColor) -> tuple[str, str, QColor, QColor]:
     prediction = row.prediction
     placeholder = QColor("#808080")
     if row.person_label is not None:
-        note = person_note(row, prediction) or "labelled by a person"
-        return f"{PERSON_MARK} {row.person_label}", note, QColor(PERSON_COLOUR), placeholder
+        detail = _person_detail(row, prediction)
+        return f"{PERSON_MARK} {row.person_label}", detail, QColor(PERSON_COLOUR), placeholder
     if prediction is None:
         return NOT_CLASSIFIED, row.path.name, placeholder, placeholder
     if not prediction.ok:
@@ -266,6 +267,13 @@ def _caption(row: ViewRow, normal: QColor) -> tuple[str, str, QColor, QColor]:
         normal,
         QColor(LOW_COLOUR) if low else placeholder,
     )
+
+
+def _person_detail(row: ViewRow, prediction: Prediction | None) -> str:
+    """Under a person's label: what the model said instead, or that it agreed."""
+    if prediction is None or not prediction.ok:
+        return "labelled by a person"
+    return person_note(row, prediction) or f"model agrees, {prediction.probs[0]:.0%}"
 
 
 class GalleryView(QListView):

@@ -50,6 +50,9 @@ def _person_labels(paths: list[Path]) -> dict[Path, str | None]:
 def test_the_gallery_toggles_with_ctrl_g_and_remembers_itself(qtbot, window: MainWindow):
     views = window.pane.views
     assert views.currentWidget() is window.pane.view
+    gallery = window.review.view  # the table's rows and selection, not a copy of them
+    assert gallery.model() is window.results
+    assert gallery.selectionModel() is window.pane.view.selectionModel()
     qtbot.keyClick(window, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)
     assert views.currentWidget() is window.review.gallery
     assert action(window, "actionGallery").isChecked()
@@ -83,12 +86,12 @@ def test_review_keys_label_accept_undo_and_type_into_the_catalog(
     assert view.current_row() == 1  # on to the next image
     _press(qtbot, window, Qt.Key.Key_Return)  # accept the model's answer
     assert results.row_at(1).person_label == shown[1].prediction.labels[0]
-    assert window.review.count_label.text() == "✎ 2 labelled by you"
+    assert window.review.count_label.text() == "✎ 2 labelled"
     assert results.index(0, Column.LABEL).data() == f"✎ {CIFAR10_CLASSES[2]}"
 
     _press(qtbot, window, Qt.Key.Key_Backspace)  # takes the accepted label back
     assert results.row_at(1).person_label is None and view.current_row() == 1
-    qtbot.waitUntil(lambda: window.review.count_label.text() == "✎ 1 labelled by you")
+    qtbot.waitUntil(lambda: window.review.count_label.text() == "✎ 1 labelled")
 
     qtbot.keyClick(view, "t")  # typing opens the label box
     box = window.review.gallery.label_box
