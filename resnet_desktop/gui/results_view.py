@@ -30,24 +30,34 @@ EMPTY_HINT = "Drop photos or folders here, or use File → Open Folder… (Ctrl+
 FILTERED_HINT = "No results match the filter"
 
 
+def empty_hint(view: QAbstractItemView) -> str | None:
+    """What a view of the results with no rows says: why, and what to do."""
+    shown = view.model()
+    if not isinstance(shown, ResultsModel) or shown.rowCount():
+        return None
+    return FILTERED_HINT if shown.listed() else EMPTY_HINT
+
+
+def paint_empty_hint(view: QAbstractItemView) -> None:
+    """Paint :func:`empty_hint` over an empty view (from its paintEvent)."""
+    hint = empty_hint(view)
+    if hint:
+        painter = QPainter(view.viewport())
+        painter.setPen(view.palette().color(QPalette.ColorRole.PlaceholderText))
+        flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
+        painter.drawText(view.viewport().rect(), flags, hint)
+        painter.end()
+
+
 class ResultsTable(QTableView):
     """The results table; when it shows no rows, it says why and what to do."""
 
     def empty_hint(self) -> str | None:
-        shown = self.model()
-        if not isinstance(shown, ResultsModel) or shown.rowCount():
-            return None
-        return FILTERED_HINT if shown.listed() else EMPTY_HINT
+        return empty_hint(self)
 
     def paintEvent(self, event: QPaintEvent) -> None:
         super().paintEvent(event)
-        hint = self.empty_hint()
-        if hint:
-            painter = QPainter(self.viewport())
-            painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
-            flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
-            painter.drawText(self.viewport().rect(), flags, hint)
-            painter.end()
+        paint_empty_hint(self)
 
 
 class ResultsPane(QWidget):

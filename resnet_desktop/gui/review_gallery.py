@@ -25,7 +25,16 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QColor, QFont, QImage, QKeyEvent, QPainter, QPalette, QPixmap
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QImage,
+    QKeyEvent,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QPixmap,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QListView,
@@ -47,6 +56,7 @@ from resnet_desktop.gui.results_model import (
     ResultsModel,
     person_note,
 )
+from resnet_desktop.gui.results_view import paint_empty_hint
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -354,6 +364,10 @@ class GalleryView(QListView):
             self.typed.emit(text)
         else:
             super().keyPressEvent(event)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        paint_empty_hint(self)
 
     def shutdown(self) -> None:
         self.thumbnails.shutdown()

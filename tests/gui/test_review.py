@@ -15,6 +15,7 @@ from resnet_desktop.core.zoo import CIFAR10_CLASSES
 from resnet_desktop.gui.image_viewer import ImageViewer
 from resnet_desktop.gui.main_window import MainWindow
 from resnet_desktop.gui.results_model import Column, ResultsModel
+from resnet_desktop.gui.results_view import EMPTY_HINT, empty_hint
 from resnet_desktop.gui.review_pane import GalleryPane
 from tests.gui.imagefiles import write_noise_images
 from tests.gui.test_main_window import (
@@ -56,6 +57,7 @@ def test_the_gallery_toggles_with_ctrl_g_and_remembers_itself(qtbot, window: Mai
     qtbot.keyClick(window, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)
     assert views.currentWidget() is window.review.gallery
     assert action(window, "actionGallery").isChecked()
+    assert empty_hint(gallery) == EMPTY_HINT  # an empty gallery says what to do, as the table
     window.review.gallery.size_slider.setValue(200)
     assert window.review.view.delegate.tile == 200
     window.close()
