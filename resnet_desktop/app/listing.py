@@ -475,10 +475,15 @@ class ListingSession:
             return Exported(path, written)
 
     def _copy(self, ranges: tuple[tuple[int, int], ...]) -> Copied:
+        """The rows' CSV, with a person's labels in their own column when any has one."""
         rows = (row for first, last in ranges for row in self._view.rows(first, last - first + 1))
-        predictions = [row.prediction for row in rows if row.prediction is not None]
+        kept = [(row.prediction, row.person_label) for row in rows if row.prediction is not None]
+        predictions = [prediction for prediction, _ in kept]
         top_k = max((len(p.labels) for p in predictions), default=0) or self._query.top_k
-        return Copied(csv_text(predictions, top_k), len(predictions))
+        if all(label is None for _, label in kept):
+            return Copied(csv_text(predictions, top_k), len(kept))
+        cells = [(prediction, (label or "",)) for prediction, label in kept]
+        return Copied(csv_text(cells, top_k, (PERSON_COLUMN,)), len(kept))
 
     # --- catalogs -------------------------------------------------------------------
 

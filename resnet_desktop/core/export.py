@@ -140,8 +140,8 @@ def write_csv(
         return _write(handle, rows, top_k, extra)
 
 
-def csv_text(predictions: Iterable[Prediction], top_k: int) -> str:
+def csv_text(rows: Iterable[CsvRow], top_k: int, extra: Sequence[str] = ()) -> str:
     """The same CSV as a string, for the clipboard."""
     buffer = io.StringIO()
-    _write(buffer, predictions, top_k)
+    _write(buffer, rows, top_k, extra)
     return buffer.getvalue()

@@ -8,6 +8,7 @@ import pytest
 
 from resnet_desktop.app.listing import (
     AddPaths,
+    CopyRows,
     Counted,
     ExportCsv,
     Exported,
@@ -98,6 +99,13 @@ def test_labels_go_through_the_listing_and_the_export_gets_their_column(session,
     lines = target.read_text(encoding="utf-8").splitlines()
     assert lines[0].endswith(",error,label_by_person")
     assert lines[2].endswith(",'=x") and lines[1].endswith(",")  # a formula stays text
+
+    view = next(session.serve([ShowQuery(TableQuery("ten", TEN, top_k=1))]))
+    copied = next(session.serve([CopyRows(view.generation, ((0, 2),))])).text.splitlines()
+    assert copied[0] == "path,label_1,prob_1,error,label_by_person"
+    assert [line.rsplit(",", 1)[1] for line in copied[1:]] == ["", "'=x", ""]
+    copied = next(session.serve([CopyRows(view.generation, ((3, 3),))])).text.splitlines()
+    assert copied[0] == "path,label_1,prob_1,error"  # no label among the rows copied
 
     undone = list(session.serve([UndoPersonLabel(changes[1].number, paths[1])]))
     assert undone == [PersonLabelChanged(paths[1], "ten_3", None, 0)]
