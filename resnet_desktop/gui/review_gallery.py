@@ -12,6 +12,7 @@ what they do is the review flow's business.
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from collections import OrderedDict
 from pathlib import Path
@@ -143,7 +144,7 @@ class TileDelegate(QStyledItemDelegate):
     model's confidence; in a grouped view a band in the label's colour, and a tab with
     the label on the first tile of each group."""
 
-    def __init__(self, model: ResultsModel, thumbnails: GalleryThumbnails, parent: QObject):
+    def __init__(self, model: ResultsModel, thumbnails: GalleryThumbnails, parent: QObject) -> None:
         super().__init__(parent)
         self._model = model
         self._thumbnails = thumbnails
@@ -155,6 +156,8 @@ class TileDelegate(QStyledItemDelegate):
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
         row = self._model.row_at(index.row())
+        if row is not None and not self._model.results_known:  # another model's: not shown
+            row = dataclasses.replace(row, prediction=None)
         painter.save()
         painter.setClipRect(option.rect)
         self._paint_background(painter, option, row)
@@ -164,7 +167,7 @@ class TileDelegate(QStyledItemDelegate):
             )
             self._paint_picture(painter, picture, row.path)
             self._paint_caption(painter, option, row, picture.bottom() + 2)
-            if self._model.query.grouped:
+            if self._model.query.grouped and self._model.results_known:
                 self._paint_group(painter, option, index.row(), row, picture)
         painter.restore()
 
