@@ -29,6 +29,14 @@ from pathlib import Path
 from typing import TypeAlias
 
 from resnet_desktop.app.classify import PathSource, ShouldStop
+from resnet_desktop.app.review import (
+    PERSON_COLUMN,
+    LabelRefused,
+    PersonLabelChanged,
+    SetPersonLabel,
+    UndoPersonLabel,
+    apply_label,
+)
 from resnet_desktop.core.catalog import (
     Catalog,
     CatalogError,
@@ -58,10 +66,17 @@ class TableQuery:
     label_text: str = ""
     min_confidence: float = 0.0
     top_k: int = 5
+    grouped: bool = False  # rows of one label together (the gallery's "Group by label")
 
     def view_query(self, model: int | None) -> ViewQuery:
         return ViewQuery(
-            model, self.sort, self.descending, self.label_text, self.min_confidence, self.top_k
+            model,
+            self.sort,
+            self.descending,
+            self.label_text,
+            self.min_confidence,
+            self.top_k,
+            self.grouped,
         )
 
     @property
@@ -163,6 +178,8 @@ ListingRequest: TypeAlias = (
     | ListPaths
     | OpenCatalog
     | Sync
+    | SetPersonLabel
+    | UndoPersonLabel
 )
 
 
@@ -249,6 +266,8 @@ ListingEvent: TypeAlias = (
     | CatalogOpened
     | CatalogProblem
     | Synced
+    | PersonLabelChanged
+    | LabelRefused
 )
 
 
@@ -373,6 +392,7 @@ class ListingSession:
                 known.images + more.images,
                 known.classified + more.classified,
                 known.failed + more.failed,
+                known.labelled + more.labelled,
             )
         self._counts = (model, counts)
         return counts
@@ -381,6 +401,8 @@ class ListingSession:
         """What the table may keep: rows stay put unless their order or filter moved them."""
         shown, query = self._shown, self._query
         if shown is None or query.filtered or shown.query.filtered:
+            return ViewChange.RESET
+        if query.grouped or shown.query.grouped:  # groups follow results and labels
             return ViewChange.RESET
         if (shown.query.sort, shown.query.descending) != (query.sort, query.descending):
             return ViewChange.RESET
@@ -412,30 +434,56 @@ class ListingSession:
                     reply.set_result(list(self._listing.paths()))
             case Sync(tag=tag):
                 yield Synced(tag)
+            case SetPersonLabel() | UndoPersonLabel():
+                yield from self._label(request)
             case _:
                 raise TypeError(f"unknown request to the listing: {request!r}")
 
+    def _label(self, request: SetPersonLabel | UndoPersonLabel) -> Iterator[ListingEvent]:
+        """Store or take back a person's label; the list's counts follow without a recount
+        (the window labels listed images only)."""
+        model = self._model()
+        event = apply_label(self._catalog, model, request)
+        yield event
+        if isinstance(event, PersonLabelChanged) and event.delta and self._counts is not None:
+            known_for, counts = self._counts
+            labelled = max(0, counts.labelled + event.delta)
+            self._counts = (known_for, dataclasses.replace(counts, labelled=labelled))
+            yield Counted(self._counts[1])
+
     def _export(self, path: Path, query: TableQuery) -> Exported | ExportFailed:
+        """The CSV of the view's results; a person's labels in their own column, if any."""
         model = self._model()
         if model is None:
             return Exported(path, 0)
         top_k = min(query.top_k, len(self._catalog.class_names(model)))
+        extra = (PERSON_COLUMN,) if self._counted(model).labelled else ()
         rows = self._listing.stream(query.view_query(model))
         with contextlib.closing(rows):
-            predictions = (row.prediction for row in rows if row.prediction is not None)
-            first = next(predictions, None)
+            cells = (
+                (row.prediction, (row.person_label or "",)[: len(extra)])
+                for row in rows
+                if row.prediction is not None
+            )
+            first = next(cells, None)
             if first is None:
                 return Exported(path, 0)
             try:
-                return Exported(path, write_csv(path, itertools.chain([first], predictions), top_k))
+                written = write_csv(path, itertools.chain([first], cells), top_k, extra)
             except OSError as error:
                 return ExportFailed(path, f"cannot write {path}: {error.strerror or error}")
+            return Exported(path, written)
 
     def _copy(self, ranges: tuple[tuple[int, int], ...]) -> Copied:
+        """The rows' CSV, with a person's labels in their own column when any has one."""
         rows = (row for first, last in ranges for row in self._view.rows(first, last - first + 1))
-        predictions = [row.prediction for row in rows if row.prediction is not None]
+        kept = [(row.prediction, row.person_label) for row in rows if row.prediction is not None]
+        predictions = [prediction for prediction, _ in kept]
         top_k = max((len(p.labels) for p in predictions), default=0) or self._query.top_k
-        return Copied(csv_text(predictions, top_k), len(predictions))
+        if all(label is None for _, label in kept):
+            return Copied(csv_text(predictions, top_k), len(kept))
+        cells = [(prediction, (label or "",)) for prediction, label in kept]
+        return Copied(csv_text(cells, top_k, (PERSON_COLUMN,)), len(kept))
 
     # --- catalogs -------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from resnet_desktop.app.catalog_run import all_rows, scan_listing
 from resnet_desktop.app.model_identity import ModelArgs, identify_model
+from resnet_desktop.app.review import PERSON_COLUMN, any_person_label, with_person_labels
 from resnet_desktop.commands.common import (
     EXIT_OK,
     EXIT_PARTIAL,
@@ -32,6 +33,7 @@ from resnet_desktop.commands.results_io import (
 )
 from resnet_desktop.core.catalog import Catalog
 from resnet_desktop.core.errors import UserError
+from resnet_desktop.core.export import CsvRow
 from resnet_desktop.core.predictor import Prediction
 
 
@@ -41,7 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="print or export stored results without classifying",
         description="Print or export the results the catalog holds for these images and "
         "this model (the same model arguments as predict), in scan order, and say how many "
-        "have none yet. Exit status: 0 every image has a result, 3 some have none or "
+        "have none yet. When a person labelled any of the images (in the window's review), "
+        "their labels come in a label_by_person column. "
+        "Exit status: 0 every image has a result, 3 some have none or "
         "failed, 1 could not run, 2 bad arguments.",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
@@ -66,8 +70,10 @@ def run(args: argparse.Namespace) -> int:
         with Catalog.open(args.catalog, read_only=True) as catalog:
             count = _Count(len(listing))
             top_k = min(args.top_k, len(model.identity.class_names))
+            extra = (PERSON_COLUMN,) if any_person_label(catalog, listing) else ()
             rows = all_rows(catalog, model.identity, listing, top_k)
-            output_rows(count.found(rows), args.csv, top_k)
+            labelled = with_person_labels(catalog, rows, listing)
+            output_rows(count.found(labelled, bool(extra)), args.csv, top_k, extra)
             print(count.summary(args.model, catalog.path, args.csv), file=sys.stderr)
     return EXIT_PARTIAL if count.missing or count.failed else EXIT_OK
 
@@ -82,12 +88,15 @@ class _Count:
     def missing(self) -> int:
         return self.total - self.results
 
-    def found(self, rows: Iterable[tuple[Path, Prediction | None]]) -> Iterator[Prediction]:
-        for _, prediction in rows:
+    def found(
+        self, rows: Iterable[tuple[Path, Prediction | None, str | None]], labels: bool
+    ) -> Iterator[CsvRow]:
+        """The rows with a result; with ``labels``, each with its person's label cell."""
+        for _, prediction, label in rows:
             if prediction is not None:
                 self.results += 1
                 self.failed += not prediction.ok
-                yield prediction
+                yield (prediction, (label or "",)) if labels else prediction
 
     def summary(self, model: str, catalog: Path, csv_path: str | None) -> str:
         parts = [

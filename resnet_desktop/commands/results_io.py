@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from resnet_desktop.core.errors import UserError, user_file_errors
-from resnet_desktop.core.export import csv_target_problem, display_path, terminal_safe, write_csv
+from resnet_desktop.core.export import (
+    CsvRow,
+    csv_target_problem,
+    display_path,
+    terminal_safe,
+    write_csv,
+)
 from resnet_desktop.core.predictor import Prediction
 
 
@@ -36,14 +42,23 @@ def check_csv_target(target: str, paths: Iterable[str | os.PathLike[str]]) -> No
         raise UserError(f"not writing --csv: {problem} (add --force to write it anyway)")
 
 
-def output_rows(rows: Iterable[Prediction], csv_path: str | None, top_k: int) -> None:
-    """Print each row, or write them all to ``csv_path`` (replaced only when complete)."""
+def output_rows(
+    rows: Iterable[CsvRow], csv_path: str | None, top_k: int, extra: Sequence[str] = ()
+) -> None:
+    """Print each row, or write them all to ``csv_path`` (replaced only when complete).
+
+    ``extra``: the names of further columns, whose cells come with each row (see
+    :func:`~resnet_desktop.core.export.write_csv`); printed as ``name: value`` when set.
+    """
     if csv_path is None:
         for row in rows:
-            print(describe(row))
+            prediction, cells = (row, ()) if isinstance(row, Prediction) else row
+            pairs = zip(extra, cells, strict=True)
+            named = [f"{name}: {terminal_safe(cell)}" for name, cell in pairs if cell]
+            print("\t".join([describe(prediction), *named]))
         return
     with user_file_errors("write", csv_path):
-        write_csv(csv_path, rows, top_k)
+        write_csv(csv_path, rows, top_k, extra)
 
 
 def shown_path(path: str | os.PathLike[str]) -> str:

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 CHUNK = 500  # paths per query: well under SQLite's 32,766 variables
 STORED_TOP_K = 5  # results keep at least this many classes, so a smaller k never recomputes
+MAX_LABEL_CHARS = 200  # a label a person gives: a class name, not a note
 
 PathLike = str | os.PathLike[str]
 
@@ -123,6 +124,12 @@ class PendingFile(NamedTuple):
 
     path: Path
     signature: FileSignature | None  # None: it cannot be stat'ed (the run will say why)
+
+
+class LabelNow(NamedTuple):
+    """The label a person gave an image, after a change (None: it has none)."""
+
+    label: str | None
 
 
 @dataclass(frozen=True)
@@ -470,6 +477,55 @@ class Catalog:
                     )
                 yield Path(path), label
 
+    def set_person_label(self, path: PathLike, label: str, model: int | None = None) -> int:
+        """Record that a person labelled ``path`` ``label``, over any earlier label of theirs.
+
+        ``model``: the model whose result they were reviewing (its class set is kept, so a
+        retrain knows which classes the label belongs with). A file the catalog does not
+        know yet is registered with its signature now. Returns the label's number, which
+        :meth:`remove_person_label` takes to undo it; the earlier labels stay underneath.
+
+        Raises:
+            LabelError: ``label`` is empty, too long or holds control characters.
+        """
+        text = clean_label(label)
+        key = path_key(path)
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO images (path, size, mtime_ns, ctime_ns) VALUES (?, ?, ?, ?)",
+                (key, *(file_signature(path) or (None, None, None))),
+            )
+            number = db.execute(
+                "INSERT INTO person_labels (image_id, label, model_id, class_set, created_at) "
+                "VALUES ((SELECT id FROM images WHERE path = ?), ?, ?, "
+                "(SELECT class_set FROM models WHERE id = ?), ?)",
+                (key, text, model, model, _now()),
+            ).lastrowid
+        return int(number)
+
+    def remove_person_label(self, number: int, path: PathLike) -> LabelNow | None:
+        """Take back the label numbered ``number`` of ``path`` (an undo); the one before
+        it shows again.
+
+        Returns the label a person gave ``path`` now, or None when ``path`` has no
+        label of that number (forgotten meanwhile, or another catalog's
+        number: the path guards against taking back someone else's label).
+        """
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT i.id FROM person_labels p JOIN images i ON i.id = p.image_id "
+                "WHERE p.id = ? AND i.path = ?",
+                (number, path_key(path)),
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute("DELETE FROM person_labels WHERE id = ?", (number,))
+            left = db.execute(
+                "SELECT label FROM person_labels WHERE image_id = ? ORDER BY id DESC LIMIT 1",
+                (row[0],),
+            ).fetchone()
+        return LabelNow(None if left is None else left[0])
+
     def moved(self, moves: Iterable[tuple[PathLike, PathLike, FileSignature]]) -> int:
         """Let the results and labels of moved files follow them; returns how many did.
 
@@ -494,6 +550,26 @@ class Catalog:
 
 
 # ------------------------------------------------------------------------------ helpers
+
+
+class LabelError(CatalogError):
+    """A label a person typed that cannot be stored; the message says why."""
+
+
+def clean_label(label: str) -> str:
+    """``label`` without surrounding blanks, checked to be storable.
+
+    A label becomes a folder name and a CSV cell later: it must hold something, stay
+    short, and carry no control characters (a newline would break both).
+    """
+    text = label.strip()
+    if not text:
+        raise LabelError("a label must not be empty")
+    if len(text) > MAX_LABEL_CHARS:
+        raise LabelError(f"a label may have at most {MAX_LABEL_CHARS} characters")
+    if any(ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 for char in text):
+        raise LabelError("a label must not hold control characters")
+    return text
 
 
 def _sha256(text: str) -> str:
@@ -637,11 +713,14 @@ __all__ = [
     "CatalogStats",
     "CorruptCatalogError",
     "FileSignature",
+    "LabelError",
+    "LabelNow",
     "ModelIdentity",
     "ModelSummary",
     "PendingFile",
     "RunInfo",
     "chunks",
+    "clean_label",
     "decode_result",
     "file_signature",
     "path_key",

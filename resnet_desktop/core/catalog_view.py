@@ -37,6 +37,10 @@ class SortKey(enum.Enum):
     PATH = "path"  # full path, byte order
     LABEL = "label"  # top-1 label, case-insensitive; unclassified first, errors last
     CONFIDENCE = "confidence"  # top-1 probability; no result sorts as -1
+    # What a person should look at first: results not labelled by a person, least sure
+    # first (by out-of-distribution score where the model has one, then confidence);
+    # then the labelled ones, the unclassified, and errors last.
+    REVIEW = "review"
 
 
 _ORDER_BY = {
@@ -45,7 +49,17 @@ _ORDER_BY = {
     SortKey.PATH: ("l.path",),
     SortKey.LABEL: ("r.error IS NOT NULL", "coalesce(c.folded, '')"),
     SortKey.CONFIDENCE: ("coalesce(r.confidence, -1.0)",),
+    SortKey.REVIEW: (
+        "r.error IS NOT NULL",
+        "r.k IS NULL",
+        "p.id IS NOT NULL",
+        "r.ood_score IS NULL",
+        "r.ood_score",
+        "r.confidence",
+    ),
 }
+# Grouped by label: the label a person gave, else the model's top-1; rows with neither last.
+_GROUP_BY = ("coalesce(p.label, c.label) IS NULL", "lower(coalesce(p.label, c.label))")
 
 
 @dataclass(frozen=True)
@@ -55,7 +69,8 @@ class ViewQuery:
     With a filter (``label_text`` or ``min_confidence``) only rows with a successful
     result pass: the top-1 label contains ``label_text`` (case-insensitive) and the top-1
     probability is at least ``min_confidence``. ``model`` None is a model the catalog has
-    no results of: every row is unclassified.
+    no results of: every row is unclassified. ``grouped``: rows with the same label (a
+    person's, else the model's) come together, in ``sort`` order within each label.
     """
 
     model: int | None
@@ -64,6 +79,7 @@ class ViewQuery:
     label_text: str = ""
     min_confidence: float = 0.0
     top_k: int = STORED_TOP_K
+    grouped: bool = False
 
     @property
     def filtered(self) -> bool:
@@ -75,6 +91,7 @@ class ListingCounts:
     images: int  # listed
     classified: int  # with a successful result of the model
     failed: int  # with an error result of the model
+    labelled: int = 0  # with a label a person gave (whatever the model)
 
 
 @dataclass(frozen=True)
@@ -82,13 +99,19 @@ class ViewRow:
     position: int  # in the listing, from 0
     path: Path
     prediction: Prediction | None  # None: the view's model has not classified it yet
+    person_label: str | None = None  # the label a person gave it last, if any
 
 
 _JOINS = """
 LEFT JOIN images i ON i.path = l.path
 LEFT JOIN results r ON r.image_id = i.id AND r.model_id = :model
 """
-_PAGE_COLUMNS = "l.pos, l.path, r.k, r.indices, r.probs, r.error"
+# The latest label a person gave (labels stay as a history: an undo removes the latest).
+_PERSON_JOIN = """
+LEFT JOIN person_labels p ON p.id = (
+    SELECT max(q.id) FROM person_labels q WHERE q.image_id = i.id)
+"""
+_PAGE_COLUMNS = "l.pos, l.path, p.label, r.k, r.indices, r.probs, r.error"
 
 
 class Listing:
@@ -133,8 +156,8 @@ class Listing:
         growing list just added, when the earlier ones are counted already).
         """
         sql = (
-            "SELECT count(*), count(r.top1), count(r.error) "
-            f"FROM temp.listed l {_JOINS} WHERE l.pos > :after"
+            "SELECT count(*), count(r.top1), count(r.error), count(p.id) "
+            f"FROM temp.listed l {_JOINS} {_PERSON_JOIN} WHERE l.pos > :after"
         )
         with self._catalog._errors():
             row = self._db.execute(sql, {"model": model, "after": after}).fetchone()
@@ -158,7 +181,7 @@ class Listing:
         """The listing sorted and filtered as ``query`` says; earlier views stop working."""
         self._views += 1
         self._class_names(query)  # checks the model exists
-        if query.sort is SortKey.ORDER and not query.filtered:
+        if query.sort is SortKey.ORDER and not (query.filtered or query.grouped):
             return ResultView(self, query, self._views, len(self), materialized=False)
         with self._temp_transaction():
             self._db.execute("DELETE FROM temp.view_rows")
@@ -186,7 +209,7 @@ class Listing:
             where = "v.row BETWEEN :first AND :last ORDER BY v.row"
         else:
             source, where = "temp.listed l", "l.pos BETWEEN :first AND :last ORDER BY l.pos"
-        sql = f"SELECT {_PAGE_COLUMNS} FROM {source} {_JOINS} WHERE {where}"
+        sql = f"SELECT {_PAGE_COLUMNS} FROM {source} {_JOINS} {_PERSON_JOIN} WHERE {where}"
         arguments = {"model": view.query.model, "first": start + 1, "last": start + count}
         with self._catalog._errors():
             rows = self._db.execute(sql, arguments).fetchall()
@@ -218,11 +241,11 @@ class Listing:
 
     def _row(self, row: tuple, names: tuple[str, ...], top_k: int) -> ViewRow:
         path = Path(os.fsdecode(row[1]))
-        stored = row[2:]
+        stored = row[3:]
         prediction = None
         if stored[0] is not None:
             prediction = decode_result(path, stored, names, top_k, self._catalog.path)
-        return ViewRow(row[0] - 1, path, prediction)
+        return ViewRow(row[0] - 1, path, prediction, row[2])
 
 
 @dataclass(frozen=True)
@@ -253,13 +276,15 @@ def _selected_sql(query: ViewQuery) -> str:
     """The FROM ... ORDER BY of the rows ``query`` keeps, in its order."""
     direction = " DESC" if query.descending else ""
     keys = [key + direction for key in _ORDER_BY[query.sort]]
+    if query.grouped:
+        keys[:0] = _GROUP_BY
     if query.sort is not SortKey.ORDER:
         keys.append("l.pos")
     where = ""
     if query.filtered:
         where = "WHERE r.confidence >= :min_confidence AND instr(c.folded, :label_text) > 0"
     return (
-        f"FROM temp.listed l {_JOINS}"
+        f"FROM temp.listed l {_JOINS} {_PERSON_JOIN}"
         "LEFT JOIN classes c ON c.model_id = r.model_id AND c.idx = r.top1 "
         f"{where} ORDER BY {', '.join(keys)}"
     )

@@ -14,7 +14,7 @@ import io
 import os
 import re
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -27,13 +27,16 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # with ESC or CSI), DEL, and the bidirectional overrides that reorder what follows.
 _TERMINAL_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
+# A row to write: a prediction alone, or with the cells of the extra columns.
+CsvRow = Prediction | tuple[Prediction, Sequence[str]]
 
-def csv_header(top_k: int) -> list[str]:
-    """``path,label_1,prob_1,...,label_k,prob_k,error``."""
+
+def csv_header(top_k: int, extra: Sequence[str] = ()) -> list[str]:
+    """``path,label_1,prob_1,...,label_k,prob_k,error`` and then the ``extra`` columns."""
     columns = ["path"]
     for rank in range(1, top_k + 1):
         columns += [f"label_{rank}", f"prob_{rank}"]
-    return [*columns, "error"]
+    return [*columns, "error", *extra]
 
 
 def safe_cell(text: str) -> str:
@@ -111,28 +114,34 @@ def csv_row(prediction: Prediction, top_k: int) -> list[str]:
     return [*row, safe_cell(error)]
 
 
-def _write(handle: TextIO, predictions: Iterable[Prediction], top_k: int) -> int:
+def _write(handle: TextIO, rows: Iterable[CsvRow], top_k: int, extra: Sequence[str] = ()) -> int:
     writer = csv.writer(handle, lineterminator="\r\n")  # RFC 4180; quotes any CR or LF
-    writer.writerow(csv_header(top_k))
+    writer.writerow(csv_header(top_k, extra))
     count = 0
-    for prediction in predictions:
-        writer.writerow(csv_row(prediction, top_k))
+    for row in rows:
+        prediction, cells = (row, ()) if isinstance(row, Prediction) else row
+        if len(cells) != len(extra):
+            raise ValueError(f"a row has {len(cells)} extra cells for {len(extra)} columns")
+        writer.writerow([*csv_row(prediction, top_k), *(safe_cell(cell) for cell in cells)])
         count += 1
     return count
 
 
-def write_csv(path: str | Path, predictions: Iterable[Prediction], top_k: int) -> int:
+def write_csv(
+    path: str | Path, rows: Iterable[CsvRow], top_k: int, extra: Sequence[str] = ()
+) -> int:
     """Write the CSV atomically (a crash leaves the old file intact); returns the row count.
 
-    ``predictions`` stream: each row is written as it comes, so a run's rows never need
-    to be held in memory, and the file is only renamed into place after the last one.
+    ``rows`` stream: each row is written as it comes, so a run's rows never need to be
+    held in memory, and the file is only renamed into place after the last one. With
+    ``extra`` column names, each row is a (prediction, cells) pair with a cell for each.
     """
     with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
-        return _write(handle, predictions, top_k)
+        return _write(handle, rows, top_k, extra)
 
 
-def csv_text(predictions: Iterable[Prediction], top_k: int) -> str:
+def csv_text(rows: Iterable[CsvRow], top_k: int, extra: Sequence[str] = ()) -> str:
     """The same CSV as a string, for the clipboard."""
     buffer = io.StringIO()
-    _write(buffer, predictions, top_k)
+    _write(buffer, rows, top_k, extra)
     return buffer.getvalue()

@@ -35,6 +35,7 @@ MAX_FILE_BYTES = MIB
 MAX_TEXT = 4 * KIB  # a folder path or a model name
 MAX_STATE = 64 * KIB  # base64 of Qt's geometry and splitter state (a few hundred bytes)
 DEFAULT_MODEL = "resnet50"
+GALLERY_TILES = (64, 256)  # the gallery's thumbnail sizes, smallest and largest
 
 
 @dataclass
@@ -50,6 +51,9 @@ class Settings:
         window_geometry, splitter_state: base64 of ``QWidget.saveGeometry()`` and
             ``QSplitter.saveState()``; empty when never saved.
         catalog: the results catalog file the window records into; empty for the default.
+        gallery_shown: the window shows the gallery instead of the table.
+        gallery_tile: the gallery's thumbnail size in pixels.
+        gallery_grouped: the gallery (and table) keep each label's images together.
     """
 
     schema_version: int = SCHEMA_VERSION
@@ -63,6 +67,9 @@ class Settings:
     window_geometry: str = ""
     splitter_state: str = ""
     catalog: str = ""
+    gallery_shown: bool = False
+    gallery_tile: int = 128
+    gallery_grouped: bool = False
 
 
 def _int_in(low: int, high: int) -> Callable[[Any], bool]:
@@ -87,6 +94,9 @@ _VALID: dict[str, Callable[[Any], bool]] = {
     "window_geometry": _text(MAX_STATE),
     "splitter_state": _text(MAX_STATE),
     "catalog": _text(MAX_TEXT),
+    "gallery_shown": lambda v: isinstance(v, bool),
+    "gallery_tile": _int_in(*GALLERY_TILES),
+    "gallery_grouped": lambda v: isinstance(v, bool),
 }
 
 

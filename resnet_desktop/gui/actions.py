@@ -27,6 +27,7 @@ class ActionSpec:
     slot: Callable[[], object]  # the window's method the action triggers
     keys: tuple[Keys, ...] = ()
     tip: str = ""
+    checkable: bool = False
 
 
 def action_specs(window: MainWindow) -> tuple[ActionSpec, ...]:
@@ -65,6 +66,16 @@ def action_specs(window: MainWindow) -> tuple[ActionSpec, ...]:
         ActionSpec("actionUserGuide", "&User Guide", window.show_user_guide, ("F1",)),
         ActionSpec("actionShortcuts", "&Keyboard Shortcuts", window.show_shortcuts, ("Ctrl+/",)),
         ActionSpec("actionAbout", "&About ResNet Desktop", window.show_about),
+        ActionSpec("actionGallery", "&Gallery", window.review.show_gallery, ("Ctrl+G",),
+                   "Show the images as a grid of thumbnails instead of the table",
+                   checkable=True),
+        ActionSpec("actionReview", "&Review Labels", window.review.review,
+                   ("Ctrl+L",), "Least sure first: label each image with a key "
+                   "(digits, Enter accepts, Backspace undoes)", checkable=True),
+        ActionSpec("actionGroupByLabel", "Group by &Label", window.review.group, (),
+                   "Keep the images of each label together", checkable=True),
+        ActionSpec("actionUndoLabel", "&Undo Label", window.review.undo, ("Ctrl+Z",),
+                   "Take back the last label you gave"),
     )  # fmt: skip
 
 
@@ -75,6 +86,7 @@ def create_actions(window: MainWindow) -> dict[str, QAction]:
         action = QAction(spec.text, window)
         action.setObjectName(spec.name)
         action.setShortcuts([QKeySequence(key) for key in spec.keys])
+        action.setCheckable(spec.checkable)
         if spec.tip:
             action.setStatusTip(spec.tip)
             action.setToolTip(spec.tip)

@@ -61,6 +61,7 @@ from resnet_desktop.gui.preferences import PreferencesDialog, runs_as
 from resnet_desktop.gui.redo_offer import offer_redo
 from resnet_desktop.gui.results_model import ResultsModel
 from resnet_desktop.gui.results_view import THUMBNAIL_SIZE, ResultsPane
+from resnet_desktop.gui.review_flow import ReviewFlow
 from resnet_desktop.gui.run_options import RunOptions
 from resnet_desktop.gui.side_panel import SidePanelSplitter
 from resnet_desktop.gui.status_panel import StatusPanel
@@ -115,9 +116,11 @@ class MainWindow(QMainWindow):
         self.table = TableFlow(
             self.listing, self.results, self.pane, self.catalog, self.settings, self
         )
+        self.review = ReviewFlow(self.listing, self.results, self.pane, self.table, self)
         self.named_actions = create_actions(self)
         self._build_menus_and_toolbar()
         self.status = StatusPanel(self.statusBar())
+        self.review.attach(self.named_actions, self.settings, self.statusBar())
         self._connect_parts()
         self._restore_settings()
         self.workers.start(self.listing.job, yielded=self.table.handle, failed=self._status)
@@ -158,7 +161,9 @@ class MainWindow(QMainWindow):
             "&File": ["actionOpenFolder", "actionAddImages", None, "actionExportCsv",
                       "actionExportFilteredCsv", None, "actionOpenCatalog", "actionNewCatalog",
                       None, "actionQuit"],
-            "&Edit": ["actionCopy", "actionClearList", None, "actionPreferences"],
+            "&Edit": ["actionCopy", "actionUndoLabel", None, "actionClearList", None,
+                      "actionPreferences"],
+            "&View": ["actionGallery", "actionReview", "actionGroupByLabel"],
             "&Model": ["actionClassify", "actionClassifyAgain", "actionStop", None,
                        "actionImportWeights", "actionFineTune", "actionEvaluate",
                        "actionManageModels"],
@@ -202,6 +207,7 @@ class MainWindow(QMainWindow):
         self.table.rowsArrived.connect(self._rows_arrived)
         self.table.synced.connect(self._synced)
         self.table.message.connect(self._status)
+        self.review.message.connect(self._status)
 
     def _restore_settings(self) -> None:
         settings = self.settings
@@ -220,6 +226,7 @@ class MainWindow(QMainWindow):
     def _store_settings(self) -> None:
         settings = self.settings
         self.options.store(settings)
+        self.review.store(settings)
         settings.model = self.selector.wanted_model() or settings.model
         settings.window_geometry = _base64(self.saveGeometry())
         settings.splitter_state = _base64(self.splitter.saveState())
@@ -275,6 +282,7 @@ class MainWindow(QMainWindow):
         self.weights.shutdown()
         self.thumbnails.shutdown()
         self.previews.shutdown()
+        self.review.shutdown()
         self.detail.heatmap.shutdown()
         if not self.workers.stop_all():
             log.warning("some background work did not stop in time")

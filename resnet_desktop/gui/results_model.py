@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
-from PySide6.QtGui import QIcon, QImage, QPalette, QPixmap
+from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPalette, QPixmap
 from PySide6.QtWidgets import QApplication, QStyle
 
 from resnet_desktop.app.listing import PAGE, PageReady, TableQuery, ViewChange, ViewReady
@@ -34,6 +34,8 @@ from resnet_desktop.core.predictor import Prediction
 Index = QModelIndex | QPersistentModelIndex
 
 PATH_ROLE = Qt.ItemDataRole.UserRole + 1
+PERSON_MARK = "✎"  # before a label a person gave, wherever it is shown
+PERSON_COLOUR = "#1f7a3d"  # and in this colour: a person's answer, not the model's
 THUMBNAIL_CACHE_SIZE = 2000  # 64 px RGB pixmaps: about 50 MB at most
 CACHED_PAGES = 16  # pages of rows kept: a few screens each way
 NOT_CLASSIFIED = "not classified yet"
@@ -63,6 +65,13 @@ SORT_KEYS = {
     Column.CONFIDENCE: SortKey.CONFIDENCE,
     Column.TOP_K: SortKey.LABEL,
 }
+
+
+def person_note(row: ViewRow, prediction: Prediction | None) -> str:
+    """What the model said of a row a person labelled differently ('' when it agreed)."""
+    if prediction is None or not prediction.ok or prediction.labels[0] == row.person_label:
+        return ""
+    return f"model: {prediction.labels[0]} {prediction.probs[0]:.0%}"
 
 
 def top_k_text(prediction: Prediction, separator: str = ", ") -> str:
@@ -127,6 +136,10 @@ class ResultsModel(QAbstractTableModel):
             return None
         column = Column(index.column())
         prediction = row.prediction if self.results_known else None
+        if column == Column.LABEL and row.person_label is not None:
+            person = self._person_data(row, prediction, role)
+            if person is not None:
+                return person
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(row, prediction, column)
         if role == Qt.ItemDataRole.DecorationRole:
@@ -139,6 +152,21 @@ class ResultsModel(QAbstractTableModel):
             return str(row.path)
         if role == Qt.ItemDataRole.TextAlignmentRole and column == Column.CONFIDENCE:
             return Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        return None
+
+    def _person_data(self, row: ViewRow, prediction: Prediction | None, role: int) -> Any:
+        """The label column of a row a person labelled: their label, marked and coloured."""
+        if role == Qt.ItemDataRole.DisplayRole:
+            return f"{PERSON_MARK} {row.person_label}"
+        if role == Qt.ItemDataRole.ForegroundRole:
+            return QColor(PERSON_COLOUR)
+        if role == Qt.ItemDataRole.FontRole:
+            font = QFont()
+            font.setBold(True)
+            return font
+        if role == Qt.ItemDataRole.ToolTipRole:
+            said = person_note(row, prediction)
+            return f"Labelled by a person: {row.person_label}" + (f"\n{said}" if said else "")
         return None
 
     def _display(self, row: ViewRow, prediction: Prediction | None, column: Column) -> str | None:
@@ -217,6 +245,24 @@ class ResultsModel(QAbstractTableModel):
     def listed(self) -> int:
         """Images in the list, whether the view's filter shows them or not."""
         return self._counts.images
+
+    def labelled(self) -> int:
+        """Listed images a person gave a label (whatever the model)."""
+        return self._counts.labelled
+
+    def row_of(self, path: Path) -> int | None:
+        """The row number of ``path`` when its page is loaded, else None."""
+        return self._rows_by_path.get(path)
+
+    def set_person_label(self, path: Path, label: str | None) -> None:
+        """Show the label a person now gave ``path`` (None: none) in its loaded row."""
+        number = self._rows_by_path.get(path)
+        if number is None:
+            return
+        rows = self._pages[number - number % PAGE]
+        offset = number % PAGE
+        rows[offset] = dataclasses.replace(rows[offset], person_label=label)
+        self._rows_changed(number, number)
 
     def expect_model(self, name: str | None) -> None:
         """The selected model changed: hide the results until its view comes."""

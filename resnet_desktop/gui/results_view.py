@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QStackedWidget,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -29,24 +30,34 @@ EMPTY_HINT = "Drop photos or folders here, or use File → Open Folder… (Ctrl+
 FILTERED_HINT = "No results match the filter"
 
 
+def empty_hint(view: QAbstractItemView) -> str | None:
+    """What a view of the results with no rows says: why, and what to do."""
+    shown = view.model()
+    if not isinstance(shown, ResultsModel) or shown.rowCount():
+        return None
+    return FILTERED_HINT if shown.listed() else EMPTY_HINT
+
+
+def paint_empty_hint(view: QAbstractItemView) -> None:
+    """Paint :func:`empty_hint` over an empty view (from its paintEvent)."""
+    hint = empty_hint(view)
+    if hint:
+        painter = QPainter(view.viewport())
+        painter.setPen(view.palette().color(QPalette.ColorRole.PlaceholderText))
+        flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
+        painter.drawText(view.viewport().rect(), flags, hint)
+        painter.end()
+
+
 class ResultsTable(QTableView):
     """The results table; when it shows no rows, it says why and what to do."""
 
     def empty_hint(self) -> str | None:
-        shown = self.model()
-        if not isinstance(shown, ResultsModel) or shown.rowCount():
-            return None
-        return FILTERED_HINT if shown.listed() else EMPTY_HINT
+        return empty_hint(self)
 
     def paintEvent(self, event: QPaintEvent) -> None:
         super().paintEvent(event)
-        hint = self.empty_hint()
-        if hint:
-            painter = QPainter(self.viewport())
-            painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
-            flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
-            painter.drawText(self.viewport().rect(), flags, hint)
-            painter.end()
+        paint_empty_hint(self)
 
 
 class ResultsPane(QWidget):
@@ -73,6 +84,8 @@ class ResultsPane(QWidget):
         self.confidence_filter.setDecimals(0)
         self.confidence_filter.setToolTip("Show only rows whose top-1 confidence is at least this")
         self.view = self._create_view()
+        self.views = QStackedWidget(self, objectName="resultsViews")  # the table, the gallery
+        self.views.addWidget(self.view)
         self._lay_out()
         self._filter_timer = QTimer(self, singleShot=True, interval=FILTER_DELAY_MS)
         self._filter_timer.timeout.connect(self._emit_filter)
@@ -116,7 +129,7 @@ class ResultsPane(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
-        layout.addWidget(self.view, 1)
+        layout.addWidget(self.views, 1)
 
     def _emit_filter(self) -> None:
         self.filterChanged.emit(self.label_filter.text(), self.confidence_filter.value() / 100)

@@ -36,6 +36,7 @@ from resnet_desktop.app.listing import (
     TableQuery,
     ViewReady,
 )
+from resnet_desktop.app.review import LabelRefused, PersonLabelChanged
 from resnet_desktop.core.catalog import ModelIdentity
 from resnet_desktop.core.catalog_view import SortKey
 from resnet_desktop.core.settings import Settings
@@ -55,9 +56,11 @@ class TableFlow(QObject):
         rowsArrived(): rows or counts came: what shows the current row may show more.
         synced(object): the tag of a Sync request: the listing served everything before it.
         message(str): a short status line for the window's status bar.
+        labelChanged(object): a PersonLabelChanged or LabelRefused of the review.
     """
 
     viewShown = Signal()
+    labelChanged = Signal(object)
     rowsArrived = Signal()
     synced = Signal(object)
     message = Signal(str)
@@ -91,6 +94,18 @@ class TableFlow(QObject):
     def show_model(self, name: str | None, identity: ModelIdentity | None) -> None:
         """Show ``name``'s results (its identity as :func:`identity_for` found it)."""
         self._show(dataclasses.replace(self._query, model=name, identity=identity))
+
+    @property
+    def query(self) -> TableQuery:
+        """What the table is to show (the view on screen may not have caught up)."""
+        return self._query
+
+    def arrange(self, sort: SortKey, descending: bool, grouped: bool) -> None:
+        """Show the rows in this order, one label's together when ``grouped`` (the
+        gallery's review order and grouping)."""
+        self._show(
+            dataclasses.replace(self._query, sort=sort, descending=descending, grouped=grouped)
+        )
 
     def set_top_k(self, top_k: int) -> None:
         self._show(dataclasses.replace(self._query, top_k=top_k))
@@ -174,6 +189,8 @@ class TableFlow(QObject):
                 self._catalog.catalog_problem(event)
             case Synced():
                 self.synced.emit(event.tag)
+            case PersonLabelChanged() | LabelRefused():
+                self.labelChanged.emit(event)
             case _:
                 raise TypeError(f"unknown event from the listing: {event!r}")
 
