@@ -24,11 +24,13 @@ from PySide6.QtCore import QObject, QThread, Signal
 from PySide6.QtWidgets import QWidget
 
 from resnet_desktop.app.logs import BugReport, report_bug
-from resnet_desktop.core.errors import UserError, user_message
+from resnet_desktop.core.errors import REMEDY_WEIGHTS_FILE, UserError, user_message
 from resnet_desktop.gui.messages import show_bug
 
 # A job receives ``should_stop`` and returns an iterable of progress items/results.
 Job = Callable[[Callable[[], bool]], Iterable[Any]]
+# How the window words the ways to fix an error: its menu items, not the command line's flags.
+REMEDIES = {REMEDY_WEIGHTS_FILE: "or choose it with Model → Import Weights File…"}
 
 
 class GeneratorWorker(QThread):
@@ -70,7 +72,7 @@ class GeneratorWorker(QThread):
                 self.yielded.emit(item)
             completed = not self._stop.is_set()
         except UserError as error:
-            self.failed.emit(user_message(error))
+            self.failed.emit(user_message(error, REMEDIES))
         except Exception as error:  # a bug: logged, and shown as one
             self.crashed.emit(report_bug(error, f"running {_name_of(self._job)}"))
         self.done.emit(completed)
