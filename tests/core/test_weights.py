@@ -430,10 +430,10 @@ def test_each_front_end_words_the_remedy_of_missing_weights(monkeypatch):
 
 def test_a_server_error_is_not_called_offline(monkeypatch):
     def refused(url, timeout=None):
-        raise urllib.error.URLError(ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused"))
+        raise urllib.error.URLError(ConnectionRefusedError(errno.ECONNREFUSED, "Refused"))
 
     monkeypatch.setattr(urllib.request, "urlopen", refused)
-    with pytest.raises(WeightsError, match="downloaded: Connection refused[.]"):
+    with pytest.raises(WeightsError, match=r"downloaded: Refused\. "):
         ensure_imagenet_weights(zoo.SPECS["resnet18"])
 
 
