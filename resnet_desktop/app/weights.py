@@ -1,28 +1,95 @@
 """Getting weights in: installing an ImageNet file, importing one into the library, and
 recording where a fine-tuned model's starting weights came from.
 
-The install and import are jobs (generators taking ``should_stop``) that the window runs
-in workers; the description is written into the library's metadata by both front ends,
-so a model's record does not depend on which one made it.
+The inspection, install and import are jobs (generators taking ``should_stop``) that the
+window runs in workers; the description is written into the library's metadata by both
+front ends, so a model's record does not depend on which one made it. A file is
+inspected first, so the window can ask for as many class names as its head has outputs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from resnet_desktop.app.names import new_model_name
 from resnet_desktop.core.atomic import atomic_open
-from resnet_desktop.core.library import ModelLibrary
+from resnet_desktop.core.library import ModelLibrary, class_names_problem
 from resnet_desktop.core.model_loader import RANDOM, LoadedModel, load_model
 from resnet_desktop.core.weights import (
     WeightsError,
     apply_state_dict,
     imagenet_weights_path,
     load_state_dict_file,
+    read_class_names,
 )
 from resnet_desktop.core.zoo import ModelSpec
 
 COPY_CHUNK = 1 << 20
+# Class-name files looked for beside a weights file, after ``<its name>.txt``/``.json``.
+NAMES_FILES = ("classes.txt", "class_names.txt", "labels.txt", "classes.json")
+
+
+@dataclass(frozen=True)
+class WeightsFileInfo:
+    """What a weights file holds: enough for the window to ask the right questions.
+
+    ``class_names`` are the suggested names: a names file found beside the weights
+    (``names_file``) with as many names as the head has outputs, else the defaults the
+    head implies (ImageNet's, CIFAR-10's, or ``class_0``...). ``imagenet``: the file has
+    the architecture's full ImageNet head, so it can stand in for its ImageNet weights.
+    """
+
+    source: Path
+    class_names: list[str]
+    names_file: Path | None
+    imagenet: bool
+    suggested_name: str  # for the new library model, free in the library
+
+
+def inspect_weights_file(
+    spec: ModelSpec, source: Path, should_stop: Callable[[], bool]
+) -> Iterator[WeightsFileInfo]:
+    """Check that ``source`` loads into ``spec``'s network and count its classes."""
+    loaded = load_model(spec.name, weights=source, should_stop=should_stop)
+    count = len(loaded.class_names)
+    names_file = _names_file_beside(source, count)
+    yield WeightsFileInfo(
+        source,
+        read_class_names(names_file) if names_file else loaded.class_names,
+        names_file,
+        spec.has_builtin_weights and count == spec.num_classes,
+        new_model_name(spec.name, source.stem),
+    )
+
+
+def _names_file_beside(source: Path, count: int) -> Path | None:
+    """The first readable class-names file beside ``source`` with ``count`` names."""
+    candidates = [source.with_suffix(".txt"), source.with_suffix(".json")]
+    for path in [*candidates, *(source.parent / name for name in NAMES_FILES)]:
+        try:
+            if path.is_file() and len(read_class_names(path)) == count:
+                return path
+        except WeightsError:
+            continue  # not a names file after all: the next candidate may be
+    return None
+
+
+def class_names_from_text(text: str) -> list[str]:
+    """One class name a line (pasted or typed), blank lines and outer spaces dropped."""
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def class_names_issue(names: Sequence[str], count: int) -> str:
+    """Why ``names`` cannot name a head of ``count`` outputs ('' if they can)."""
+    if len(names) != count:
+        return f"{len(names)} names for {count} classes: give exactly one name a line per class"
+    repeated = [name for name, times in Counter(names).items() if times > 1]
+    if repeated:
+        return f"each class needs its own name; repeated: {', '.join(repeated[:5])}"
+    return class_names_problem(names)
 
 
 def install_imagenet_weights(
@@ -42,11 +109,14 @@ def install_imagenet_weights(
 
 
 def import_into_library(
-    spec: ModelSpec, source: Path, name: str, should_stop: Callable[[], bool]
+    spec: ModelSpec,
+    source: Path,
+    name: str,
+    class_names: Sequence[str],
+    should_stop: Callable[[], bool],
 ) -> Iterator[str]:
-    """Add ``source`` to the library as ``name``, with the class names its head implies."""
-    loaded = load_model(spec.name, weights=source, should_stop=should_stop)
-    ModelLibrary().import_file(source, spec.name, loaded.class_names, name)
+    """Add ``source`` to the library as ``name``, its outputs named ``class_names``."""
+    ModelLibrary().import_file(source, spec.name, list(class_names), name)
     yield name
 
 

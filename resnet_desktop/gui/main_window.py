@@ -389,11 +389,10 @@ class MainWindow(QMainWindow):
             self._start_run(name)
 
     def import_weights(self) -> None:
+        """Import a weights file for the selected model's architecture (a library model's too)."""
         choice = self.selector.current_choice()
-        if choice is None or choice.state == WeightsState.LIBRARY:
-            self._status("Select an architecture of the zoo to import weights for it")
-            return
-        self.weights.import_file(choice.spec)
+        if choice is not None:
+            self.weights.import_file(choice.spec)
 
     def _runtime_ready(self, info: RuntimeInfo) -> None:
         self.runtime = info

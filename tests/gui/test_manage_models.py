@@ -10,7 +10,8 @@ from PySide6.QtGui import QAction, QDesktopServices
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
 from resnet_desktop.core.library import ModelLibrary
-from resnet_desktop.gui.manage_models import ClassNamesDialog, ManageModelsDialog
+from resnet_desktop.gui.class_names_dialog import ClassNamesDialog
+from resnet_desktop.gui.manage_models import ManageModelsDialog
 
 TIMEOUT = 30_000
 
