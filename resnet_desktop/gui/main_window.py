@@ -64,6 +64,7 @@ from resnet_desktop.gui.run_options import RunOptions
 from resnet_desktop.gui.status_panel import StatusPanel
 from resnet_desktop.gui.table_flow import TableFlow
 from resnet_desktop.gui.weights_flow import WeightsFlow
+from resnet_desktop.gui.welcome import WelcomePanel
 from resnet_desktop.gui.wizard import FineTuneWizard
 from resnet_desktop.gui.workers import GeneratorWorker, WorkerSet
 from resnet_desktop.resources import APP_NAME
@@ -153,6 +154,8 @@ class MainWindow(QMainWindow):
         self.selector = ModelSelector(self)
         self.options = RunOptions(self)
         self.weights = WeightsFlow(self.workers, self)
+        self.welcome = WelcomePanel(self.selector, self)
+        self.pane.layout().insertWidget(0, self.welcome)  # above the filters and the table
 
     def _build_menus_and_toolbar(self) -> None:
         menus = {
@@ -196,6 +199,9 @@ class MainWindow(QMainWindow):
         self.options.top_k_spin.valueChanged.connect(self.table.set_top_k)
         self.weights.ready.connect(self._weights_ready)
         self.weights.message.connect(self._status)
+        self.welcome.downloadRequested.connect(self.weights.download)
+        self.welcome.importRequested.connect(self.import_weights)
+        self.welcome.fineTuneRequested.connect(self.open_fine_tune)
         self.catalog.opened.connect(self.status.show_catalog)
         self.catalog.message.connect(self._status)
         self.table.viewShown.connect(self._view_shown)
