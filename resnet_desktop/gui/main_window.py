@@ -43,6 +43,7 @@ from resnet_desktop.app.listing import (
     Sync,
 )
 from resnet_desktop.app.models import WeightsState, list_model_choices
+from resnet_desktop.app.scan_report import ScanSummary
 from resnet_desktop.app.startup import RuntimeInfo, warm_up_job
 from resnet_desktop.core.catalog import ModelIdentity
 from resnet_desktop.core.imaging import IMAGE_EXTENSIONS
@@ -58,6 +59,7 @@ from resnet_desktop.gui.image_loader import ImageLoader
 from resnet_desktop.gui.manage_models import ManageModelsDialog
 from resnet_desktop.gui.messages import show_message
 from resnet_desktop.gui.model_selector import ModelSelector
+from resnet_desktop.gui.opened_folders import OpenedFolders
 from resnet_desktop.gui.results_model import ResultsModel
 from resnet_desktop.gui.results_view import THUMBNAIL_SIZE, ResultsPane
 from resnet_desktop.gui.run_options import RunOptions
@@ -154,14 +156,15 @@ class MainWindow(QMainWindow):
         self.selector = ModelSelector(self)
         self.options = RunOptions(self)
         self.weights = WeightsFlow(self.workers, self)
+        self.folders = OpenedFolders(self, self.results)
         self.welcome = WelcomePanel(self.selector, self)
         self.pane.layout().insertWidget(0, self.welcome)  # above the filters and the table
 
     def _build_menus_and_toolbar(self) -> None:
         menus = {
-            "&File": ["actionOpenFolder", "actionAddImages", None, "actionExportCsv",
-                      "actionExportFilteredCsv", None, "actionOpenCatalog", "actionNewCatalog",
-                      None, "actionQuit"],
+            "&File": ["actionOpenFolder", "actionAddFolder", "actionAddImages", None,
+                      "actionExportCsv", "actionExportFilteredCsv", None, "actionOpenCatalog",
+                      "actionNewCatalog", None, "actionQuit"],
             "&Edit": ["actionCopy", "actionClearList"],
             "&Model": ["actionClassify", "actionStop", None, "actionImportWeights",
                        "actionFineTune", "actionEvaluate", "actionManageModels"],
@@ -275,6 +278,7 @@ class MainWindow(QMainWindow):
         self.thumbnails.shutdown()
         self.previews.shutdown()
         self.detail.heatmap.shutdown()
+        self.detail.facts.shutdown()
         if not self.workers.stop_all():
             log.warning("some background work did not stop in time")
         super().closeEvent(event)
@@ -284,8 +288,23 @@ class MainWindow(QMainWindow):
     def open_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open Folder", self.settings.last_folder)
         if folder:
-            self.settings.last_folder = folder
-            self.add_paths([folder])
+            self.show_folder(Path(folder))
+
+    def show_folder(self, folder: Path) -> None:
+        """Show ``folder``'s images instead of the list's (File → Open Folder…)."""
+        self.clear_list()
+        self.folders.open(folder)
+        self._add_folder(folder)
+
+    def add_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add Folder", self.settings.last_folder)
+        if folder:
+            self.folders.add(Path(folder))
+            self._add_folder(Path(folder))
+
+    def _add_folder(self, folder: Path) -> None:
+        self.settings.last_folder = str(folder)
+        self.add_paths([folder])
 
     def add_images(self) -> None:
         patterns = " ".join(f"*{e} *{e.upper()}" for e in sorted(IMAGE_EXTENSIONS))
@@ -314,7 +333,10 @@ class MainWindow(QMainWindow):
         )
         self._update_state()
 
-    def _scanned(self, chunk: list[Path]) -> None:
+    def _scanned(self, chunk: list[Path] | ScanSummary) -> None:
+        if isinstance(chunk, ScanSummary):
+            self.folders.report(chunk)
+            return
         self.listing.submit(AddPaths(chunk))
         self._scan_count += len(chunk)
         if self._run is None:
@@ -337,6 +359,7 @@ class MainWindow(QMainWindow):
 
     def clear_list(self) -> None:
         self.listing.submit(ClearList())
+        self.folders.clear()
         self.detail.show_row(None)
 
     # --- models -------------------------------------------------------------------------

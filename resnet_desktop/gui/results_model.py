@@ -27,6 +27,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QIcon, QImage, QPalette, QPixmap
 from PySide6.QtWidgets import QApplication, QStyle
 
+from resnet_desktop.app.file_names import FileNames
 from resnet_desktop.app.listing import PAGE, PageReady, TableQuery, ViewChange, ViewReady
 from resnet_desktop.core.catalog_view import ListingCounts, SortKey, ViewRow
 from resnet_desktop.core.predictor import Prediction
@@ -98,6 +99,7 @@ class ResultsModel(QAbstractTableModel):
         self._pixmaps: OrderedDict[Path, QPixmap | None] = OrderedDict()  # None: undecodable
         self._loading: set[Path] = set()
         self._warning_icon: QIcon | None = None
+        self.names = FileNames()  # how the File column names a path
 
     # --- QAbstractTableModel -------------------------------------------------------
 
@@ -143,7 +145,7 @@ class ResultsModel(QAbstractTableModel):
 
     def _display(self, row: ViewRow, prediction: Prediction | None, column: Column) -> str | None:
         if column == Column.FILE:
-            return row.path.name
+            return self.names.label(row.path)
         if column == Column.THUMBNAIL:
             return None
         if prediction is None:
@@ -305,6 +307,12 @@ class ResultsModel(QAbstractTableModel):
                 changed.append(number)
         if changed:
             self._rows_changed(min(changed), max(changed))
+
+    def labels_changed(self) -> None:
+        """The folders of :attr:`names` changed: the File column is painted again."""
+        if self._count:
+            first, last = self.index(0, Column.FILE), self.index(self._count - 1, Column.FILE)
+            self.dataChanged.emit(first, last, [Qt.ItemDataRole.DisplayRole])
 
     def _rows_changed(self, first: int, last: int) -> None:
         self.dataChanged.emit(self.index(first, 0), self.index(last, len(Column) - 1))
