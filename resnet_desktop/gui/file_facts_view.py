@@ -6,14 +6,17 @@ an answer about a file that is no longer selected is dropped.
 
 from __future__ import annotations
 
+import os
 from html import escape
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
 from resnet_desktop.app.file_facts import facts_job
 from resnet_desktop.gui.workers import JobRunner
+
+ZERO_WIDTH_SPACE = "\u200b"
 
 
 class FileFactsLabel(QLabel):
@@ -24,6 +27,7 @@ class FileFactsLabel(QLabel):
         self.setObjectName("fileFacts")
         self.setWordWrap(True)
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.path: Path | None = None
         self.reader = JobRunner(self)
         self.reader.item.connect(self._read)
@@ -35,6 +39,7 @@ class FileFactsLabel(QLabel):
         self.path = path
         self.reader.abandon()
         self.setText("" if path is None else self._html(path, "…"))
+        self.setToolTip("" if path is None else str(path))
         if path is not None:
             self.reader.start(facts_job(path))
 
@@ -45,7 +50,10 @@ class FileFactsLabel(QLabel):
 
     @staticmethod
     def _html(path: Path, facts: str) -> str:
-        return f"<small>{escape(str(path))}<br>{escape(facts)}</small>"
+        """Two lines; the path may wrap after any separator (a zero-width space), so a deep
+        path never widens the panel."""
+        breakable = escape(str(path)).replace(os.sep, os.sep + ZERO_WIDTH_SPACE)
+        return f"<small>{breakable}<br>{escape(facts)}</small>"
 
     def shutdown(self) -> None:
         self.reader.shutdown()

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
-from PySide6.QtGui import QIcon, QImage, QPalette, QPixmap
+from PySide6.QtGui import QImage, QPalette, QPixmap
 from PySide6.QtWidgets import QApplication, QStyle
 
 from resnet_desktop.app.file_names import FileNames
@@ -38,6 +38,7 @@ PATH_ROLE = Qt.ItemDataRole.UserRole + 1
 THUMBNAIL_CACHE_SIZE = 2000  # 64 px RGB pixmaps: about 50 MB at most
 CACHED_PAGES = 16  # pages of rows kept: a few screens each way
 NOT_CLASSIFIED = "not classified yet"
+ERROR_ICON_SIZE = 24  # px: about a third of a thumbnail row, beside one line of text
 
 
 class Column(enum.IntEnum):
@@ -98,7 +99,7 @@ class ResultsModel(QAbstractTableModel):
         self._rows_by_path: dict[Path, int] = {}  # the loaded rows
         self._pixmaps: OrderedDict[Path, QPixmap | None] = OrderedDict()  # None: undecodable
         self._loading: set[Path] = set()
-        self._warning_icon: QIcon | None = None
+        self._warning_icon: QPixmap | None = None
         self.names = FileNames()  # how the File column names a path
 
     # --- QAbstractTableModel -------------------------------------------------------
@@ -161,7 +162,7 @@ class ResultsModel(QAbstractTableModel):
 
     def _decoration(
         self, path: Path, prediction: Prediction | None, column: Column
-    ) -> QPixmap | QIcon | None:
+    ) -> QPixmap | None:
         if column == Column.LABEL and prediction is not None and not prediction.ok:
             return self._warning()
         if column != Column.THUMBNAIL:
@@ -174,10 +175,11 @@ class ResultsModel(QAbstractTableModel):
             self.thumbnailNeeded.emit(path)
         return None
 
-    def _warning(self) -> QIcon:
+    def _warning(self) -> QPixmap:
+        """The error icon, as a pixmap of its own size: an icon would grow to the thumbnails'."""
         if self._warning_icon is None:
-            style = QApplication.style()
-            self._warning_icon = style.standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
+            icon = QApplication.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
+            self._warning_icon = icon.pixmap(ERROR_ICON_SIZE)
         return self._warning_icon
 
     def _placeholder_colour(self) -> Any:
