@@ -13,19 +13,25 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from resnet_desktop.app.names import new_model_name
 from resnet_desktop.core.atomic import atomic_open
 from resnet_desktop.core.library import ModelLibrary, class_names_problem
-from resnet_desktop.core.model_loader import RANDOM, LoadedModel, load_model
+from resnet_desktop.core.model_loader import RANDOM, LoadedModel, ModelLoadError, load_model
 from resnet_desktop.core.weights import (
+    MAX_CLASSES,
     WeightsError,
     apply_state_dict,
+    fits,
     imagenet_weights_path,
     load_state_dict_file,
     read_class_names,
 )
-from resnet_desktop.core.zoo import ModelSpec
+from resnet_desktop.core.zoo import SPECS, ModelSpec
+
+if TYPE_CHECKING:
+    import torch
 
 COPY_CHUNK = 1 << 20
 # Class-name files looked for beside a weights file, after ``<its name>.txt``/``.json``.
@@ -36,13 +42,16 @@ NAMES_FILES = ("classes.txt", "class_names.txt", "labels.txt", "classes.json")
 class WeightsFileInfo:
     """What a weights file holds: enough for the window to ask the right questions.
 
-    ``class_names`` are the suggested names: a names file found beside the weights
-    (``names_file``) with as many names as the head has outputs, else the defaults the
-    head implies (ImageNet's, CIFAR-10's, or ``class_0``...). ``imagenet``: the file has
-    the architecture's full ImageNet head, so it can stand in for its ImageNet weights.
+    ``spec`` is the architecture the file fits (the one asked for first, else the first
+    of the zoo that fits, so a user need not know it). ``class_names`` are the suggested
+    names: a names file found beside the weights (``names_file``) with as many names as
+    the head has outputs, else the defaults the head implies (ImageNet's, CIFAR-10's, or
+    ``class_0``...). ``imagenet``: the file has the architecture's full ImageNet head, so
+    it can stand in for its ImageNet weights.
     """
 
     source: Path
+    spec: ModelSpec
     class_names: list[str]
     names_file: Path | None
     imagenet: bool
@@ -50,19 +59,57 @@ class WeightsFileInfo:
 
 
 def inspect_weights_file(
-    spec: ModelSpec, source: Path, should_stop: Callable[[], bool]
+    preferred: ModelSpec, source: Path, should_stop: Callable[[], bool]
 ) -> Iterator[WeightsFileInfo]:
-    """Check that ``source`` loads into ``spec``'s network and count its classes."""
-    loaded = load_model(spec.name, weights=source, should_stop=should_stop)
+    """Find the architecture ``source`` fits (``preferred`` first), load it, count its classes.
+
+    A file that fits none fails saying so, with its mismatch against ``preferred``.
+    """
+    spec = find_architecture(load_state_dict_file(source), preferred)
+    try:
+        loaded = load_model((spec or preferred).name, weights=source, should_stop=should_stop)
+    except ModelLoadError as error:
+        if spec is not None:
+            raise
+        raise WeightsError(
+            f"{source.name} fits none of the {len(SPECS)} architectures this app knows; "
+            f"as {preferred.title}: {error}"
+        ) from None
+    spec = spec or preferred
     count = len(loaded.class_names)
     names_file = _names_file_beside(source, count)
     yield WeightsFileInfo(
         source,
+        spec,
         read_class_names(names_file) if names_file else loaded.class_names,
         names_file,
         spec.has_builtin_weights and count == spec.num_classes,
         new_model_name(spec.name, source.stem),
     )
+
+
+def find_architecture(
+    state_dict: dict[str, torch.Tensor], preferred: ModelSpec
+) -> ModelSpec | None:
+    """The zoo architecture ``state_dict`` fits with any number of classes, ``preferred``
+    first; None when none fits.
+
+    Networks are built on torch's meta device (shapes without memory), and only those
+    whose head the file has.
+    """
+    import torch
+
+    from resnet_desktop.core.networks import build_network
+
+    for spec in sorted(SPECS.values(), key=lambda candidate: candidate != preferred):
+        head = state_dict.get(f"{spec.head}.weight")
+        if head is None or head.dim() != 2 or not 1 <= head.shape[0] <= MAX_CLASSES:
+            continue
+        with torch.device("meta"):
+            network = build_network(spec, int(head.shape[0]))
+        if fits(network, state_dict):
+            return spec
+    return None
 
 
 def _names_file_beside(source: Path, count: int) -> Path | None:

@@ -201,6 +201,14 @@ def apply_state_dict(
         raise WeightsError(f"the weights do not fit {target}: {_first_line(error)}") from None
 
 
+def fits(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> bool:
+    """Whether ``state_dict`` has exactly ``model``'s keys and shapes (values unchecked).
+
+    ``model`` may live on the meta device: only its parameters' shapes are compared.
+    """
+    return not _mismatch(model.state_dict(), state_dict)
+
+
 def _mismatch(expected: dict[str, torch.Tensor], given: dict[str, torch.Tensor]) -> str:
     """``"N missing keys (e.g. a, b), M unexpected keys (...), K wrong shapes (...)"``, or ""."""
     # BatchNorm fills in a missing ``num_batches_tracked`` itself (old checkpoints lack it).

@@ -145,22 +145,23 @@ class WeightsFlow(QObject):
         box.open()
 
     def import_file(self, spec: ModelSpec, source: Path | None = None) -> None:
-        """Pick a weights file for ``spec`` (unless given), inspect it, install or import it.
+        """Pick a weights file (unless given), inspect it, install or import it.
 
-        A file with the architecture's ImageNet head is installed as its ImageNet weights;
-        any other becomes a library model once the user named it and its classes.
+        The file may be for any architecture of the zoo, ``spec`` is tried first. A file
+        with an architecture's ImageNet head is installed as its ImageNet weights; any
+        other becomes a library model once the user named it and its classes.
         """
         if self.busy:
             return
         if source is None:
             chosen, _ = QFileDialog.getOpenFileName(
-                self._window, f"Weights file for {spec.title}", "", WEIGHTS_FILTER
+                self._window, "Import Weights File", "", WEIGHTS_FILTER
             )
             if not chosen:
                 return
             source = Path(chosen)
         checked = source
-        dialog = self._progress_dialog(f"Checking {source.name} for {spec.title}…")
+        dialog = self._progress_dialog(f"Checking {source.name}…")
         worker = self._workers.start(
             lambda stop: inspect_weights_file(spec, checked, stop),
             yielded=self._inspected,
@@ -177,9 +178,10 @@ class WeightsFlow(QObject):
     def _inspection_done(self, completed: bool) -> None:
         cancelled = self._dialog is not None and self._dialog.wasCanceled()
         self._close_dialog()
-        info, spec, self._info = self._info, self._spec, None
-        if not completed or cancelled or self._closed or info is None or spec is None:
+        info, self._info = self._info, None
+        if not completed or cancelled or self._closed or info is None:
             return
+        spec = info.spec  # the architecture the file fits: maybe not the one selected
         if info.imagenet:
             self._run_import(spec, partial(install_imagenet_weights, spec, info.source), spec.name)
         else:

@@ -97,7 +97,7 @@ def test_the_buttons_open_the_import_and_the_wizard(qtbot, first_run: MainWindow
         QFileDialog, "getOpenFileName", lambda _parent, title, *a, **k: (asked.append(title), "")
     )
     first_run.welcome.buttons[Way.IMPORT].click()
-    assert asked == ["Weights file for ResNet-50"]
+    assert asked == ["Import Weights File"]
     first_run.welcome.buttons[Way.FINE_TUNE].click()
     qtbot.waitUntil(lambda: first_run.findChild(FineTuneWizard) is not None, timeout=TIMEOUT_MS)
     first_run.findChild(FineTuneWizard).reject()

@@ -93,3 +93,17 @@ def test_names_load_from_a_file_and_must_be_unique(
     dialog.editor.setPlainText("a\nb\nc\nd\na")
     assert "repeated: a" in dialog.error.text() and not dialog.ok_button.isEnabled()
     dialog.reject()
+
+
+def test_the_file_need_not_be_for_the_selected_architecture(
+    qtbot, window: MainWindow, monkeypatch, five_class_weights: Path
+):
+    """With ResNet-50 selected, a CIFAR ResNet-20 file is found to be one and imported."""
+    window.select_model("resnet50")
+    dialog = _import(qtbot, window, monkeypatch, five_class_weights)
+    assert any("CIFAR ResNet-20" in label.text() for label in dialog.findChildren(QLabel))
+    dialog.editor.setPlainText("\n".join(FIVE))
+    with qtbot.waitSignal(window.weights.ready, timeout=TIMEOUT_MS):
+        dialog.ok_button.click()
+    model = ModelLibrary().get("cifar_resnet20-fruit")
+    assert model.architecture == "cifar_resnet20" and list(model.class_names) == FIVE

@@ -108,14 +108,20 @@ def test_offline_classify_offers_an_import_then_goes_on(
 
 
 def test_a_file_that_does_not_fit_is_refused(
-    qtbot, window: MainWindow, offline, monkeypatch, tiny_weights: Path
+    qtbot, window: MainWindow, offline, monkeypatch, tmp_path: Path
 ):
+    import torch
+
+    misfit = tmp_path / "misfit.pth"  # a ResNet head over nothing: fits no architecture
+    torch.save({"fc.weight": torch.zeros(1000, 7), "fc.bias": torch.zeros(1000)}, misfit)
     _choose(qtbot, window, "resnet18")
     box = _box(qtbot, window, "weightsMissing")
-    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(tiny_weights), ""))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(misfit), ""))
     _button(box, "Import weights file…").click()
     qtbot.waitUntil(lambda: _visible_box(window, "") is not None, timeout=RUN_TIMEOUT_MS)
-    assert "do not fit" in _visible_box(window, "").text()
+    text = _visible_box(window, "").text()
+    assert text.startswith("misfit.pth fits none of the 14 architectures this app knows; ")
+    assert "as ResNet-18: the weights do not fit" in text  # the one selected
     assert not imagenet_weights_path(get_spec("resnet18")).exists()
 
 
