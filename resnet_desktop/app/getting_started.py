@@ -68,8 +68,9 @@ def ways_out(choice: ModelChoice) -> list[WayOut]:
         WayOut(
             Way.IMPORT,
             "Import Weights File…",
-            f"Use a .pth or .safetensors file trained for {spec.title} (downloaded elsewhere, "
-            "or from a colleague) and name its classes: it becomes a model of your library.",
+            f"Use a .pth or .safetensors file of {spec.title} or another network of the list "
+            "(downloaded elsewhere, or from a colleague) and name its classes: it becomes a "
+            "model of your library.",
         )
     )
     ways.append(

@@ -43,7 +43,10 @@ def test_offline_the_model_page_says_so_and_stays(qtbot, wizard, dataset, monkey
     )
     assert wizard.currentPage() is page
     assert "no internet connection" in page.error.text()
-    assert "None (random start)" in page.error.text() and "--weights" not in page.error.text()
+    assert page.error.text().endswith(
+        ", or choose it below with “From a file:”, or start from “None (random start)”"
+    )
+    assert "--weights" not in page.error.text() and "Model →" not in page.error.text()
     assert next_enabled(wizard)
     page.set_model("resnet18", "random", "full")  # the way out it offers
     wizard.next()

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from resnet_desktop.app.finetune import FineTuneState
 from resnet_desktop.app.getting_started import DOWNLOAD_MB
 from resnet_desktop.app.models import ModelChoice, WeightsState, list_model_choices
+from resnet_desktop.core.errors import REMEDY_WEIGHTS_FILE
 from resnet_desktop.core.library import LibraryError, ModelLibrary
 from resnet_desktop.core.train_config import STRATEGIES
 from resnet_desktop.core.weights import ensure_imagenet_weights
@@ -56,6 +57,11 @@ WEIGHTS_TEXT = {
         "From a file:",
         "Start from weights saved in a file (.pth, .safetensors…) for the same network.",
     ),
+}
+# The ways out of missing weights, in this page's words (the window's menu is out of reach).
+WIZARD_REMEDIES = {
+    REMEDY_WEIGHTS_FILE: f"or choose it below with “{WEIGHTS_TEXT[FILE][0]}”, "
+    f"or start from “{WEIGHTS_TEXT[RANDOM][0]}”"
 }
 STRATEGY_TEXT = {
     "head": (
@@ -95,7 +101,7 @@ class ModelPage(QWizardPage):
         self._model: str | None = None  # the model whose default weights were last set
         self._list_error = ""
         self._next_when_listed = False  # weights were just downloaded: go on once re-listed
-        self.fetcher = JobRunner(self)
+        self.fetcher = JobRunner(self, WIZARD_REMEDIES)
         self.fetcher.failed.connect(self._fetch_failed)
         self.fetcher.finished.connect(self._fetched)
         self.downloaded.connect(self._show_download)
@@ -268,9 +274,7 @@ class ModelPage(QWizardPage):
             self.hint.setText(f"Downloading the ImageNet weights… {done / MEGABYTE:.1f}{of}")
 
     def _fetch_failed(self, message: str) -> None:
-        self.error.setText(
-            f"{message}. Or start from “{WEIGHTS_TEXT[RANDOM][0]}” or from a file you have."
-        )
+        self.error.setText(message)
 
     def _fetched(self, completed: bool) -> None:
         if completed:  # re-read the weights' states; Next goes on once they say cached
