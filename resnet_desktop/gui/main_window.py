@@ -299,7 +299,6 @@ class MainWindow(QMainWindow):
     def add_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Add Folder", self.settings.last_folder)
         if folder:
-            self.folders.add(Path(folder))
             self._add_folder(Path(folder))
 
     def _add_folder(self, folder: Path) -> None:
@@ -320,6 +319,7 @@ class MainWindow(QMainWindow):
         paths = [str(path) for path in paths]
         if not paths:
             return
+        self.folders.add_folders(paths)  # rows are labelled relative to them
         if self._scan is not None:
             self._scan_queue.append(paths)
             return

@@ -8,6 +8,7 @@ says how many images came and what was skipped.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from PySide6.QtCore import QObject
@@ -34,9 +35,13 @@ class OpenedFolders(QObject):
         self._results.names.set_roots([folder])
         self._changed()
 
-    def add(self, folder: Path) -> None:
-        self._results.names.add_root(folder)
-        self._changed()
+    def add_folders(self, paths: list[str]) -> None:
+        """The folders among ``paths`` (added, dropped) are listed too; files are not."""
+        folders = [Path(path) for path in paths if os.path.isdir(path)]
+        for folder in folders:
+            self._results.names.add_root(folder)
+        if folders:
+            self._changed()
 
     def clear(self) -> None:
         self._results.names.set_roots([])

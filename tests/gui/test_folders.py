@@ -133,3 +133,17 @@ def test_thumbnails_are_centred_in_their_cell(qtbot):
     xs, ys = [x for x, _ in red], [y for _, y in red]
     assert (min(xs) + max(xs)) / 2 == pytest.approx(50, abs=1.5)
     assert (min(ys) + max(ys)) / 2 == pytest.approx(40, abs=1.5)
+
+
+def test_dropped_folders_label_their_rows_too(qtbot, window: MainWindow, albums: Path):
+    single = write_noise_images(albums / "loose", 1, seed=9)[0]
+    with qtbot.waitSignal(window.scanFinished, timeout=RUN_TIMEOUT_MS):
+        window.add_paths([albums / "photos" / "spring", albums / "photos" / "summer", single])
+    assert sorted(_labels(qtbot, window)) == [
+        "img_0000.jpg",  # a file dropped on its own: its name
+        "spring/img_0000.jpg",
+        "spring/img_0001.png",
+        "summer/img_0000.jpg",
+        "summer/img_0001.png",
+    ]
+    assert window.windowTitle() == "spring + 1 more — ResNet Desktop"
