@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 _MAX_SUMMARY = 300
 # Remedies: ways to fix an error that each front end words its own way (a flag, a menu item).
 REMEDY_WEIGHTS_FILE = "weights file"  # give the app the weights file yourself
+REMEDY_NO_WEIGHTS = "no weights"  # an architecture without built-in weights: bring a file
 
 
 class UserError(Exception):

@@ -24,13 +24,21 @@ from PySide6.QtCore import QObject, QThread, Signal
 from PySide6.QtWidgets import QWidget
 
 from resnet_desktop.app.logs import BugReport, report_bug
-from resnet_desktop.core.errors import REMEDY_WEIGHTS_FILE, UserError, user_message
+from resnet_desktop.core.errors import (
+    REMEDY_NO_WEIGHTS,
+    REMEDY_WEIGHTS_FILE,
+    UserError,
+    user_message,
+)
 from resnet_desktop.gui.messages import show_bug
 
 # A job receives ``should_stop`` and returns an iterable of progress items/results.
 Job = Callable[[Callable[[], bool]], Iterable[Any]]
 # How the window words the ways to fix an error: its menu items, not the command line's flags.
-REMEDIES = {REMEDY_WEIGHTS_FILE: "or choose it with Model → Import Weights File…"}
+REMEDIES = {
+    REMEDY_WEIGHTS_FILE: "or choose it with Model → Import Weights File…",
+    REMEDY_NO_WEIGHTS: "so import one with Model → Import Weights File…",
+}
 Remedies = Mapping[str, str]
 
 

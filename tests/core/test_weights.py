@@ -585,3 +585,17 @@ def test_shared_cifar_resnet20_classifies_real_images(shared):
         predicted = network(torch.stack(images)).argmax(1)
     accuracy = (predicted == torch.tensor(labels)).float().mean().item()
     assert accuracy >= 0.7  # published 81% on all 10,000; chance is 10%
+
+
+def test_an_architecture_without_weights_names_each_front_ends_remedy():
+    from resnet_desktop.commands.common import REMEDIES as CLI
+    from resnet_desktop.core.model_loader import load_model
+
+    with pytest.raises(UserError) as caught:
+        load_model("cifar_resnet20")
+    assert str(caught.value) == (
+        "cifar_resnet20 has no built-in weights: it needs a weights file trained for it"
+    )
+    assert user_message(caught.value, CLI).endswith(
+        "trained for it, so pass --weights FILE, or --weights random for an untrained network"
+    )

@@ -106,3 +106,14 @@ def test_the_buttons_open_the_import_and_the_wizard(qtbot, first_run: MainWindow
 def _visible(window: MainWindow, name: str) -> QMessageBox | None:
     boxes = [b for b in window.findChildren(QMessageBox, name) if b.isVisible()]
     return boxes[0] if boxes else None
+
+
+def test_the_window_words_every_remedy_with_its_menu():
+    """Every remedy the core can name has the window's words, none of them a flag."""
+    from resnet_desktop.core import errors
+    from resnet_desktop.gui.workers import REMEDIES
+
+    remedies = {value for name, value in vars(errors).items() if name.startswith("REMEDY_")}
+    assert set(REMEDIES) == remedies
+    assert all("Model → Import Weights File…" in text for text in REMEDIES.values())
+    assert not any("--" in text for text in REMEDIES.values())

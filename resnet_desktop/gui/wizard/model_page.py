@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 from resnet_desktop.app.finetune import FineTuneState
 from resnet_desktop.app.getting_started import DOWNLOAD_MB
 from resnet_desktop.app.models import ModelChoice, WeightsState, list_model_choices
-from resnet_desktop.core.errors import REMEDY_WEIGHTS_FILE
+from resnet_desktop.core.errors import REMEDY_NO_WEIGHTS, REMEDY_WEIGHTS_FILE
 from resnet_desktop.core.library import LibraryError, ModelLibrary
 from resnet_desktop.core.train_config import STRATEGIES
 from resnet_desktop.core.weights import ensure_imagenet_weights
@@ -59,9 +59,10 @@ WEIGHTS_TEXT = {
     ),
 }
 # The ways out of missing weights, in this page's words (the window's menu is out of reach).
+_OTHER_STARTS = f"below with “{WEIGHTS_TEXT[FILE][0]}”, or start from “{WEIGHTS_TEXT[RANDOM][0]}”"
 WIZARD_REMEDIES = {
-    REMEDY_WEIGHTS_FILE: f"or choose it below with “{WEIGHTS_TEXT[FILE][0]}”, "
-    f"or start from “{WEIGHTS_TEXT[RANDOM][0]}”"
+    REMEDY_WEIGHTS_FILE: f"or choose it {_OTHER_STARTS}",
+    REMEDY_NO_WEIGHTS: f"so choose one {_OTHER_STARTS}",
 }
 STRATEGY_TEXT = {
     "head": (
