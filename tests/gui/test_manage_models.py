@@ -95,6 +95,9 @@ def test_edit_class_names(qtbot, dialog, tiny_model):
     editor = dialog.findChild(ClassNamesDialog)
     names = [f"thing {index}" for index in range(10)]
     editor.editor.setPlainText("\n".join(names))
+    editor.editor.setPlainText("\n".join(names[:9]))  # one short: cannot be saved
+    assert not editor.ok_button.isEnabled() and "9 names for 10 classes" in editor.error.text()
+    editor.editor.setPlainText("\n".join(names))
     with qtbot.waitSignal(dialog.modelsChanged, timeout=TIMEOUT) as changed:
         editor.accept()
     assert changed.args == [None]
