@@ -185,9 +185,9 @@ class WeightsFlow(QObject):
         if info.imagenet:
             self._run_import(spec, partial(install_imagenet_weights, spec, info.source), spec.name)
         else:
-            self._ask_names(spec, info)
+            self._ask_names(info)
 
-    def _ask_names(self, spec: ModelSpec, info: WeightsFileInfo) -> None:
+    def _ask_names(self, info: WeightsFileInfo) -> None:
         """Ask the new model's name and class names, then import it into the library."""
         found = f"Suggested names read from {info.names_file.name}." if info.names_file else ""
         dialog = ClassNamesDialog(
@@ -195,17 +195,16 @@ class WeightsFlow(QObject):
             info.class_names,
             self._window,
             model_name=info.suggested_name,
-            note=f"{info.source.name} becomes a {spec.title} model of your library. {found}",
+            note=f"{info.source.name} becomes a {info.spec.title} model of your library. {found}",
             accept_text="Import",
         )
-        dialog.accepted.connect(lambda: self._import(spec, info, dialog))
+        dialog.accepted.connect(lambda: self._import(info, dialog))
         open_class_names_dialog(dialog)
 
-    def _import(self, spec: ModelSpec, info: WeightsFileInfo, dialog: ClassNamesDialog) -> None:
+    def _import(self, info: WeightsFileInfo, dialog: ClassNamesDialog) -> None:
         name, names = dialog.model_name(), dialog.names()
-        self._run_import(
-            spec, lambda stop: import_into_library(spec, info.source, name, names, stop), name
-        )
+        job = partial(import_into_library, info.spec, info.source, name, names)
+        self._run_import(info.spec, job, name)
 
     def _run_import(self, spec: ModelSpec, job: Job, ready_name: str) -> None:
         dialog = self._progress_dialog(f"Checking and importing the weights for {spec.title}…")
