@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TypeAlias
 
 from resnet_desktop.app.identity import identity_for
+from resnet_desktop.app.scan_report import ScanSummary
 from resnet_desktop.core.catalog import (
     STORED_TOP_K,
     Catalog,
@@ -32,7 +33,7 @@ from resnet_desktop.core.catalog import (
 )
 from resnet_desktop.core.device import ENGINE_TITLES, Hardware, OptionError
 from resnet_desktop.core.errors import UserError
-from resnet_desktop.core.imaging import scan_images
+from resnet_desktop.core.imaging import ScanTally, scan_images
 from resnet_desktop.core.model_loader import load_model
 from resnet_desktop.core.predictor import BatchResult, Prediction, Predictor
 from resnet_desktop.core.runtime import ResolvedRuntime, RuntimeOptions
@@ -47,12 +48,21 @@ PLAN_STOP_EVERY = 1000  # files checked between two should_stop checks
 # ------------------------------------------------------------------------------ scanning
 
 
-def scan_job(paths: Sequence[str | Path]) -> Callable[[ShouldStop], Iterator[list[Path]]]:
-    """A job that yields the images among ``paths`` in chunks of at most SCAN_CHUNK."""
+def scan_job(
+    paths: Sequence[str | Path],
+) -> Callable[[ShouldStop], Iterator[list[Path] | ScanSummary]]:
+    """A job that yields the images among ``paths`` in chunks of at most SCAN_CHUNK,
+    then (unless stopped) a :class:`ScanSummary` of what it found and skipped."""
 
-    def job(should_stop: ShouldStop) -> Iterator[list[Path]]:
-        files = scan_images(list(paths), should_stop)
-        return chunked(files, SCAN_CHUNK, SCAN_FLUSH_SECONDS, should_stop)
+    def job(should_stop: ShouldStop) -> Iterator[list[Path] | ScanSummary]:
+        tally = ScanTally()
+        found = 0
+        files = scan_images(list(paths), should_stop, tally)
+        for chunk in chunked(files, SCAN_CHUNK, SCAN_FLUSH_SECONDS, should_stop):
+            found += len(chunk)
+            yield chunk
+        if not should_stop():
+            yield ScanSummary(tuple(Path(path) for path in paths), found, tally)
 
     return job
 

@@ -18,7 +18,12 @@ from typing import TYPE_CHECKING
 
 from resnet_desktop.app.logs import report_bug
 from resnet_desktop.core.device import DEVICES, ENGINES, PRECISIONS, TRAINING_PRECISIONS
-from resnet_desktop.core.errors import UserError, user_message
+from resnet_desktop.core.errors import (
+    REMEDY_NO_WEIGHTS,
+    REMEDY_WEIGHTS_FILE,
+    UserError,
+    user_message,
+)
 from resnet_desktop.core.runtime import RuntimeOptions
 
 if TYPE_CHECKING:
@@ -27,6 +32,11 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_ERROR = 1  # could not run: bad model, missing file ... or a bug
 EXIT_PARTIAL = 3  # ran, but some files failed
+# How the command line words the ways to fix an error (the window names its menu items).
+REMEDIES = {
+    REMEDY_WEIGHTS_FILE: "or pass --weights FILE",
+    REMEDY_NO_WEIGHTS: "so pass --weights FILE, or --weights random for an untrained network",
+}
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -90,7 +100,7 @@ def reports_errors(command: Command) -> Command:
             print("\ninterrupted", file=sys.stderr)
             return 130
         except UserError as error:
-            print(f"error: {user_message(error)}", file=sys.stderr)
+            print(f"error: {user_message(error, REMEDIES)}", file=sys.stderr)
             return EXIT_ERROR
         except Exception as error:  # a bug: logged, and said to be one
             report = report_bug(error, f"running {command.__module__}.{command.__name__}")

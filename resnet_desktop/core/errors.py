@@ -10,22 +10,49 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 _MAX_SUMMARY = 300
+# Remedies: ways to fix an error that each front end words its own way (a flag, a menu item).
+REMEDY_WEIGHTS_FILE = "weights file"  # give the app the weights file yourself
+REMEDY_NO_WEIGHTS = "no weights"  # an architecture without built-in weights: bring a file
 
 
 class UserError(Exception):
     """Something the user can fix (a wrong name, a missing or unreadable file).
 
     Front ends show it as one line; every other exception is a bug, logged with its
-    traceback and said to be one.
+    traceback and said to be one. ``remedy`` names a way to fix it that is worded by
+    the front end (:data:`REMEDY_WEIGHTS_FILE`: ``--weights FILE`` or a menu item).
     """
 
+    remedy: str | None = None
 
-def user_message(error: UserError) -> str:
-    """The one line to show for a user error."""
-    return one_line(str(error)) or type(error).__name__
+    def __init__(self, *args: object, remedy: str | None = None) -> None:
+        super().__init__(*args)
+        self.remedy = remedy
+
+
+def user_message(error: UserError, remedies: Mapping[str, str] | None = None) -> str:
+    """The one line to show for a user error, ending with the front end's own remedy.
+
+    ``remedies`` maps a remedy (of the error or of an error it was raised from) to the
+    front end's words for it: ``{REMEDY_WEIGHTS_FILE: "or pass --weights FILE"}``.
+    """
+    text = one_line(str(error)) or type(error).__name__
+    phrase = (remedies or {}).get(_remedy(error) or "")
+    return f"{text}, {phrase}" if phrase else text
+
+
+def _remedy(error: BaseException | None) -> str | None:
+    """The remedy of ``error`` or of the first error in its causes that has one."""
+    seen = 0
+    while error is not None and seen < 10:  # a cause chain is short; never loop on a cycle
+        remedy = getattr(error, "remedy", None)
+        if remedy:
+            return remedy
+        error, seen = error.__cause__, seen + 1
+    return None
 
 
 def bug_summary(error: BaseException) -> str:

@@ -16,7 +16,9 @@ import importlib
 import logging
 import os
 import stat
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
@@ -98,13 +100,29 @@ class _Seen:
         return self._first(self.files, real)
 
 
+@dataclass
+class ScanTally:
+    """What a scan skipped, so "no images found" can say what was there instead.
+
+    ``not_images`` counts files by their extension (``""`` for none); ``hidden`` the
+    hidden files and folders (names starting with ``.``) left out; ``unreadable`` the
+    folders that could not be listed.
+    """
+
+    not_images: Counter[str] = field(default_factory=Counter)
+    hidden: int = 0
+    unreadable: int = 0
+
+
 def has_image_extension(name: str) -> bool:
     """Whether the file name ends with one of :data:`IMAGE_EXTENSIONS`, in any case."""
     return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
 def scan_images(
-    paths: Iterable[str | os.PathLike[str]], should_stop: Callable[[], bool] | None = None
+    paths: Iterable[str | os.PathLike[str]],
+    should_stop: Callable[[], bool] | None = None,
+    tally: ScanTally | None = None,
 ) -> Iterator[Path]:
     """Yield the image files among ``paths`` and in the folders among them, recursively.
 
@@ -114,7 +132,8 @@ def scan_images(
     ``.``) are skipped unless named explicitly; only regular files with an image
     extension are yielded (FIFOs and devices are never opened); a file reachable
     several ways is yielded once; symlink loops are walked once. ``should_stop`` is
-    polled before each folder. Unreadable subfolders are logged and skipped.
+    polled before each folder. Unreadable subfolders are logged and skipped. What is
+    skipped is counted in ``tally``, when given.
 
     Raises:
         MissingPathError: (a FileNotFoundError) at call time, before anything is yielded,
@@ -125,18 +144,21 @@ def scan_images(
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise MissingPathError(f"no such file or folder: {missing[0]}{more}")
-    return _scan(roots, should_stop or (lambda: False))
+    return _scan(roots, should_stop or (lambda: False), tally or ScanTally())
 
 
-def _scan(roots: list[str], should_stop: Callable[[], bool]) -> Iterator[Path]:
+def _scan(roots: list[str], should_stop: Callable[[], bool], tally: ScanTally) -> Iterator[Path]:
     seen = _Seen()
     for root in roots:
         if should_stop():
             return
         if os.path.isdir(root):
-            yield from _walk(_Entry(root, os.path.realpath(root), True), seen, should_stop)
-        elif _is_regular_image(root) and seen.first_file(os.path.realpath(root)):
-            yield Path(root)
+            yield from _walk(_Entry(root, os.path.realpath(root), True), seen, should_stop, tally)
+        elif _is_regular_image(root):
+            if seen.first_file(os.path.realpath(root)):
+                yield Path(root)
+        else:
+            tally.not_images[os.path.splitext(root)[1].lower()] += 1
 
 
 def _is_regular_image(path: str) -> bool:
@@ -146,7 +168,9 @@ def _is_regular_image(path: str) -> bool:
         return False
 
 
-def _walk(top: _Entry, seen: _Seen, should_stop: Callable[[], bool]) -> Iterator[Path]:
+def _walk(
+    top: _Entry, seen: _Seen, should_stop: Callable[[], bool], tally: ScanTally
+) -> Iterator[Path]:
     """Depth-first walk with an explicit stack: no recursion limit on deep trees."""
     stack: list[Iterator[_Entry]] = [iter([top])]
     while stack:
@@ -159,23 +183,25 @@ def _walk(top: _Entry, seen: _Seen, should_stop: Callable[[], bool]) -> Iterator
         elif seen.first_dir(entry.real):
             if should_stop():
                 return
-            stack.append(iter(_list_dir(entry)))
+            stack.append(iter(_list_dir(entry, tally)))
 
 
-def _list_dir(folder: _Entry) -> list[_Entry]:
+def _list_dir(folder: _Entry, tally: ScanTally) -> list[_Entry]:
     """The folder's visible subfolders and image files, sorted by name."""
     try:
         with os.scandir(folder.path) as iterator:
-            children = [child for child in iterator if not child.name.startswith(".")]
+            children = list(iterator)
     except OSError as error:
         logger.warning("cannot read folder %s: %s", folder.path, error.strerror or error)
+        tally.unreadable += 1
         return []
-    children.sort(key=lambda child: child.name)
-    entries = (_classify(child, folder.real) for child in children)
+    visible = sorted((c for c in children if not c.name.startswith(".")), key=lambda c: c.name)
+    tally.hidden += len(children) - len(visible)
+    entries = (_classify(child, folder.real, tally) for child in visible)
     return [entry for entry in entries if entry is not None]
 
 
-def _classify(child: os.DirEntry[str], parent_real: str) -> _Entry | None:
+def _classify(child: os.DirEntry[str], parent_real: str, tally: ScanTally) -> _Entry | None:
     """A folder or an image file to visit, or None; stats only what the name allows."""
     try:
         if child.is_dir():
@@ -184,6 +210,7 @@ def _classify(child: os.DirEntry[str], parent_real: str) -> _Entry | None:
             return _Entry(child.path, _real_path(child, parent_real), False)
     except OSError:
         pass
+    tally.not_images[os.path.splitext(child.name)[1].lower()] += 1
     return None
 
 
@@ -440,3 +467,40 @@ def array_or_reason(decode: Callable[[], np.ndarray], path: str | Path) -> np.nd
     except Exception as error:
         logger.exception("bug while preparing %s for the network", path)
         return f"{BUG_REASON} ({bug_summary(error)})"[:_MAX_REASON]
+
+
+# ---------------------------------------------------------------------------- file facts
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    """What the detail panel says about a file, read without decoding its pixels."""
+
+    size: int  # bytes
+    modified: float  # POSIX time of the last change
+    dimensions: tuple[int, int] | None  # upright width and height; None if not readable
+
+
+_SIDEWAYS = frozenset({5, 6, 7, 8})  # EXIF orientations that swap width and height
+
+
+def file_facts(path: str | Path) -> FileFacts:
+    """Size, date and upright dimensions of ``path``: a stat and the image header only.
+
+    Raises:
+        OSError: the file cannot be stat'ed (gone, no permission).
+    """
+    info = os.stat(path)
+    return FileFacts(info.st_size, info.st_mtime, _dimensions(path))
+
+
+def _dimensions(path: str | Path) -> tuple[int, int] | None:
+    from PIL import Image
+
+    try:
+        with Image.open(path, formats=_allowed_formats()) as image:
+            width, height = image.size
+            sideways = image.getexif().get(0x0112) in _SIDEWAYS  # 0x0112: Orientation
+    except Exception:  # of any type, as in _read_image: the file's problem, said as "unknown"
+        return None
+    return (height, width) if sideways else (width, height)

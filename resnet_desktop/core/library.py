@@ -555,7 +555,7 @@ def _model_from_metadata(data: dict[str, Any], weights_path: Path, stem: str) ->
     class_names = data["class_names"]
     if not isinstance(class_names, list):
         raise TypeError("class_names must be a list")
-    problem = _class_names_problem(class_names)
+    problem = class_names_problem(class_names)
     if problem:
         raise ValueError(problem)
     return LibraryModel(
@@ -632,12 +632,12 @@ def _spec(architecture: str) -> zoo.ModelSpec:
 
 
 def _check_class_names(class_names: Sequence[str]) -> None:
-    problem = _class_names_problem(class_names)
+    problem = class_names_problem(class_names)
     if problem:
         raise LibraryError(problem)
 
 
-def _class_names_problem(class_names: Sequence[object]) -> str:
+def class_names_problem(class_names: Sequence[object]) -> str:
     """Why these cannot be a model's class names ('' if they can)."""
     if not class_names:
         return "a model needs at least one class name"

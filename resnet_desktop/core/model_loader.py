@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from resnet_desktop.core import weights as weights_mod
-from resnet_desktop.core.errors import UserError
+from resnet_desktop.core.errors import REMEDY_NO_WEIGHTS, UserError
 from resnet_desktop.core.library import LibraryError, ModelLibrary
 from resnet_desktop.core.weights import ProgressCallback, WeightsError
 from resnet_desktop.core.zoo import CIFAR10_CLASSES, SPECS, ModelSpec, Preprocess
@@ -105,8 +105,8 @@ def _load_builtin(
 ) -> LoadedModel:
     if not spec.has_builtin_weights:
         raise ModelLoadError(
-            f"{spec.name} has no built-in weights: pass --weights FILE (a checkpoint "
-            f"trained for it) or --weights random for an untrained network"
+            f"{spec.name} has no built-in weights: it needs a weights file trained for it",
+            remedy=REMEDY_NO_WEIGHTS,
         )
     path = weights_mod.ensure_imagenet_weights(spec, progress, should_stop)
     state_dict = weights_mod.load_state_dict_file(path)

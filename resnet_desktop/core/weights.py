@@ -10,6 +10,7 @@ weights are cached (and list models) before torch has loaded.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import re
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from resnet_desktop.core import paths
 from resnet_desktop.core.atomic import atomic_open
-from resnet_desktop.core.errors import UserError
+from resnet_desktop.core.errors import REMEDY_WEIGHTS_FILE, UserError
 from resnet_desktop.core.safe_read import MIB, UnsafeFileError, check_regular_file, read_bounded
 from resnet_desktop.core.zoo import ModelSpec
 
@@ -48,6 +49,7 @@ MAX_CLASS_NAMES_BYTES = 16 * MIB
 MAX_WEIGHTS_BYTES = 4 << 30
 # torch.hub's convention: ``name-<first hex digits of the sha256>.pth``
 _HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,})\.")
+_OFFLINE_ERRNOS = frozenset({errno.ENETUNREACH, errno.ENETDOWN, errno.EHOSTUNREACH})
 _WHOLE_MODEL = re.compile(r"GLOBAL (torch\.nn\.modules|torchvision\.models)\.")
 
 
@@ -199,6 +201,14 @@ def apply_state_dict(
         raise WeightsError(f"the weights do not fit {target}: {_first_line(error)}") from None
 
 
+def fits(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> bool:
+    """Whether ``state_dict`` has exactly ``model``'s keys and shapes (values unchecked).
+
+    ``model`` may live on the meta device: only its parameters' shapes are compared.
+    """
+    return not _mismatch(model.state_dict(), state_dict)
+
+
 def _mismatch(expected: dict[str, torch.Tensor], given: dict[str, torch.Tensor]) -> str:
     """``"N missing keys (e.g. a, b), M unexpected keys (...), K wrong shapes (...)"``, or ""."""
     # BatchNorm fills in a missing ``num_batches_tracked`` itself (old checkpoints lack it).
@@ -289,9 +299,10 @@ def ensure_imagenet_weights(
         _download(url, target, progress, should_stop)
     except (OSError, http.client.HTTPException, ValueError) as error:
         raise WeightsError(
-            f"ImageNet weights for {spec.name} are not cached and could not be downloaded "
-            f"({_reason(error)}). Download {url} on a connected machine and place it at "
-            f"{target}, or pass --weights FILE."
+            f"ImageNet weights for {spec.title} are not cached and could not be downloaded: "
+            f"{_reason(error)}. Download {url} on a connected machine and place it at "
+            f"{target}",
+            remedy=REMEDY_WEIGHTS_FILE,
         ) from None
     return target
 
@@ -339,11 +350,24 @@ def _hash_prefix(file_name: str) -> str | None:
 
 
 def _reason(error: Exception) -> str:
-    """``[Errno -3] Temporary failure in name resolution`` rather than ``<urlopen error ...>``."""
+    """Why a download failed, in words: "no internet connection" rather than an errno."""
     import urllib.error
 
-    plain_url_error = type(error) is urllib.error.URLError
-    return str(error.reason if plain_url_error else error) or type(error).__name__
+    cause = error.reason if type(error) is urllib.error.URLError else error
+    if _is_offline(cause):
+        return "no internet connection"
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror
+    return str(cause) or type(cause).__name__
+
+
+def _is_offline(cause: object) -> bool:
+    """Whether the machine could not reach the server at all (name lookup, no route)."""
+    import socket
+
+    if isinstance(cause, socket.gaierror | TimeoutError):
+        return True
+    return isinstance(cause, OSError) and cause.errno in _OFFLINE_ERRNOS
 
 
 def _weights_enum(spec: ModelSpec) -> Any:

@@ -34,7 +34,9 @@ def action_specs(window: MainWindow) -> tuple[ActionSpec, ...]:
     """The window's actions, each with the method of ``window`` it triggers."""
     return (
         ActionSpec("actionOpenFolder", "&Open Folder…", window.open_folder, ("Ctrl+O",),
-                   "Add every image in a folder and its subfolders"),
+                   "Show the images of a folder and its subfolders, replacing the list"),
+        ActionSpec("actionAddFolder", "Add &Folder…", window.add_folder, ("Ctrl+Shift+D",),
+                   "Add the images of another folder to the list"),
         ActionSpec("actionAddImages", "&Add Images…", window.add_images, ("Ctrl+Shift+O",)),
         ActionSpec("actionExportCsv", "&Export CSV…", window.table.export_csv, ("Ctrl+E",),
                    "Save the results of all rows as CSV"),

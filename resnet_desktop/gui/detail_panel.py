@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from resnet_desktop.core.catalog_view import ViewRow
 from resnet_desktop.core.predictor import Prediction
+from resnet_desktop.gui.file_facts_view import FileFactsLabel
 from resnet_desktop.gui.heatmap_view import HeatmapView
 
 PREVIEW_SIZE = 480  # decoded size of the preview; the label scales it down to fit
@@ -122,11 +123,13 @@ class DetailPanel(QWidget):
         self.title = QLabel(self)
         self.title.setWordWrap(True)
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.facts = FileFactsLabel(self)
         self.status = QLabel(self)
         self.status.setWordWrap(True)
         self.bars = ProbabilityBars(self)
         layout = QVBoxLayout(self)
-        for widget, stretch in ((self.preview, 1), (self.title, 0), (self.status, 0)):
+        shown = ((self.preview, 1), (self.title, 0), (self.facts, 0), (self.status, 0))
+        for widget, stretch in shown:
             layout.addWidget(widget, stretch)
         layout.addWidget(self.bars)
         self.preview.set_image(None, NO_SELECTION)
@@ -150,6 +153,7 @@ class DetailPanel(QWidget):
             self.preview.set_image(None, "Loading preview…" if new_path else NO_SELECTION)
             if new_path is not None:
                 self.previewNeeded.emit(new_path)
+        self.facts.show_path(new_path)
         self.title.setText("" if row is None else f"<b>{escape(row.path.name)}</b>")
         self.title.setToolTip("" if row is None else str(row.path))
         prediction = row.prediction if row is not None and results_known else None

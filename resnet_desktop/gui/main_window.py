@@ -42,6 +42,7 @@ from resnet_desktop.app.listing import (
     Sync,
 )
 from resnet_desktop.app.models import WeightsState, list_model_choices
+from resnet_desktop.app.scan_report import ScanSummary
 from resnet_desktop.app.startup import RuntimeInfo, warm_up_job
 from resnet_desktop.core.catalog import ModelIdentity, RunInfo
 from resnet_desktop.core.imaging import IMAGE_EXTENSIONS
@@ -57,6 +58,7 @@ from resnet_desktop.gui.image_loader import ImageLoader
 from resnet_desktop.gui.manage_models import ManageModelsDialog
 from resnet_desktop.gui.messages import show_message
 from resnet_desktop.gui.model_selector import ModelSelector
+from resnet_desktop.gui.opened_folders import OpenedFolders
 from resnet_desktop.gui.preferences import PreferencesDialog, runs_as
 from resnet_desktop.gui.redo_offer import offer_redo
 from resnet_desktop.gui.results_model import ResultsModel
@@ -67,6 +69,7 @@ from resnet_desktop.gui.side_panel import SidePanelSplitter
 from resnet_desktop.gui.status_panel import StatusPanel
 from resnet_desktop.gui.table_flow import TableFlow
 from resnet_desktop.gui.weights_flow import WeightsFlow
+from resnet_desktop.gui.welcome import WelcomePanel
 from resnet_desktop.gui.wizard import FineTuneWizard
 from resnet_desktop.gui.workers import GeneratorWorker, WorkerSet
 from resnet_desktop.resources import APP_NAME
@@ -155,12 +158,15 @@ class MainWindow(QMainWindow):
         self.selector = ModelSelector(self)
         self.options = RunOptions(self)
         self.weights = WeightsFlow(self.workers, self)
+        self.folders = OpenedFolders(self, self.results)
+        self.welcome = WelcomePanel(self.selector, self)
+        self.pane.layout().insertWidget(0, self.welcome)  # above the filters and the table
 
     def _build_menus_and_toolbar(self) -> None:
         menus = {
-            "&File": ["actionOpenFolder", "actionAddImages", None, "actionExportCsv",
-                      "actionExportFilteredCsv", None, "actionOpenCatalog", "actionNewCatalog",
-                      None, "actionQuit"],
+            "&File": ["actionOpenFolder", "actionAddFolder", "actionAddImages", None,
+                      "actionExportCsv", "actionExportFilteredCsv", None, "actionOpenCatalog",
+                      "actionNewCatalog", None, "actionQuit"],
             "&Edit": ["actionCopy", "actionUndoLabel", None, "actionClearList", None,
                       "actionPreferences"],
             "&View": ["actionGallery", "actionReview", "actionGroupByLabel"],
@@ -201,6 +207,9 @@ class MainWindow(QMainWindow):
         self.options.top_k_spin.valueChanged.connect(self.table.set_top_k)
         self.weights.ready.connect(self._weights_ready)
         self.weights.message.connect(self._status)
+        self.welcome.downloadRequested.connect(self.weights.download)
+        self.welcome.importRequested.connect(self.import_weights)
+        self.welcome.fineTuneRequested.connect(self.open_fine_tune)
         self.catalog.opened.connect(self.status.show_catalog)
         self.catalog.message.connect(self._status)
         self.table.viewShown.connect(self._view_shown)
@@ -284,6 +293,7 @@ class MainWindow(QMainWindow):
         self.previews.shutdown()
         self.review.shutdown()
         self.detail.heatmap.shutdown()
+        self.detail.facts.shutdown()
         if not self.workers.stop_all():
             log.warning("some background work did not stop in time")
         super().closeEvent(event)
@@ -293,8 +303,22 @@ class MainWindow(QMainWindow):
     def open_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open Folder", self.settings.last_folder)
         if folder:
-            self.settings.last_folder = folder
-            self.add_paths([folder])
+            self.show_folder(Path(folder))
+
+    def show_folder(self, folder: Path) -> None:
+        """Show ``folder``'s images instead of the list's (File → Open Folder…)."""
+        self.clear_list()
+        self.folders.open(folder)
+        self._add_folder(folder)
+
+    def add_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add Folder", self.settings.last_folder)
+        if folder:
+            self._add_folder(Path(folder))
+
+    def _add_folder(self, folder: Path) -> None:
+        self.settings.last_folder = str(folder)
+        self.add_paths([folder])
 
     def add_images(self) -> None:
         patterns = " ".join(f"*{e} *{e.upper()}" for e in sorted(IMAGE_EXTENSIONS))
@@ -310,6 +334,7 @@ class MainWindow(QMainWindow):
         paths = [str(path) for path in paths]
         if not paths:
             return
+        self.folders.add_folders(paths)  # rows are labelled relative to them
         if self._scan is not None:
             self._scan_queue.append(paths)
             return
@@ -323,7 +348,10 @@ class MainWindow(QMainWindow):
         )
         self._update_state()
 
-    def _scanned(self, chunk: list[Path]) -> None:
+    def _scanned(self, chunk: list[Path] | ScanSummary) -> None:
+        if isinstance(chunk, ScanSummary):
+            self.folders.report(chunk)
+            return
         self.listing.submit(AddPaths(chunk))
         self._scan_count += len(chunk)
         if self._run is None:
@@ -346,6 +374,7 @@ class MainWindow(QMainWindow):
 
     def clear_list(self) -> None:
         self.listing.submit(ClearList())
+        self.folders.clear()
         self.detail.show_row(None)
         if self._run is None and self._scan is None:
             self.status.reset()
@@ -407,11 +436,10 @@ class MainWindow(QMainWindow):
             self._start_run(name)
 
     def import_weights(self) -> None:
+        """Import a weights file for the selected model's architecture (a library model's too)."""
         choice = self.selector.current_choice()
-        if choice is None or choice.state == WeightsState.LIBRARY:
-            self._status("Select an architecture of the zoo to import weights for it")
-            return
-        self.weights.import_file(choice.spec)
+        if choice is not None:
+            self.weights.import_file(choice.spec)
 
     def _runtime_ready(self, info: RuntimeInfo) -> None:
         self.runtime = info

@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMenu,
     QMessageBox,
-    QPlainTextEdit,
     QPushButton,
     QTableView,
     QVBoxLayout,
@@ -41,6 +40,7 @@ from resnet_desktop.app.library_admin import (
     rename_job,
 )
 from resnet_desktop.core.model_export import FORMAT_TITLES
+from resnet_desktop.gui.class_names_dialog import ClassNamesDialog, open_class_names_dialog
 from resnet_desktop.gui.widgets import InlineError
 from resnet_desktop.gui.workers import Job, JobRunner
 
@@ -98,32 +98,6 @@ def _cells(model: ModelSummary) -> tuple[str, ...]:
     classes = str(len(model.class_names))
     return (model.name, model.architecture, classes, model.source, model.created, accuracy,
             threshold)  # fmt: skip
-
-
-class ClassNamesDialog(QDialog):
-    """One class name a line, in the order of the model's outputs."""
-
-    def __init__(self, model: ModelSummary, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle(f"Class Names of {model.name}")
-        self.editor = QPlainTextEdit("\n".join(model.class_names), self)
-        note = QLabel(
-            f"{len(model.class_names)} names, one a line, in the order of the model's "
-            "outputs: renaming a class does not change what the model has learned."
-        )
-        note.setWordWrap(True)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
-        )
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        for widget in (note, self.editor, buttons):
-            layout.addWidget(widget)
-        self.resize(420, 480)
-
-    def names(self) -> list[str]:
-        return [line.strip() for line in self.editor.toPlainText().splitlines() if line.strip()]
 
 
 class ManageModelsDialog(QDialog):
@@ -241,12 +215,11 @@ class ManageModelsDialog(QDialog):
         model = self.selected()
         if model is None:
             return
-        dialog = ClassNamesDialog(model, self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog = ClassNamesDialog(f"Class Names of {model.name}", model.class_names, self)
         dialog.accepted.connect(
             lambda: self._run(class_names_job(model.name, dialog.names()), "Saving…")
         )
-        dialog.open()
+        open_class_names_dialog(dialog)
 
     def ask_delete(self) -> None:
         model = self.selected()

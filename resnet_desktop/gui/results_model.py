@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPalette, QPixmap
+from PySide6.QtGui import QColor, QFont, QImage, QPalette, QPixmap
 from PySide6.QtWidgets import QApplication, QStyle
 
+from resnet_desktop.app.file_names import FileNames
 from resnet_desktop.app.listing import PAGE, PageReady, TableQuery, ViewChange, ViewReady
 from resnet_desktop.core.catalog_view import ListingCounts, SortKey, ViewRow
 from resnet_desktop.core.predictor import Prediction
@@ -39,6 +40,7 @@ PERSON_COLOUR = "#1f7a3d"  # and in this colour: a person's answer, not the mode
 THUMBNAIL_CACHE_SIZE = 2000  # 64 px RGB pixmaps: about 50 MB at most
 CACHED_PAGES = 16  # pages of rows kept: a few screens each way
 NOT_CLASSIFIED = "not classified yet"
+ERROR_ICON_SIZE = 24  # px: about a third of a thumbnail row, beside one line of text
 
 
 class Column(enum.IntEnum):
@@ -106,7 +108,8 @@ class ResultsModel(QAbstractTableModel):
         self._rows_by_path: dict[Path, int] = {}  # the loaded rows
         self._pixmaps: OrderedDict[Path, QPixmap | None] = OrderedDict()  # None: undecodable
         self._loading: set[Path] = set()
-        self._warning_icon: QIcon | None = None
+        self._warning_icon: QPixmap | None = None
+        self.names = FileNames()  # how the File column names a path
 
     # --- QAbstractTableModel -------------------------------------------------------
 
@@ -171,7 +174,7 @@ class ResultsModel(QAbstractTableModel):
 
     def _display(self, row: ViewRow, prediction: Prediction | None, column: Column) -> str | None:
         if column == Column.FILE:
-            return row.path.name
+            return self.names.label(row.path)
         if column == Column.THUMBNAIL:
             return None
         if prediction is None:
@@ -187,7 +190,7 @@ class ResultsModel(QAbstractTableModel):
 
     def _decoration(
         self, path: Path, prediction: Prediction | None, column: Column
-    ) -> QPixmap | QIcon | None:
+    ) -> QPixmap | None:
         if column == Column.LABEL and prediction is not None and not prediction.ok:
             return self._warning()
         if column != Column.THUMBNAIL:
@@ -200,10 +203,11 @@ class ResultsModel(QAbstractTableModel):
             self.thumbnailNeeded.emit(path)
         return None
 
-    def _warning(self) -> QIcon:
+    def _warning(self) -> QPixmap:
+        """The error icon, as a pixmap of its own size: an icon would grow to the thumbnails'."""
         if self._warning_icon is None:
-            style = QApplication.style()
-            self._warning_icon = style.standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
+            icon = QApplication.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
+            self._warning_icon = icon.pixmap(ERROR_ICON_SIZE)
         return self._warning_icon
 
     def _placeholder_colour(self) -> Any:
@@ -351,6 +355,12 @@ class ResultsModel(QAbstractTableModel):
                 changed.append(number)
         if changed:
             self._rows_changed(min(changed), max(changed))
+
+    def labels_changed(self) -> None:
+        """The folders of :attr:`names` changed: the File column is painted again."""
+        if self._count:
+            first, last = self.index(0, Column.FILE), self.index(self._count - 1, Column.FILE)
+            self.dataChanged.emit(first, last, [Qt.ItemDataRole.DisplayRole])
 
     def _rows_changed(self, first: int, last: int) -> None:
         self.dataChanged.emit(self.index(first, 0), self.index(last, len(Column) - 1))

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from resnet_desktop.gui.results_model import Column, ResultsModel
+from resnet_desktop.gui.thumbnail_delegate import CentredPixmapDelegate
 
 THUMBNAIL_SIZE = 64
 FILTER_DELAY_MS = 250  # a filter applies once typing pauses this long
@@ -110,6 +111,7 @@ class ResultsPane(QWidget):
         vertical.setDefaultSectionSize(THUMBNAIL_SIZE + 4)
         vertical.hide()
         header = view.horizontalHeader()
+        view.setItemDelegateForColumn(Column.THUMBNAIL, CentredPixmapDelegate(view))
         header.setSectionResizeMode(Column.THUMBNAIL, QHeaderView.ResizeMode.Fixed)
         header.resizeSection(Column.THUMBNAIL, THUMBNAIL_SIZE + 8)
         header.resizeSection(Column.FILE, 220)

@@ -10,16 +10,22 @@ file and name pickers the user asked for are ordinary modal dialogs).
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import cast
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QProgressDialog, QWidget
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressDialog, QWidget
 
-from resnet_desktop.app.names import new_model_name
-from resnet_desktop.app.weights import import_into_library, install_imagenet_weights
+from resnet_desktop.app.weights import (
+    WeightsFileInfo,
+    import_into_library,
+    inspect_weights_file,
+    install_imagenet_weights,
+)
 from resnet_desktop.core.weights import ensure_imagenet_weights
 from resnet_desktop.core.zoo import ModelSpec
+from resnet_desktop.gui.class_names_dialog import ClassNamesDialog, open_class_names_dialog
 from resnet_desktop.gui.messages import show_message
 from resnet_desktop.gui.workers import Job, WorkerSet
 
@@ -50,6 +56,7 @@ class WeightsFlow(QObject):
         self._dialog: QProgressDialog | None = None
         self._spec: ModelSpec | None = None
         self._ready_name = ""
+        self._info: WeightsFileInfo | None = None  # of the file being inspected
         self._closed = False
 
     @property
@@ -138,34 +145,66 @@ class WeightsFlow(QObject):
         box.open()
 
     def import_file(self, spec: ModelSpec, source: Path | None = None) -> None:
-        """Pick a weights file for ``spec`` (unless given) and install or import it."""
+        """Pick a weights file (unless given), inspect it, install or import it.
+
+        The file may be for any architecture of the zoo, ``spec`` is tried first. A file
+        with an architecture's ImageNet head is installed as its ImageNet weights; any
+        other becomes a library model once the user named it and its classes.
+        """
         if self.busy:
             return
         if source is None:
             chosen, _ = QFileDialog.getOpenFileName(
-                self._window, f"Weights file for {spec.title}", "", WEIGHTS_FILTER
+                self._window, "Import Weights File", "", WEIGHTS_FILTER
             )
             if not chosen:
                 return
             source = Path(chosen)
-        if spec.has_builtin_weights:
-            self._run_import(
-                spec, lambda stop: install_imagenet_weights(spec, source, stop), spec.name
-            )
-            return
-        name = self._ask_library_name(spec, source)
-        if name:
-            self._run_import(spec, lambda stop: import_into_library(spec, source, name, stop), name)
-
-    def _ask_library_name(self, spec: ModelSpec, source: Path) -> str | None:
-        name, accepted = QInputDialog.getText(
-            self._window,
-            "Import into the library",
-            f"{spec.title} has no built-in weights, so the file becomes a library model.\n"
-            "Name of the new model:",
-            text=new_model_name(spec.name, source.stem),
+        checked = source
+        dialog = self._progress_dialog(f"Checking {source.name}…")
+        worker = self._workers.start(
+            lambda stop: inspect_weights_file(spec, checked, stop),
+            yielded=self._inspected,
+            failed=self._import_failed,
+            done=self._inspection_done,
         )
-        return name.strip() if accepted and name.strip() else None
+        dialog.canceled.connect(worker.stop)
+        self._spec = spec
+        self._info = None
+
+    def _inspected(self, info: WeightsFileInfo) -> None:
+        self._info = info
+
+    def _inspection_done(self, completed: bool) -> None:
+        cancelled = self._dialog is not None and self._dialog.wasCanceled()
+        self._close_dialog()
+        info, self._info = self._info, None
+        if not completed or cancelled or self._closed or info is None:
+            return
+        spec = info.spec  # the architecture the file fits: maybe not the one selected
+        if info.imagenet:
+            self._run_import(spec, partial(install_imagenet_weights, spec, info.source), spec.name)
+        else:
+            self._ask_names(info)
+
+    def _ask_names(self, info: WeightsFileInfo) -> None:
+        """Ask the new model's name and class names, then import it into the library."""
+        found = f"Suggested names read from {info.names_file.name}." if info.names_file else ""
+        dialog = ClassNamesDialog(
+            f"Import {info.source.name}",
+            info.class_names,
+            self._window,
+            model_name=info.suggested_name,
+            note=f"{info.source.name} becomes a {info.spec.title} model of your library. {found}",
+            accept_text="Import",
+        )
+        dialog.accepted.connect(lambda: self._import(info, dialog))
+        open_class_names_dialog(dialog)
+
+    def _import(self, info: WeightsFileInfo, dialog: ClassNamesDialog) -> None:
+        name, names = dialog.model_name(), dialog.names()
+        job = partial(import_into_library, info.spec, info.source, name, names)
+        self._run_import(info.spec, job, name)
 
     def _run_import(self, spec: ModelSpec, job: Job, ready_name: str) -> None:
         dialog = self._progress_dialog(f"Checking and importing the weights for {spec.title}…")

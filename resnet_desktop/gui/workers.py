@@ -17,18 +17,29 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal
 from PySide6.QtWidgets import QWidget
 
 from resnet_desktop.app.logs import BugReport, report_bug
-from resnet_desktop.core.errors import UserError, user_message
+from resnet_desktop.core.errors import (
+    REMEDY_NO_WEIGHTS,
+    REMEDY_WEIGHTS_FILE,
+    UserError,
+    user_message,
+)
 from resnet_desktop.gui.messages import show_bug
 
 # A job receives ``should_stop`` and returns an iterable of progress items/results.
 Job = Callable[[Callable[[], bool]], Iterable[Any]]
+# How the window words the ways to fix an error: its menu items, not the command line's flags.
+REMEDIES = {
+    REMEDY_WEIGHTS_FILE: "or choose it with Model → Import Weights File…",
+    REMEDY_NO_WEIGHTS: "so import one with Model → Import Weights File…",
+}
+Remedies = Mapping[str, str]
 
 
 class GeneratorWorker(QThread):
@@ -46,9 +57,12 @@ class GeneratorWorker(QThread):
     crashed = Signal(object)
     done = Signal(bool)
 
-    def __init__(self, job: Job, parent: QObject | None = None) -> None:
+    def __init__(
+        self, job: Job, parent: QObject | None = None, remedies: Remedies = REMEDIES
+    ) -> None:
         super().__init__(parent)
         self._job = job
+        self._remedies = remedies  # how a user error's remedy is worded where it is shown
         self._stop = threading.Event()
 
     def stop(self) -> None:
@@ -70,7 +84,7 @@ class GeneratorWorker(QThread):
                 self.yielded.emit(item)
             completed = not self._stop.is_set()
         except UserError as error:
-            self.failed.emit(user_message(error))
+            self.failed.emit(user_message(error, self._remedies))
         except Exception as error:  # a bug: logged, and shown as one
             self.crashed.emit(report_bug(error, f"running {_name_of(self._job)}"))
         self.done.emit(completed)
@@ -82,9 +96,10 @@ class WorkerSet(QObject):
     A worker's bug is shown in the bug dialog, over the window this set belongs to.
     """
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, remedies: Remedies = REMEDIES) -> None:
         super().__init__(parent)
         self._workers: set[GeneratorWorker] = set()
+        self._remedies = remedies
 
     def start(
         self,
@@ -95,7 +110,7 @@ class WorkerSet(QObject):
         done: Callable[[bool], None] | None = None,
     ) -> GeneratorWorker:
         """Create a worker, connect the given slots, then start it (so nothing is missed)."""
-        worker = GeneratorWorker(job)
+        worker = GeneratorWorker(job, remedies=self._remedies)
         slots = ((worker.yielded, yielded), (worker.failed, failed), (worker.done, done))
         for signal, slot in slots:
             if slot is not None:
@@ -156,9 +171,9 @@ class JobRunner(QObject):
     failed = Signal(str)
     finished = Signal(bool)
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, remedies: Remedies = REMEDIES) -> None:
         super().__init__(parent)
-        self._workers = WorkerSet(self)
+        self._workers = WorkerSet(self, remedies)
         self._run = 0
         self._worker: GeneratorWorker | None = None
 

@@ -19,6 +19,7 @@ from resnet_desktop.app.classify import (
     plan_run,
 )
 from resnet_desktop.app.identity import identity_for
+from resnet_desktop.app.scan_report import ScanSummary
 from resnet_desktop.core.catalog import Catalog, ModelIdentity, RunInfo, file_signature
 from resnet_desktop.core.predictor import BatchResult, Prediction
 from resnet_desktop.core.runtime import RuntimeOptions
@@ -62,9 +63,18 @@ def test_chunked_stops_between_items():
 def test_scan_job_streams_sorted_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(jobs, "SCAN_CHUNK", 4)
     images = write_noise_images(tmp_path, 10)
-    chunks = list(jobs.scan_job([tmp_path])(_never))
+    (tmp_path / "notes.txt").write_text("x")
+    *chunks, summary = list(jobs.scan_job([tmp_path])(_never))
     assert all(len(chunk) <= 4 for chunk in chunks)
     assert sorted(p for chunk in chunks for p in chunk) == images
+    assert summary == ScanSummary((tmp_path,), 10, summary.tally)  # then what it skipped
+    assert summary.message() == "10 images added; 1 file skipped: 1 not images (.txt)"
+
+
+def test_a_stopped_scan_job_gives_no_summary(tmp_path: Path):
+    write_noise_images(tmp_path, 3)
+    items = list(jobs.scan_job([tmp_path])(lambda: True))
+    assert not any(isinstance(item, ScanSummary) for item in items)
 
 
 def test_scan_job_of_a_missing_folder_raises(tmp_path: Path):

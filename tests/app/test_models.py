@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from resnet_desktop.app.models import (
     WeightsState,
     library_choices,
@@ -41,3 +43,14 @@ def test_library_models_of_an_unknown_architecture_are_left_out(tmp_path):
 
     choices = library_choices([model("mine", "cifar_resnet20"), model("future", "vit_h_14")])
     assert [(c.name, c.state) for c in choices] == [("mine", WeightsState.LIBRARY)]
+
+
+def test_the_download_sizes_shown_are_torchvisions():
+    """The welcome panel's sizes (known without torch) agree with torchvision's metadata."""
+    from resnet_desktop.app.getting_started import DOWNLOAD_MB
+    from resnet_desktop.core.weights import _weights_enum
+
+    with_weights = {name for name, spec in SPECS.items() if spec.has_builtin_weights}
+    assert set(DOWNLOAD_MB) == with_weights
+    for name, size in DOWNLOAD_MB.items():
+        assert size == pytest.approx(_weights_enum(SPECS[name]).meta["_file_size"], abs=0.05)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import io
 import json
 import os
 import pickle
+import socket
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -20,6 +22,7 @@ import torchvision.models
 from torch import nn
 
 from resnet_desktop.core import paths, weights, zoo
+from resnet_desktop.core.errors import REMEDY_WEIGHTS_FILE, UserError, user_message
 from resnet_desktop.core.networks import build_network
 from resnet_desktop.core.weights import (
     WeightsError,
@@ -378,9 +381,17 @@ def test_cached_weights_are_used_without_the_network(monkeypatch):
     assert calls == []
 
 
-def test_offline_download_says_where_to_put_the_file(monkeypatch):
+@pytest.mark.parametrize(
+    "failure",
+    [
+        socket.gaierror(-3, "Temporary failure in name resolution"),
+        OSError(errno.ENETUNREACH, "Network is unreachable"),
+        TimeoutError("timed out"),
+    ],
+)
+def test_offline_download_says_where_to_put_the_file(monkeypatch, failure):
     def offline(url, timeout=None):
-        raise urllib.error.URLError("Temporary failure in name resolution")
+        raise urllib.error.URLError(failure)
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
     spec = zoo.SPECS["resnet50"]
@@ -388,13 +399,42 @@ def test_offline_download_says_where_to_put_the_file(monkeypatch):
         ensure_imagenet_weights(spec)
     message = str(caught.value)
     assert message.startswith(
-        "ImageNet weights for resnet50 are not cached and could not be downloaded"
+        "ImageNet weights for ResNet-50 are not cached and could not be downloaded: "
+        "no internet connection."
     )
-    assert "(Temporary failure in name resolution)" in message
+    assert "Errno" not in message and "resolution" not in message
     assert "https://download.pytorch.org/models/resnet50-11ad3fa6.pth" in message
     assert str(imagenet_weights_path(spec)) in message
-    assert "--weights FILE" in message
     assert not imagenet_weights_cached(spec)
+
+
+def test_each_front_end_words_the_remedy_of_missing_weights(monkeypatch):
+    """The core says what is wrong; the CLI adds its flag, the window its menu item."""
+    from resnet_desktop.commands.common import REMEDIES as CLI
+    from resnet_desktop.core.model_loader import load_model
+
+    def offline(url, timeout=None):
+        raise urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(UserError) as caught:
+        load_model("resnet18")  # the loader wraps the weights error in its own
+    assert "--weights" not in str(caught.value)
+    assert user_message(caught.value, CLI).endswith(", or pass --weights FILE")
+    assert user_message(caught.value, {REMEDY_WEIGHTS_FILE: "or use the menu"}).endswith(
+        "no internet connection. Download https://download.pytorch.org/models/"
+        f"resnet18-f37072fd.pth on a connected machine and place it at "
+        f"{imagenet_weights_path(zoo.SPECS['resnet18'])}, or use the menu"
+    )
+
+
+def test_a_server_error_is_not_called_offline(monkeypatch):
+    def refused(url, timeout=None):
+        raise urllib.error.URLError(ConnectionRefusedError(errno.ECONNREFUSED, "Refused"))
+
+    monkeypatch.setattr(urllib.request, "urlopen", refused)
+    with pytest.raises(WeightsError, match=r"downloaded: Refused\. "):
+        ensure_imagenet_weights(zoo.SPECS["resnet18"])
 
 
 def test_download_is_hash_checked_and_saved(monkeypatch):
@@ -545,3 +585,17 @@ def test_shared_cifar_resnet20_classifies_real_images(shared):
         predicted = network(torch.stack(images)).argmax(1)
     accuracy = (predicted == torch.tensor(labels)).float().mean().item()
     assert accuracy >= 0.7  # published 81% on all 10,000; chance is 10%
+
+
+def test_an_architecture_without_weights_names_each_front_ends_remedy():
+    from resnet_desktop.commands.common import REMEDIES as CLI
+    from resnet_desktop.core.model_loader import load_model
+
+    with pytest.raises(UserError) as caught:
+        load_model("cifar_resnet20")
+    assert str(caught.value) == (
+        "cifar_resnet20 has no built-in weights: it needs a weights file trained for it"
+    )
+    assert user_message(caught.value, CLI).endswith(
+        "trained for it, so pass --weights FILE, or --weights random for an untrained network"
+    )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl, Signal
-from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QIcon, QKeySequence, QPixmap
+from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence, QPixmap
 from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QMessageBox, QWidget
 
 from resnet_desktop.app.identity import identity_for
@@ -144,7 +144,7 @@ def test_broken_file_shows_an_error_row_with_the_reason(qtbot, window: MainWindo
     row = row_of(qtbot, results, broken)
     label = results.index(row, Column.LABEL)
     assert label.data() == "Error"
-    assert isinstance(label.data(Qt.ItemDataRole.DecorationRole), QIcon)
+    assert isinstance(label.data(Qt.ItemDataRole.DecorationRole), QPixmap)
     tooltip = results.index(row, Column.FILE).data(Qt.ItemDataRole.ToolTipRole)
     assert tooltip.startswith("notes.jpg: ") and "not an image" in tooltip
     assert all(results.row_at(row_of(qtbot, results, p)).prediction.ok for p in good)

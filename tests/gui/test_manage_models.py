@@ -10,7 +10,8 @@ from PySide6.QtGui import QAction, QDesktopServices
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
 from resnet_desktop.core.library import ModelLibrary
-from resnet_desktop.gui.manage_models import ClassNamesDialog, ManageModelsDialog
+from resnet_desktop.gui.class_names_dialog import ClassNamesDialog
+from resnet_desktop.gui.manage_models import ManageModelsDialog
 
 TIMEOUT = 30_000
 
@@ -93,6 +94,9 @@ def test_edit_class_names(qtbot, dialog, tiny_model):
     dialog.classes_button.click()
     editor = dialog.findChild(ClassNamesDialog)
     names = [f"thing {index}" for index in range(10)]
+    editor.editor.setPlainText("\n".join(names))
+    editor.editor.setPlainText("\n".join(names[:9]))  # one short: cannot be saved
+    assert not editor.ok_button.isEnabled() and "9 names for 10 classes" in editor.error.text()
     editor.editor.setPlainText("\n".join(names))
     with qtbot.waitSignal(dialog.modelsChanged, timeout=TIMEOUT) as changed:
         editor.accept()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -10,7 +11,6 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import (
     QFileDialog,
-    QInputDialog,
     QMessageBox,
     QProgressDialog,
     QPushButton,
@@ -19,7 +19,8 @@ from PySide6.QtWidgets import (
 from resnet_desktop.app.models import WeightsState
 from resnet_desktop.core.library import ModelLibrary
 from resnet_desktop.core.weights import imagenet_weights_path
-from resnet_desktop.core.zoo import get_spec
+from resnet_desktop.core.zoo import CIFAR10_CLASSES, get_spec
+from resnet_desktop.gui.class_names_dialog import ClassNamesDialog
 from resnet_desktop.gui.main_window import MainWindow
 from tests.gui.imagefiles import write_noise_images
 from tests.gui.test_main_window import action, add_and_wait
@@ -42,7 +43,7 @@ def resnet18_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def offline(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args, **kwargs):
-        raise urllib.error.URLError("Temporary failure in name resolution")
+        raise urllib.error.URLError(socket.gaierror(-3, "Temporary failure in name resolution"))
 
     monkeypatch.setattr(urllib.request, "urlopen", refuse)
 
@@ -90,7 +91,9 @@ def test_offline_classify_offers_an_import_then_goes_on(
     window.select_model("resnet18")
     action(window, "actionClassify").trigger()
     box = _box(qtbot, window, "weightsMissing")
-    assert "could not be downloaded" in box.text() and "Temporary failure" in box.text()
+    assert "could not be downloaded: no internet connection" in box.text()
+    assert box.text().endswith("or choose it with Model → Import Weights File…")
+    assert "--weights" not in box.text() and "Errno" not in box.text()
 
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(resnet18_weights), ""))
     with qtbot.waitSignal(window.runFinished, timeout=RUN_TIMEOUT_MS) as finished:
@@ -105,14 +108,20 @@ def test_offline_classify_offers_an_import_then_goes_on(
 
 
 def test_a_file_that_does_not_fit_is_refused(
-    qtbot, window: MainWindow, offline, monkeypatch, tiny_weights: Path
+    qtbot, window: MainWindow, offline, monkeypatch, tmp_path: Path
 ):
+    import torch
+
+    misfit = tmp_path / "misfit.pth"  # a ResNet head over nothing: fits no architecture
+    torch.save({"fc.weight": torch.zeros(1000, 7), "fc.bias": torch.zeros(1000)}, misfit)
     _choose(qtbot, window, "resnet18")
     box = _box(qtbot, window, "weightsMissing")
-    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(tiny_weights), ""))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(misfit), ""))
     _button(box, "Import weights file…").click()
     qtbot.waitUntil(lambda: _visible_box(window, "") is not None, timeout=RUN_TIMEOUT_MS)
-    assert "do not fit" in _visible_box(window, "").text()
+    text = _visible_box(window, "").text()
+    assert text.startswith("misfit.pth fits none of the 14 architectures this app knows; ")
+    assert "as ResNet-18: the weights do not fit" in text  # the one selected
     assert not imagenet_weights_path(get_spec("resnet18")).exists()
 
 
@@ -165,9 +174,13 @@ def test_an_architecture_without_weights_imports_a_file_into_the_library(
     box = _box(qtbot, window, "weightsMissing")
     assert "no built-in weights" in box.text()
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(tiny_weights), ""))
-    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("my cifar", True))
+    _button(box, "Import weights file…").click()
+    qtbot.waitUntil(lambda: window.findChild(ClassNamesDialog) is not None, timeout=RUN_TIMEOUT_MS)
+    names = window.findChild(ClassNamesDialog)
+    assert names.names() == list(CIFAR10_CLASSES)  # a 10-class CIFAR head: CIFAR-10's names
+    names.name_edit.setText("my cifar")
     with qtbot.waitSignal(window.runFinished, timeout=RUN_TIMEOUT_MS):
-        _button(box, "Import weights file…").click()
+        names.ok_button.click()
     assert "my cifar" in ModelLibrary()
     qtbot.waitUntil(lambda: window.selector.current_model() == "my cifar", timeout=10_000)
     assert window.results.counts() == (2, 2, 0)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QModelIndex, Qt
-from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
+from PySide6.QtCore import QModelIndex, QSize, Qt
+from PySide6.QtGui import QColor, QImage, QPixmap
 
 from resnet_desktop.app.listing import (
     PAGE,
@@ -30,6 +30,7 @@ from resnet_desktop.core.predictor import Prediction
 from resnet_desktop.core.zoo import Preprocess
 from resnet_desktop.gui import results_model
 from resnet_desktop.gui.results_model import (
+    ERROR_ICON_SIZE,
     NOT_CLASSIFIED,
     PATH_ROLE,
     Column,
@@ -140,7 +141,9 @@ def test_columns_show_name_label_confidence_and_top_k(table: Table):
 def test_error_rows_have_a_warning_icon_and_the_reason_as_tooltip(table: Table):
     model = table.model
     icon = model.data(model.index(2, Column.LABEL), Qt.ItemDataRole.DecorationRole)
-    assert isinstance(icon, QIcon) and not icon.isNull()
+    assert isinstance(icon, QPixmap) and not icon.isNull()
+    # its own size, about a third of the row: not blown up to the thumbnails' 64 px
+    assert icon.deviceIndependentSize().toSize() == QSize(ERROR_ICON_SIZE, ERROR_ICON_SIZE)
     assert model.data(model.index(0, Column.LABEL), Qt.ItemDataRole.DecorationRole) is None
     for column in Column:
         tip = model.data(model.index(2, column), Qt.ItemDataRole.ToolTipRole)

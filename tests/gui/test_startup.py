@@ -60,7 +60,7 @@ def test_command_line_paths_open_in_the_window(qtbot, tmp_path: Path, tiny_model
     timer.timeout.connect(close_when_loaded)
     timer.start(50)
     assert cli_main([str(tmp_path), "--model", tiny_model]) == 0
-    assert seen == {"rows": 5, "title": "ResNet Desktop"}
+    assert seen == {"rows": 5, "title": f"{tmp_path.name} — ResNet Desktop"}  # a folder names it
     app = QApplication.instance()
     assert app.applicationName() == "ResNet Desktop"
     assert not app.windowIcon().isNull()

@@ -354,6 +354,8 @@ def test_keyboard_focus_starts_in_the_first_field_of_each_page(qtbot, wizard, da
     scan(qtbot, wizard, dataset)
     to_model_page(qtbot, wizard)
     qtbot.waitUntil(lambda: QApplication.focusWidget() is wizard.model_page.selector)
+    wizard.model_page.set_model("cifar_resnet20", "random", "full")  # nothing to download
+    wizard.model_page.selector.setFocus()
     wizard.next()
     qtbot.waitUntil(lambda: QApplication.focusWidget() is wizard.options_page.val_percent)
     wizard.back()

@@ -1,7 +1,9 @@
 """The wizard's second page: the base network, its starting weights, what to train.
 
 Its defaults follow its own advice: each model starts from its pretrained weights when it
-has some, and a random start trains every layer.
+has some, and a random start trains every layer. ImageNet weights that are not cached are
+downloaded here, when Next is clicked: offline, the page says so and offers the other
+starts, rather than letting the user reach training and fail there.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QFileDialog,
@@ -25,12 +28,18 @@ from PySide6.QtWidgets import (
 )
 
 from resnet_desktop.app.finetune import FineTuneState
+from resnet_desktop.app.getting_started import DOWNLOAD_MB
 from resnet_desktop.app.models import ModelChoice, WeightsState, list_model_choices
+from resnet_desktop.core.errors import REMEDY_NO_WEIGHTS, REMEDY_WEIGHTS_FILE
 from resnet_desktop.core.library import LibraryError, ModelLibrary
 from resnet_desktop.core.train_config import STRATEGIES
-from resnet_desktop.core.zoo import Preprocess
+from resnet_desktop.core.weights import ensure_imagenet_weights
+from resnet_desktop.core.zoo import ModelSpec, Preprocess
 from resnet_desktop.gui.model_selector import ModelSelector
+from resnet_desktop.gui.widgets import InlineError
 from resnet_desktop.gui.workers import JobRunner
+
+MEGABYTE = 1 << 20
 
 BUILTIN, RANDOM, FILE = "builtin", "random", "file"
 WEIGHTS_TEXT = {
@@ -49,6 +58,12 @@ WEIGHTS_TEXT = {
         "Start from weights saved in a file (.pth, .safetensors…) for the same network.",
     ),
 }
+# The ways out of missing weights, in this page's words (the window's menu is out of reach).
+_OTHER_STARTS = f"below with “{WEIGHTS_TEXT[FILE][0]}”, or start from “{WEIGHTS_TEXT[RANDOM][0]}”"
+WIZARD_REMEDIES = {
+    REMEDY_WEIGHTS_FILE: f"or choose it {_OTHER_STARTS}",
+    REMEDY_NO_WEIGHTS: f"so choose one {_OTHER_STARTS}",
+}
 STRATEGY_TEXT = {
     "head": (
         "Train the classifier only",
@@ -66,7 +81,14 @@ STRATEGY_TEXT = {
 
 
 class ModelPage(QWizardPage):
-    """The base network, where its starting weights come from, and how much of it to train."""
+    """The base network, where its starting weights come from, and how much of it to train.
+
+    Signals:
+        downloaded(int, int): bytes of ImageNet weights downloaded so far, and in all (0:
+            unknown); emitted from the download's thread, shown on the GUI thread.
+    """
+
+    downloaded = Signal(int, int)
 
     def __init__(self, state: FineTuneState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -79,6 +101,12 @@ class ModelPage(QWizardPage):
         self.lister.finished.connect(self._update)
         self._model: str | None = None  # the model whose default weights were last set
         self._list_error = ""
+        self._next_when_listed = False  # weights were just downloaded: go on once re-listed
+        self.fetcher = JobRunner(self, WIZARD_REMEDIES)
+        self.fetcher.failed.connect(self._fetch_failed)
+        self.fetcher.finished.connect(self._fetched)
+        self.downloaded.connect(self._show_download)
+        self.error = InlineError(self)
         self.selector = ModelSelector()
         self.selector.setToolTip(
             "The network to start from: a built-in architecture, or a model of your library "
@@ -89,6 +117,7 @@ class ModelPage(QWizardPage):
         form = QFormLayout()
         form.addRow("Model:", self.selector)
         form.addRow("", self.hint)
+        form.addRow("", self.error)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self._weights_box())
@@ -141,6 +170,10 @@ class ModelPage(QWizardPage):
 
     def selector_choices(self, choices: list[ModelChoice]) -> None:
         self.selector.set_choices(choices)
+        choice = self.selector.current_choice()
+        if self._next_when_listed and choice is not None and choice.ready:
+            self._next_when_listed = False
+            self.wizard().next()
 
     def _on_list_failed(self, message: str) -> None:
         self._list_error = f"Could not list the models: {message}. "
@@ -195,15 +228,16 @@ class ModelPage(QWizardPage):
         elif not builtin.isEnabled() and builtin.isChecked():
             self.set_weights(RANDOM)
         self.weights_file.setEnabled(self.weights_key() == FILE)
-        self.hint.setText(
-            "Looking for models and their weights…"
-            if self.lister.running
-            else self._list_error + _model_hint(choice, self.weights_key(), self.strategy())
-        )
+        if not self.fetcher.running:  # else the hint shows the download's progress
+            self.hint.setText(
+                "Looking for models and their weights…"
+                if self.lister.running
+                else self._list_error + _model_hint(choice, self.weights_key(), self.strategy())
+            )
         self.completeChanged.emit()
 
     def isComplete(self) -> bool:
-        if self.lister.running or self.selector.current_choice() is None:
+        if self.lister.running or self.fetcher.running or self.selector.current_choice() is None:
             return False
         return self.weights_key() != FILE or Path(self.weights_file.text().strip()).is_file()
 
@@ -212,6 +246,9 @@ class ModelPage(QWizardPage):
         if choice is None:
             return False
         key = self.weights_key()
+        if key == BUILTIN and choice.state == WeightsState.DOWNLOAD:
+            self._download(choice.spec)  # Next again once the weights are on disk
+            return False
         self.state.model_name = choice.name
         self.state.weights = {BUILTIN: None, RANDOM: "random"}.get(
             key, self.weights_file.text().strip()
@@ -222,6 +259,29 @@ class ModelPage(QWizardPage):
 
     def shutdown(self) -> None:
         self.lister.shutdown()
+        self.fetcher.shutdown()
+
+    # --- the base model's ImageNet weights ---------------------------------------------
+
+    def _download(self, spec: ModelSpec) -> None:
+        self.error.clear()
+        self.hint.setText(f"Downloading the ImageNet weights of {spec.title}…")
+        self.fetcher.start(lambda stop: [ensure_imagenet_weights(spec, self.downloaded.emit, stop)])
+        self._update()
+
+    def _show_download(self, done: int, total: int) -> None:
+        if self.fetcher.running:
+            of = f" of {total / MEGABYTE:.1f} MB" if total else " MB"
+            self.hint.setText(f"Downloading the ImageNet weights… {done / MEGABYTE:.1f}{of}")
+
+    def _fetch_failed(self, message: str) -> None:
+        self.error.setText(message)
+
+    def _fetched(self, completed: bool) -> None:
+        if completed:  # re-read the weights' states; Next goes on once they say cached
+            self._next_when_listed = True
+            self.lister.start(lambda _stop: [list_model_choices()])
+        self._update()
 
 
 def _builtin_label(choice: ModelChoice | None) -> str:
@@ -240,6 +300,9 @@ def _model_hint(choice: ModelChoice | None, weights: str, strategy: str) -> str:
     text = f"Input {spec.preprocess.crop}×{spec.preprocess.crop} pixels."
     if choice.state == WeightsState.NEEDS_FILE:
         text += " This model has no built-in weights: bring a weights file or start from random."
+    if choice.state == WeightsState.DOWNLOAD and weights == BUILTIN:
+        size = DOWNLOAD_MB.get(spec.name)
+        text += f" Next downloads its ImageNet weights first ({size:.0f} MB)." if size else ""
     if weights == RANDOM and strategy != "full":
         text += " With random weights only 'Train every layer' learns useful features."
     return text
