@@ -26,7 +26,9 @@ from resnet_desktop.commands.common import (
 from resnet_desktop.commands.results_io import (
     add_catalog_arg,
     add_csv_args,
+    add_threshold_arg,
     check_csv_target,
+    decider_of,
     output_rows,
     shown_path,
 )
@@ -49,6 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--classes", help="class names: .txt (one per line) or .json")
     parser.add_argument("--top-k", type=positive_int, default=5)
     add_csv_args(parser)
+    add_threshold_arg(parser)
     add_catalog_arg(parser)
     parser.set_defaults(func=run)
 
@@ -58,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     model = identify_model(ModelArgs(args.model, args.weights, args.classes), download=False)
     if model.identity is None:
         raise UserError("results of random weights are never recorded; name trained weights")
+    decider = decider_of(model.args, args.threshold)
     with scan_listing(args.paths) as listing:
         if not len(listing):
             raise UserError("no images found in " + ", ".join(args.paths))
@@ -67,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
             count = _Count(len(listing))
             top_k = min(args.top_k, len(model.identity.class_names))
             rows = all_rows(catalog, model.identity, listing, top_k)
-            output_rows(count.found(rows), args.csv, top_k)
+            output_rows(count.found(rows), args.csv, top_k, decider)
             print(count.summary(args.model, catalog.path, args.csv), file=sys.stderr)
     return EXIT_PARTIAL if count.missing or count.failed else EXIT_OK
 

@@ -88,7 +88,7 @@ _JOINS = """
 LEFT JOIN images i ON i.path = l.path
 LEFT JOIN results r ON r.image_id = i.id AND r.model_id = :model
 """
-_PAGE_COLUMNS = "l.pos, l.path, r.k, r.indices, r.probs, r.error"
+_PAGE_COLUMNS = "l.pos, l.path, r.k, r.indices, r.probs, r.error, r.ood_score"
 
 
 class Listing:

@@ -14,7 +14,7 @@ import io
 import os
 import re
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TextIO
 
@@ -22,18 +22,19 @@ from resnet_desktop.core.atomic import atomic_open
 from resnet_desktop.core.imaging import has_image_extension
 from resnet_desktop.core.predictor import Prediction
 
+Decide = Callable[[Prediction], str]  # a result read as its label or "unknown"
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # What a terminal acts on instead of showing: C0 and C1 controls (escape sequences start
 # with ESC or CSI), DEL, and the bidirectional overrides that reorder what follows.
 _TERMINAL_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
-def csv_header(top_k: int) -> list[str]:
-    """``path,label_1,prob_1,...,label_k,prob_k,error``."""
+def csv_header(top_k: int, decisions: bool = False) -> list[str]:
+    """``path,label_1,prob_1,...,label_k,prob_k,error`` (``,decision`` with decisions)."""
     columns = ["path"]
     for rank in range(1, top_k + 1):
         columns += [f"label_{rank}", f"prob_{rank}"]
-    return [*columns, "error"]
+    return [*columns, "error", *(["decision"] if decisions else [])]
 
 
 def safe_cell(text: str) -> str:
@@ -111,24 +112,32 @@ def csv_row(prediction: Prediction, top_k: int) -> list[str]:
     return [*row, safe_cell(error)]
 
 
-def _write(handle: TextIO, predictions: Iterable[Prediction], top_k: int) -> int:
+def _write(
+    handle: TextIO, predictions: Iterable[Prediction], top_k: int, decide: Decide | None = None
+) -> int:
     writer = csv.writer(handle, lineterminator="\r\n")  # RFC 4180; quotes any CR or LF
-    writer.writerow(csv_header(top_k))
+    writer.writerow(csv_header(top_k, decide is not None))
     count = 0
     for prediction in predictions:
-        writer.writerow(csv_row(prediction, top_k))
+        row = csv_row(prediction, top_k)
+        if decide is not None:
+            row.append(safe_cell(decide(prediction)))
+        writer.writerow(row)
         count += 1
     return count
 
 
-def write_csv(path: str | Path, predictions: Iterable[Prediction], top_k: int) -> int:
+def write_csv(
+    path: str | Path, predictions: Iterable[Prediction], top_k: int, decide: Decide | None = None
+) -> int:
     """Write the CSV atomically (a crash leaves the old file intact); returns the row count.
 
     ``predictions`` stream: each row is written as it comes, so a run's rows never need
     to be held in memory, and the file is only renamed into place after the last one.
+    ``decide`` adds a last column, ``decision``: the label, or ``unknown``.
     """
     with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
-        return _write(handle, predictions, top_k)
+        return _write(handle, predictions, top_k, decide)
 
 
 def csv_text(predictions: Iterable[Prediction], top_k: int) -> str:
