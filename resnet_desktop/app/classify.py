@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TypeAlias
 
 from resnet_desktop.app.identity import identity_for
+from resnet_desktop.app.unknown import scorer_for
 from resnet_desktop.core.catalog import (
     STORED_TOP_K,
     Catalog,
@@ -208,7 +209,8 @@ def _classify(
     if runtime.engine == "openvino":
         yield Preparing(Stage.CONVERTING)
     stored = max(request.top_k, STORED_TOP_K)  # a smaller k later never recomputes
-    predictor = Predictor(loaded, runtime, top_k=stored, should_stop=should_stop)
+    ood = scorer_for(request.model)  # a broken setup is logged; the run goes on without it
+    predictor = Predictor(loaded, runtime, top_k=stored, should_stop=should_stop, ood=ood)
     if should_stop():
         return
     model = catalog.model_id(identity)

@@ -33,6 +33,7 @@ class ModelSummary:
     created: str  # local date and time
     accuracy: float | None  # validation accuracy of fine-tuning's best epoch
     threshold: float | None  # the "none of my classes" threshold, when the model has one
+    suggested: float | None = None  # the threshold fine-tuning suggested
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ def summarise(model: LibraryModel) -> ModelSummary:
         created=_local_time(model.created),
         accuracy=_number(model.metrics.get("accuracy")),
         threshold=_threshold(model.metrics.get("ood")),
+        suggested=_suggested(model.metrics.get("ood")),
     )
 
 
@@ -106,6 +108,12 @@ def _threshold(setup: object) -> float | None:
         return None
 
 
+def _suggested(setup: object) -> float | None:
+    if _threshold(setup) is None:
+        return None
+    return _number(setup.get("suggested"))  # type: ignore[union-attr]
+
+
 def _listing(
     done: str = "", select: str | None = None, renamed: tuple[str, str] | None = None
 ) -> Listing:
@@ -131,6 +139,14 @@ def class_names_job(
     def job(should_stop: ShouldStop) -> Iterator[Listing]:
         ModelLibrary().set_class_names(name, class_names)
         yield _listing(f"Saved the class names of “{name}”", select=name)
+
+    return job
+
+
+def threshold_job(name: str, threshold: float) -> Callable[[ShouldStop], Iterator[Listing]]:
+    def job(should_stop: ShouldStop) -> Iterator[Listing]:
+        ModelLibrary().set_ood_threshold(name, threshold)
+        yield _listing(f"“{name}” now calls images scoring below {threshold:.4g} unknown", name)
 
     return job
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TypeAlias
 
 from resnet_desktop.app.classify import PathSource, ShouldStop
+from resnet_desktop.app.unknown import decider_for
 from resnet_desktop.core.catalog import (
     Catalog,
     CatalogError,
@@ -426,8 +427,11 @@ class ListingSession:
             first = next(predictions, None)
             if first is None:
                 return Exported(path, 0)
+            decider = decider_for(query.model)  # a decision column when it has a threshold
+            decide = None if decider is None else decider.decide
             try:
-                return Exported(path, write_csv(path, itertools.chain([first], predictions), top_k))
+                rows_written = write_csv(path, itertools.chain([first], predictions), top_k, decide)
+                return Exported(path, rows_written)
             except OSError as error:
                 return ExportFailed(path, f"cannot write {path}: {error.strerror or error}")
 

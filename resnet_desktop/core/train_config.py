@@ -228,8 +228,8 @@ class FitResult:
         metrics = self.report.to_dict() if self.report else {}
         if best is not None:
             metrics["val_loss"] = json_safe({"v": best.val_loss})["v"]
-        if self.ood is not None:
-            metrics["ood"] = self.ood.to_dict()
+        if self.ood is not None:  # the suggestion stays when a user changes the threshold
+            metrics["ood"] = {**self.ood.to_dict(), "suggested": self.ood.threshold}
         return {"training": training, "metrics": metrics}
 
 
