@@ -140,8 +140,8 @@ def write_csv(
         return _write(handle, predictions, top_k, decide)
 
 
-def csv_text(predictions: Iterable[Prediction], top_k: int) -> str:
+def csv_text(predictions: Iterable[Prediction], top_k: int, decide: Decide | None = None) -> str:
     """The same CSV as a string, for the clipboard."""
     buffer = io.StringIO()
-    _write(buffer, predictions, top_k)
+    _write(buffer, predictions, top_k, decide)
     return buffer.getvalue()

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from resnet_desktop.core import gpu_decode, imaging
 from resnet_desktop.core.device import Normalizer, OptionError, autocast
 from resnet_desktop.core.model_loader import LoadedModel
-from resnet_desktop.core.ood import OodError, OodScorer, logits_and_features
+from resnet_desktop.core.ood import OodScorer, logits_and_features
 from resnet_desktop.core.prefetch import batches_ahead
 from resnet_desktop.core.runtime import ResolvedRuntime
 from resnet_desktop.core.zoo import Preprocess
@@ -119,9 +119,9 @@ class Predictor:
         self.model = model
         self.runtime = runtime
         self.device = torch.device(runtime.device)
+        self._notify = notify  # also for a later int8 quantisation
         self.ood = ood
         self._head = self._features_head()
-        self._notify = notify  # also for a later int8 quantisation
         self._openvino = self._compile_openvino(notify, should_stop)
         self.batch_size = runtime.batch_size  # halved after running out of GPU memory
         self.top_k = max(1, min(top_k, len(model.class_names)))
@@ -142,11 +142,17 @@ class Predictor:
         from resnet_desktop.core.networks import head_of
 
         head = head_of(self.model.network, self.model.spec)
-        if head.in_features != self.ood.width:
-            raise OodError(
-                f"{self.model.name}: the feature bank holds {self.ood.width} values per "
-                f"image, the network gives {head.in_features}"
+        if head.in_features != self.ood.width:  # the user's file: classify without it
+            message = (
+                f"{self.model.name} cannot say 'unknown' this time (its feature bank holds "
+                f"{self.ood.width} values per image, the network gives {head.in_features}); "
+                "it classifies as before"
             )
+            logger.warning(message)
+            if self._notify:
+                self._notify(message)
+            self.ood = None
+            return None
         return head
 
     def _engine_model(self) -> LoadedModel:
