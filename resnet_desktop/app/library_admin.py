@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from resnet_desktop.app.unknown import stored_setup
 from resnet_desktop.core.library import LibraryModel, ModelLibrary
-from resnet_desktop.core.model_export import export_model
+from resnet_desktop.core.model_export import OodFiles, export_model
 from resnet_desktop.core.model_loader import RANDOM, load_model
 from resnet_desktop.core.ood import OodError, OodSetup
 from resnet_desktop.core.zoo import SPECS
@@ -151,6 +152,25 @@ def threshold_job(name: str, threshold: float) -> Callable[[ShouldStop], Iterato
     return job
 
 
+def export_library_model(
+    name: str, format: str, folder: Path, should_stop: ShouldStop | None = None
+) -> list[Path]:
+    """Export ``name``, a library model with its "unknown" setup and features, or a zoo one."""
+    loaded = load_model(name, should_stop=should_stop)
+    return export_model(loaded, format, folder, _ood_files(name))
+
+
+def _ood_files(name: str) -> OodFiles | None:
+    """The model's setup and features file; None without a setup or with its file gone."""
+    setup = stored_setup(name)
+    if setup is None:
+        return None
+    if setup.method != "knn":
+        return OodFiles(setup.to_dict(), None)
+    path = ModelLibrary().get(name).ood_path
+    return OodFiles(setup.to_dict(), path) if path is not None and path.is_file() else None
+
+
 def delete_job(name: str) -> Callable[[ShouldStop], Iterator[Listing]]:
     def job(should_stop: ShouldStop) -> Iterator[Listing]:
         ModelLibrary().remove(name)
@@ -161,6 +181,6 @@ def delete_job(name: str) -> Callable[[ShouldStop], Iterator[Listing]]:
 
 def export_job(name: str, format: str, folder: Path) -> Callable[[ShouldStop], Iterator[Exported]]:
     def job(should_stop: ShouldStop) -> Iterator[Exported]:
-        yield Exported(export_model(load_model(name, should_stop=should_stop), format, folder))
+        yield Exported(export_library_model(name, format, folder, should_stop))
 
     return job

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from resnet_desktop.app.library_admin import summarise
+from resnet_desktop.app.library_admin import export_library_model, summarise
 from resnet_desktop.app.models import WeightsState, zoo_choices
 from resnet_desktop.commands.common import EXIT_OK, reports_errors
 from resnet_desktop.core import zoo
 from resnet_desktop.core.export import terminal_safe
 from resnet_desktop.core.library import LibraryModel, ModelLibrary
-from resnet_desktop.core.model_export import FORMATS, export_model
-from resnet_desktop.core.model_loader import load_model
+from resnet_desktop.core.model_export import FORMATS
 from resnet_desktop.core.weights import read_class_names
 
 if TYPE_CHECKING:
@@ -170,7 +170,7 @@ def _register_export(actions: argparse._SubParsersAction) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    files = export_model(load_model(args.name), args.format, args.out)
+    files = export_library_model(args.name, args.format, Path(args.out))
     print("\n".join(str(path) for path in files))
     return EXIT_OK
 
