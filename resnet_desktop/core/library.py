@@ -208,12 +208,17 @@ class ModelLibrary:
                 raise TypeError(f"expected a JSON object, found {type(data).__name__}")
             weights_file = data.get("weights_file", f"{path.stem}{WEIGHTS_SUFFIX}")
             model = _model_from_metadata(data, self._weights_file_path(weights_file), path.stem)
-            ood_file = data.get("ood_file")
-            if ood_file is None:
-                return model
-            return dataclasses.replace(model, ood_path=self._weights_file_path(ood_file))
         except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
             return DamagedEntry(path.stem, path, _reason(error))
+        return dataclasses.replace(model, ood_path=self._ood_path(data.get("ood_file")))
+
+    def _ood_path(self, file_name: object) -> Path | None:
+        """The features file metadata names; None when it names none, or nothing usable
+        (the model works without it: :meth:`ood_scorer` says why)."""
+        try:
+            return None if file_name is None else self._weights_file_path(file_name)
+        except ValueError:
+            return None
 
     def _weights_file_path(self, file_name: object) -> Path:
         """A weights file named in metadata: a plain .safetensors name inside the folder."""

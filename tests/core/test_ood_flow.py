@@ -129,6 +129,18 @@ def test_a_missing_or_damaged_bank_leaves_a_working_model_and_one_notice(
     assert load_model(NAME).class_names == list(saved.get(NAME).class_names)
 
 
+def test_a_features_file_named_outside_the_library_is_not_used(saved: ModelLibrary):
+    import json
+
+    path = saved.root / f"{NAME}.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps({**data, "ood_file": "../elsewhere.safetensors"}), "utf-8")
+    assert saved.get(NAME).ood_path is None and saved.damaged() == []
+    notices: list[str] = []
+    assert scorer_for(NAME, notices.append) is None
+    assert "its features file is not recorded" in notices[0]
+
+
 def test_a_bank_of_another_width_is_refused_by_the_predictor(saved: ModelLibrary):
     loaded = load_model(NAME)
     scorer = OodScorer(OodSetup("knn", -0.5, 1), np.ones((3, 8), np.float32))
