@@ -87,3 +87,19 @@ def test_a_model_without_a_setup_has_no_threshold_to_edit(qtbot, tiny_model):
         dialog.show()
     assert dialog.rename_button.isEnabled() and not dialog.threshold_button.isEnabled()
     dialog.close()
+
+
+def test_the_wizard_says_below_what_images_will_read_unknown():
+    from resnet_desktop.core.ood import OodSetup
+    from resnet_desktop.core.trainer import EpochReport, FitResult, TrainConfig
+    from resnet_desktop.core.zoo import SPECS
+    from resnet_desktop.gui.wizard.train_page import result_text
+
+    epoch = EpochReport(1, 5, 1.0, 0.5, 0.9, 0.75, 0.01, 1.0, 10.0, 8, True)
+    result = FitResult(
+        "cifar_resnet20", "random", ["a", "b"], SPECS["cifar_resnet20"].preprocess,
+        TrainConfig(), history=[epoch], best_epoch=1, state_dict={},
+    )  # fmt: skip
+    assert "unknown" not in result_text(result)
+    result.ood = OodSetup("knn", -0.61, 5)
+    assert "Images scoring below -0.61 will read “unknown” (95% of" in result_text(result)
