@@ -133,6 +133,7 @@ class ModelReady:
     model: str
     runtime: ResolvedRuntime  # the engine after any fallback
     top_k: int
+    notice: str = ""  # one line the user should see (the model cannot say "unknown")
 
 
 # Every BatchResult a run yields is already in the catalog, cut to the top-k asked.
@@ -209,12 +210,14 @@ def _classify(
     if runtime.engine == "openvino":
         yield Preparing(Stage.CONVERTING)
     stored = max(request.top_k, STORED_TOP_K)  # a smaller k later never recomputes
-    ood = scorer_for(request.model)  # a broken setup is logged; the run goes on without it
+    notices: list[str] = []  # a broken "unknown" setup: the run goes on without it
+    ood = scorer_for(request.model, notices.append)
     predictor = Predictor(loaded, runtime, top_k=stored, should_stop=should_stop, ood=ood)
     if should_stop():
         return
     model = catalog.model_id(identity)
-    yield ModelReady(loaded.name, predictor.runtime, min(request.top_k, predictor.top_k))
+    top_k = min(request.top_k, predictor.top_k)
+    yield ModelReady(loaded.name, predictor.runtime, top_k, " ".join(notices))
     resolved = predictor.runtime
     run = RunInfo(resolved.device, resolved.precision, resolved.engine)
     for batch in predictor.predict_iter(plan.todo, should_stop):

@@ -467,6 +467,8 @@ class MainWindow(QMainWindow):
                 self.status.start(self._run_total, event.message)
             case ModelReady():
                 self.status.show_run_device(event.runtime)
+                if event.notice:
+                    self._status(event.notice)
                 if not any(self.results.counts()[1:]):  # the view may not know the model yet
                     self.table.refresh()
             case BatchResult():

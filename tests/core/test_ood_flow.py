@@ -334,3 +334,24 @@ def test_export_carries_the_setup_and_the_features(saved: ModelLibrary, tmp_path
     unknown = described["unknown"]
     assert OodSetup.from_dict(unknown) == saved.ood_scorer(NAME).setup
     assert unknown["features_file"] == f"{NAME}.ood.safetensors"
+
+
+@pytest.mark.parametrize("damaged", [False, True])
+def test_the_windows_classify_job_scores_or_says_why_not(saved, dataset, tmp_path, damaged):
+    from resnet_desktop.app.classify import ModelReady, RunRequest, classify_job
+    from resnet_desktop.core.runtime import RuntimeOptions
+
+    if damaged:
+        saved.get(NAME).ood_path.write_bytes(b"garbage")
+    paths = sorted(dataset.rglob("*.png"))[:3]
+    runtime = RuntimeOptions(engine="torch")
+    request = RunRequest(NAME, 2, runtime, tmp_path / "c.sqlite3", lambda _stop: paths)
+    events = list(classify_job(request)(lambda: False))
+    [ready] = [event for event in events if isinstance(event, ModelReady)]
+    predictions = [p for event in events[3:] for p in event.predictions]
+    assert len(predictions) == 3
+    if damaged:
+        assert "cannot say 'unknown'" in ready.notice
+        assert all(p.ood_score is None for p in predictions)
+    else:
+        assert ready.notice == "" and all(-2 <= p.ood_score <= 0 for p in predictions)
