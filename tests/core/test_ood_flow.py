@@ -355,3 +355,17 @@ def test_the_windows_classify_job_scores_or_says_why_not(saved, dataset, tmp_pat
         assert all(p.ood_score is None for p in predictions)
     else:
         assert ready.notice == "" and all(-2 <= p.ood_score <= 0 for p in predictions)
+
+
+def test_a_large_training_set_is_thinned_evenly_into_the_bank(monkeypatch):
+    from resnet_desktop.core import ood_training
+
+    monkeypatch.setattr(ood_training, "BANK_BYTES", 4 * 8 * 100)  # 100 rows of width 8
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(4), 100)  # 400 images, class by class
+    train = ood_training.LabelledFeatures(rng.normal(size=(400, 8)).astype(np.float32), labels)
+    val = ood_training.LabelledFeatures(rng.normal(size=(20, 8)).astype(np.float32), labels[:20])
+    measured = ood_training.measure(train, val, 4)
+    assert measured.bank.shape == (100, 8)
+    assert measured.setup.k == ood.choose_k([25, 25, 25, 25])  # each class keeps its share
+    assert np.allclose(measured.bank, ood.l2_normalise(train.features[::4]))
