@@ -29,6 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol, TypeAlias
 
+from resnet_desktop.app.unknown import scorer_for
 from resnet_desktop.core.catalog import (
     STORED_TOP_K,
     Catalog,
@@ -228,8 +229,11 @@ def predictor_for(
     """The model's network ready to run, computing at least the top STORED_TOP_K classes.
 
     A run that shows fewer classes still stores that many, so a later run with a larger
-    k up to STORED_TOP_K finds them.
+    k up to STORED_TOP_K finds them. A library model used with its own weights and
+    classes scores each image for "unknown" too, when it has a setup for it.
     """
+    own = model.args.weights is None and model.args.classes is None
+    ood = scorer_for(model.args.name, notify) if own else None
     loaded = model.load(should_stop)
     runtime = options.resolve(loaded.preprocess)
     return Predictor(
@@ -238,6 +242,7 @@ def predictor_for(
         top_k=max(top_k, STORED_TOP_K),
         notify=notify,
         should_stop=should_stop,
+        ood=ood,
     )
 
 

@@ -22,6 +22,7 @@ from typing import TypeAlias
 
 from resnet_desktop.app.identity import identity_for
 from resnet_desktop.app.scan_report import ScanSummary
+from resnet_desktop.app.unknown import scorer_for
 from resnet_desktop.core.catalog import (
     STORED_TOP_K,
     Catalog,
@@ -184,6 +185,7 @@ class ModelReady:
     model: str
     runtime: ResolvedRuntime  # the engine after any fallback
     top_k: int
+    notice: str = ""  # one line the user should see (the model cannot say "unknown")
 
 
 # Every BatchResult a run yields is already in the catalog, cut to the top-k asked.
@@ -277,11 +279,14 @@ def _classify(
     if runtime.engine == "openvino":
         yield Preparing(Stage.CONVERTING)
     stored = max(request.top_k, STORED_TOP_K)  # a smaller k later never recomputes
-    predictor = Predictor(loaded, runtime, top_k=stored, should_stop=should_stop)
+    notices: list[str] = []  # a broken "unknown" setup: the run goes on without it
+    ood = scorer_for(request.model, notices.append)
+    predictor = Predictor(loaded, runtime, top_k=stored, should_stop=should_stop, ood=ood)
     if should_stop():
         return
     model = catalog.model_id(identity)
-    yield ModelReady(loaded.name, predictor.runtime, min(request.top_k, predictor.top_k))
+    top_k = min(request.top_k, predictor.top_k)
+    yield ModelReady(loaded.name, predictor.runtime, top_k, " ".join(notices))
     resolved = predictor.runtime
     run = RunInfo(resolved.device, resolved.precision, resolved.engine)
     for batch in predictor.predict_iter(plan.todo, should_stop):

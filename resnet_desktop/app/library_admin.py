@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from resnet_desktop.app.unknown import stored_setup
 from resnet_desktop.core.library import LibraryModel, ModelLibrary
-from resnet_desktop.core.model_export import export_model
+from resnet_desktop.core.model_export import OodFiles, export_model
 from resnet_desktop.core.model_loader import RANDOM, load_model
 from resnet_desktop.core.ood import OodError, OodSetup
 from resnet_desktop.core.zoo import SPECS
@@ -33,6 +34,7 @@ class ModelSummary:
     created: str  # local date and time
     accuracy: float | None  # validation accuracy of fine-tuning's best epoch
     threshold: float | None  # the "none of my classes" threshold, when the model has one
+    suggested: float | None = None  # the threshold fine-tuning suggested
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ def summarise(model: LibraryModel) -> ModelSummary:
         created=_local_time(model.created),
         accuracy=_number(model.metrics.get("accuracy")),
         threshold=_threshold(model.metrics.get("ood")),
+        suggested=_suggested(model.metrics.get("ood")),
     )
 
 
@@ -106,6 +109,12 @@ def _threshold(setup: object) -> float | None:
         return None
 
 
+def _suggested(setup: object) -> float | None:
+    if _threshold(setup) is None:
+        return None
+    return _number(setup.get("suggested"))  # type: ignore[union-attr]
+
+
 def _listing(
     done: str = "", select: str | None = None, renamed: tuple[str, str] | None = None
 ) -> Listing:
@@ -135,6 +144,33 @@ def class_names_job(
     return job
 
 
+def threshold_job(name: str, threshold: float) -> Callable[[ShouldStop], Iterator[Listing]]:
+    def job(should_stop: ShouldStop) -> Iterator[Listing]:
+        ModelLibrary().set_ood_threshold(name, threshold)
+        yield _listing(f"“{name}” now calls images scoring below {threshold:.4g} unknown", name)
+
+    return job
+
+
+def export_library_model(
+    name: str, format: str, folder: Path, should_stop: ShouldStop | None = None
+) -> list[Path]:
+    """Export ``name``, a library model with its "unknown" setup and features, or a zoo one."""
+    loaded = load_model(name, should_stop=should_stop)
+    return export_model(loaded, format, folder, _ood_files(name))
+
+
+def _ood_files(name: str) -> OodFiles | None:
+    """The model's setup and features file; None without a setup or with its file gone."""
+    setup = stored_setup(name)
+    if setup is None:
+        return None
+    if setup.method != "knn":
+        return OodFiles(setup.to_dict(), None)
+    path = ModelLibrary().get(name).ood_path
+    return OodFiles(setup.to_dict(), path) if path is not None and path.is_file() else None
+
+
 def delete_job(name: str) -> Callable[[ShouldStop], Iterator[Listing]]:
     def job(should_stop: ShouldStop) -> Iterator[Listing]:
         ModelLibrary().remove(name)
@@ -145,6 +181,6 @@ def delete_job(name: str) -> Callable[[ShouldStop], Iterator[Listing]]:
 
 def export_job(name: str, format: str, folder: Path) -> Callable[[ShouldStop], Iterator[Exported]]:
     def job(should_stop: ShouldStop) -> Iterator[Exported]:
-        yield Exported(export_model(load_model(name, should_stop=should_stop), format, folder))
+        yield Exported(export_library_model(name, format, folder, should_stop))
 
     return job

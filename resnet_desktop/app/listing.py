@@ -37,6 +37,7 @@ from resnet_desktop.app.review import (
     UndoPersonLabel,
     apply_label,
 )
+from resnet_desktop.app.unknown import decider_for
 from resnet_desktop.core.catalog import (
     Catalog,
     CatalogError,
@@ -468,8 +469,10 @@ class ListingSession:
             first = next(cells, None)
             if first is None:
                 return Exported(path, 0)
+            decider = decider_for(query.model)  # a decision column when it has a threshold
+            decide = None if decider is None else decider.decide
             try:
-                written = write_csv(path, itertools.chain([first], cells), top_k, extra)
+                written = write_csv(path, itertools.chain([first], cells), top_k, extra, decide)
             except OSError as error:
                 return ExportFailed(path, f"cannot write {path}: {error.strerror or error}")
             return Exported(path, written)

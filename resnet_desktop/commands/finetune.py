@@ -28,6 +28,7 @@ from resnet_desktop.core.errors import UserError
 from resnet_desktop.core.events import unknown_event
 from resnet_desktop.core.library import LibraryError, LibraryModel, ModelLibrary, keep_elsewhere
 from resnet_desktop.core.model_loader import LoadedModel, load_model
+from resnet_desktop.core.ood import DEFAULT_ACCEPT
 from resnet_desktop.core.train_config import (
     STRATEGIES,
     BatchProgress,
@@ -233,4 +234,10 @@ def result_lines(result: FitResult) -> list[str]:
         f"best epoch {result.best_epoch} of {len(result.history)}: validation accuracy "
         f"{result.report.accuracy:.2%} ({format_duration(total)} of training)"
     )
+    if result.ood is not None:
+        lines.append(
+            f"'unknown' below a score of {result.ood.threshold:.4g} ({result.ood.method}): "
+            f"{DEFAULT_ACCEPT:.0%} of the validation images pass; change it with "
+            "'resnet-desktop models set-threshold'"
+        )
     return [*lines, "", *class_table(result.report)]

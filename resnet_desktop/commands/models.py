@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from resnet_desktop.app.library_admin import export_library_model, summarise
 from resnet_desktop.app.models import WeightsState, zoo_choices
 from resnet_desktop.commands.common import EXIT_OK, reports_errors
 from resnet_desktop.core import zoo
 from resnet_desktop.core.export import terminal_safe
-from resnet_desktop.core.library import ModelLibrary
-from resnet_desktop.core.model_export import FORMATS, export_model
-from resnet_desktop.core.model_loader import load_model
+from resnet_desktop.core.library import LibraryModel, ModelLibrary
+from resnet_desktop.core.model_export import FORMATS
 from resnet_desktop.core.weights import read_class_names
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _register_list(actions)
     _register_remove(actions)
     _register_export(actions)
+    _register_set_threshold(actions)
     parser.set_defaults(func=run)
 
 
@@ -89,8 +91,12 @@ def _list(args: argparse.Namespace) -> int:
     library = ModelLibrary()
     models = library.list()
     if models:
-        rows = [(m.name, m.architecture, str(len(m.class_names)), m.created) for m in models]
-        print(format_table(("NAME", "ARCHITECTURE", "CLASSES", "CREATED"), _safe(rows)))
+        rows = [
+            (m.name, m.architecture, str(len(m.class_names)), m.created, _threshold_text(m))
+            for m in models
+        ]
+        header = ("NAME", "ARCHITECTURE", "CLASSES", "CREATED", "UNKNOWN BELOW")
+        print(format_table(header, _safe(rows)))
     else:
         print(f"no models in the library ({library.root})")
     _print_damaged(library)
@@ -98,6 +104,11 @@ def _list(args: argparse.Namespace) -> int:
         print()
         print(format_table(("BUILT-IN", "CLASSES", "IMAGENET WEIGHTS"), _zoo_rows()))
     return EXIT_OK
+
+
+def _threshold_text(model: LibraryModel) -> str:
+    threshold = summarise(model).threshold
+    return "-" if threshold is None else f"{threshold:.4g}"
 
 
 _WEIGHTS_TEXT = {
@@ -159,9 +170,33 @@ def _register_export(actions: argparse._SubParsersAction) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    files = export_model(load_model(args.name), args.format, args.out)
+    files = export_library_model(args.name, args.format, Path(args.out))
     print("\n".join(str(path) for path in files))
     return EXIT_OK
 
 
 _ACTIONS["export"] = _export
+
+
+# --- set-threshold ------------------------------------------------------------------------
+
+
+def _register_set_threshold(actions: argparse._SubParsersAction) -> None:
+    parser = actions.add_parser(
+        "set-threshold",
+        help="change the score below which a model calls an image 'unknown'",
+        description="Set the 'unknown' threshold of NAME, a model fine-tuned by this "
+        "version: images whose score is below VALUE are called unknown. Fine-tuning "
+        "suggests one that accepts 95 %% of the validation images; 'models list' shows it.",
+    )
+    parser.add_argument("name", metavar="NAME")
+    parser.add_argument("value", metavar="VALUE", type=float)
+
+
+def _set_threshold(args: argparse.Namespace) -> int:
+    model = ModelLibrary().set_ood_threshold(args.name, args.value)
+    print(f"{terminal_safe(model.name)}: 'unknown' below {model.metrics['ood']['threshold']:g}")
+    return EXIT_OK
+
+
+_ACTIONS["set-threshold"] = _set_threshold

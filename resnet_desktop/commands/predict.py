@@ -45,7 +45,9 @@ from resnet_desktop.commands.progress import ProgressBar
 from resnet_desktop.commands.results_io import (
     add_catalog_arg,
     add_csv_args,
+    add_threshold_arg,
     check_csv_target,
+    decider_of,
     output_rows,
     shown_path,
 )
@@ -76,6 +78,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--top-k", type=positive_int, default=5)
     add_runtime_args(parser)
     add_csv_args(parser)
+    add_threshold_arg(parser)
     where = parser.add_mutually_exclusive_group()
     add_catalog_arg(where)
     where.add_argument(
@@ -98,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         if args.csv and not args.force:
             check_csv_target(args.csv, listing)
         model = identify_model(ModelArgs(args.model, args.weights, args.classes))
+        decider = decider_of(model.args, args.threshold)
         top_k = min(args.top_k, len(model.class_names()))
         store = _store(args, model, top_k, stack)
         should_stop = stack.enter_context(ctrl_c_stops("batch"))
@@ -109,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
 
         tally = _Tally(len(listing))
         events = classify_listing(listing, store, start, should_stop)
-        output_rows(tally.rows(events, args.model), args.csv, top_k)
+        output_rows(tally.rows(events, args.model), args.csv, top_k, decider=decider)
         print(tally.summary(args.csv), file=sys.stderr)
         if should_stop() and tally.missing:
             print(f"interrupted: {tally.missing} images not classified", file=sys.stderr)

@@ -27,7 +27,9 @@ from resnet_desktop.commands.common import (
 from resnet_desktop.commands.results_io import (
     add_catalog_arg,
     add_csv_args,
+    add_threshold_arg,
     check_csv_target,
+    decider_of,
     output_rows,
     shown_path,
 )
@@ -53,6 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--classes", help="class names: .txt (one per line) or .json")
     parser.add_argument("--top-k", type=positive_int, default=5)
     add_csv_args(parser)
+    add_threshold_arg(parser)
     add_catalog_arg(parser)
     parser.set_defaults(func=run)
 
@@ -62,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     model = identify_model(ModelArgs(args.model, args.weights, args.classes), download=False)
     if model.identity is None:
         raise UserError("results of random weights are never recorded; name trained weights")
+    decider = decider_of(model.args, args.threshold)
     with scan_listing(args.paths) as listing:
         if not len(listing):
             raise UserError("no images found in " + ", ".join(args.paths))
@@ -73,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
             extra = (PERSON_COLUMN,) if any_person_label(catalog, listing) else ()
             rows = all_rows(catalog, model.identity, listing, top_k)
             labelled = with_person_labels(catalog, rows, listing)
-            output_rows(count.found(labelled, bool(extra)), args.csv, top_k, extra)
+            output_rows(count.found(labelled, bool(extra)), args.csv, top_k, extra, decider)
             print(count.summary(args.model, catalog.path, args.csv), file=sys.stderr)
     return EXIT_PARTIAL if count.missing or count.failed else EXIT_OK
 

@@ -11,14 +11,18 @@ import argparse
 import os
 from collections.abc import Iterable, Sequence
 
+from resnet_desktop.app.model_identity import ModelArgs
+from resnet_desktop.app.unknown import decider_for
 from resnet_desktop.core.errors import UserError, user_file_errors
 from resnet_desktop.core.export import (
     CsvRow,
+    Decide,
     csv_target_problem,
     display_path,
     terminal_safe,
     write_csv,
 )
+from resnet_desktop.core.ood import Decider
 from resnet_desktop.core.predictor import Prediction
 
 
@@ -42,23 +46,46 @@ def check_csv_target(target: str, paths: Iterable[str | os.PathLike[str]]) -> No
         raise UserError(f"not writing --csv: {problem} (add --force to write it anyway)")
 
 
+def add_threshold_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        metavar="T",
+        help="call images scoring below T 'unknown' (default: the model's own threshold, "
+        "if it has one; for a model without one, T applies to the top-1 probability)",
+    )
+
+
+def decider_of(model: ModelArgs, threshold: float | None) -> Decider | None:
+    """How rows say "unknown": the model's own setup (a library model with its own
+    weights and classes), with ``threshold`` instead of its threshold if given."""
+    own = model.weights is None and model.classes is None
+    return decider_for(model.name if own else None, threshold)
+
+
 def output_rows(
-    rows: Iterable[CsvRow], csv_path: str | None, top_k: int, extra: Sequence[str] = ()
+    rows: Iterable[CsvRow],
+    csv_path: str | None,
+    top_k: int,
+    extra: Sequence[str] = (),
+    decider: Decider | None = None,
 ) -> None:
     """Print each row, or write them all to ``csv_path`` (replaced only when complete).
 
     ``extra``: the names of further columns, whose cells come with each row (see
     :func:`~resnet_desktop.core.export.write_csv`); printed as ``name: value`` when set.
+    With a ``decider`` each row also says its decision: the label, or ``unknown``.
     """
+    decide = None if decider is None else decider.decide
     if csv_path is None:
         for row in rows:
             prediction, cells = (row, ()) if isinstance(row, Prediction) else row
             pairs = zip(extra, cells, strict=True)
             named = [f"{name}: {terminal_safe(cell)}" for name, cell in pairs if cell]
-            print("\t".join([describe(prediction), *named]))
+            print("\t".join([describe(prediction, decide), *named]))
         return
     with user_file_errors("write", csv_path):
-        write_csv(csv_path, rows, top_k, extra)
+        write_csv(csv_path, rows, top_k, extra, decide)
 
 
 def shown_path(path: str | os.PathLike[str]) -> str:
@@ -66,7 +93,7 @@ def shown_path(path: str | os.PathLike[str]) -> str:
     return terminal_safe(display_path(os.fspath(path)))
 
 
-def describe(prediction: Prediction) -> str:
+def describe(prediction: Prediction, decide: Decide | None = None) -> str:
     """One line for the terminal; file and class names cannot act on the terminal."""
     path = terminal_safe(display_path(prediction.path))
     if not prediction.ok:
@@ -75,4 +102,6 @@ def describe(prediction: Prediction) -> str:
         f"{terminal_safe(label)} {prob:.1%}"
         for label, prob in zip(prediction.labels, prediction.probs, strict=True)
     )
-    return f"{path}\t{top}"
+    if decide is None:
+        return f"{path}\t{top}"
+    return f"{path}\t{top}\t-> {terminal_safe(decide(prediction))}"

@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import itertools
 import json
+import math
 import os
 import struct
 from collections.abc import Iterable, Iterator, Mapping
@@ -171,17 +172,17 @@ WHERE size IS NOT excluded.size OR mtime_ns IS NOT excluded.mtime_ns
 
 _UPSERT_RESULT = """
 INSERT INTO results (image_id, model_id, k, top1, confidence, indices, probs, error,
-    created_at, device, precision, engine)
-VALUES ((SELECT id FROM images WHERE path = ?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    created_at, device, precision, engine, ood_score)
+VALUES ((SELECT id FROM images WHERE path = ?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (image_id, model_id) DO UPDATE SET
     k = excluded.k, top1 = excluded.top1, confidence = excluded.confidence,
     indices = excluded.indices, probs = excluded.probs, error = excluded.error,
     created_at = excluded.created_at, device = excluded.device,
-    precision = excluded.precision, engine = excluded.engine, ood_score = NULL
+    precision = excluded.precision, engine = excluded.engine, ood_score = excluded.ood_score
 """
 
 # Columns read back for a result: signature, then what decode_result() takes.
-_STORED = "i.path, i.size, i.mtime_ns, i.ctime_ns, r.k, r.indices, r.probs, r.error"
+_STORED = "i.path, i.size, i.mtime_ns, i.ctime_ns, r.k, r.indices, r.probs, r.error, r.ood_score"
 
 
 def _stored_in(count: int) -> str:
@@ -665,14 +666,20 @@ def _result_row(key: bytes, model: int, prediction: Prediction, run: RunInfo, no
         run.device,
         run.precision,
         run.engine,
+        _finite_or_none(prediction.ood_score),
     )
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    """SQLite stores NaN as NULL anyway; infinities would sort oddly: neither is a score."""
+    return value if value is not None and math.isfinite(value) else None
 
 
 def decode_result(
     path: Path, stored: tuple, names: tuple[str, ...], top_k: int, catalog: Path
 ) -> Prediction:
-    """A Prediction from the stored (k, indices, probs, error), checking what was read."""
-    count, packed_indices, packed_probs, error = stored
+    """A Prediction from the stored (k, indices, probs, error, ood_score), checked."""
+    count, packed_indices, packed_probs, error, ood_score = stored
     if error is not None:
         return Prediction(path, error=error)
     try:
@@ -683,7 +690,8 @@ def decode_result(
         raise CorruptCatalogError(f"the catalog {catalog} holds a damaged result", catalog) from exc
     if len(labels) != len(indices):
         raise CorruptCatalogError(f"the catalog {catalog} holds a damaged result", catalog)
-    return Prediction(path, labels=labels, probs=probs, indices=indices)
+    score = ood_score if isinstance(ood_score, float) else None
+    return Prediction(path, labels=labels, probs=probs, indices=indices, ood_score=score)
 
 
 def _json_strings(text: str, catalog: Path) -> list[str]:

@@ -111,7 +111,7 @@ _PERSON_JOIN = """
 LEFT JOIN person_labels p ON p.id = (
     SELECT max(q.id) FROM person_labels q WHERE q.image_id = i.id)
 """
-_PAGE_COLUMNS = "l.pos, l.path, p.label, r.k, r.indices, r.probs, r.error"
+_PAGE_COLUMNS = "l.pos, l.path, p.label, r.k, r.indices, r.probs, r.error, r.ood_score"
 
 
 class Listing:

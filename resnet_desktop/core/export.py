@@ -14,7 +14,7 @@ import io
 import os
 import re
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -22,6 +22,7 @@ from resnet_desktop.core.atomic import atomic_open
 from resnet_desktop.core.imaging import has_image_extension
 from resnet_desktop.core.predictor import Prediction
 
+Decide = Callable[[Prediction], str]  # a result read as its label or "unknown"
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # What a terminal acts on instead of showing: C0 and C1 controls (escape sequences start
 # with ESC or CSI), DEL, and the bidirectional overrides that reorder what follows.
@@ -31,12 +32,13 @@ _TERMINAL_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]
 CsvRow = Prediction | tuple[Prediction, Sequence[str]]
 
 
-def csv_header(top_k: int, extra: Sequence[str] = ()) -> list[str]:
-    """``path,label_1,prob_1,...,label_k,prob_k,error`` and then the ``extra`` columns."""
+def csv_header(top_k: int, extra: Sequence[str] = (), decisions: bool = False) -> list[str]:
+    """``path,label_1,prob_1,...,label_k,prob_k,error``, ``decision`` with decisions, and
+    then the ``extra`` columns."""
     columns = ["path"]
     for rank in range(1, top_k + 1):
         columns += [f"label_{rank}", f"prob_{rank}"]
-    return [*columns, "error", *extra]
+    return [*columns, "error", *(["decision"] if decisions else []), *extra]
 
 
 def safe_cell(text: str) -> str:
@@ -114,34 +116,50 @@ def csv_row(prediction: Prediction, top_k: int) -> list[str]:
     return [*row, safe_cell(error)]
 
 
-def _write(handle: TextIO, rows: Iterable[CsvRow], top_k: int, extra: Sequence[str] = ()) -> int:
+def _write(
+    handle: TextIO,
+    rows: Iterable[CsvRow],
+    top_k: int,
+    extra: Sequence[str] = (),
+    decide: Decide | None = None,
+) -> int:
     writer = csv.writer(handle, lineterminator="\r\n")  # RFC 4180; quotes any CR or LF
-    writer.writerow(csv_header(top_k, extra))
+    writer.writerow(csv_header(top_k, extra, decide is not None))
     count = 0
     for row in rows:
         prediction, cells = (row, ()) if isinstance(row, Prediction) else row
         if len(cells) != len(extra):
             raise ValueError(f"a row has {len(cells)} extra cells for {len(extra)} columns")
-        writer.writerow([*csv_row(prediction, top_k), *(safe_cell(cell) for cell in cells)])
+        decision = [] if decide is None else [safe_cell(decide(prediction))]
+        writer.writerow(
+            [*csv_row(prediction, top_k), *decision, *(safe_cell(cell) for cell in cells)]
+        )
         count += 1
     return count
 
 
 def write_csv(
-    path: str | Path, rows: Iterable[CsvRow], top_k: int, extra: Sequence[str] = ()
+    path: str | Path,
+    rows: Iterable[CsvRow],
+    top_k: int,
+    extra: Sequence[str] = (),
+    decide: Decide | None = None,
 ) -> int:
     """Write the CSV atomically (a crash leaves the old file intact); returns the row count.
 
     ``rows`` stream: each row is written as it comes, so a run's rows never need to be
     held in memory, and the file is only renamed into place after the last one. With
     ``extra`` column names, each row is a (prediction, cells) pair with a cell for each.
+    ``decide`` adds the column ``decision`` before them: the label, or ``unknown``.
     """
     with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
-        return _write(handle, rows, top_k, extra)
+        return _write(handle, rows, top_k, extra, decide)
 
 
-def csv_text(rows: Iterable[CsvRow], top_k: int, extra: Sequence[str] = ()) -> str:
+def csv_text(
+    rows: Iterable[CsvRow], top_k: int, extra: Sequence[str] = (), decide: Decide | None = None
+) -> str:
     """The same CSV as a string, for the clipboard."""
     buffer = io.StringIO()
-    _write(buffer, rows, top_k, extra)
+    _write(buffer, rows, top_k, extra, decide)
     return buffer.getvalue()

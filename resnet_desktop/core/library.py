@@ -9,6 +9,12 @@ under a new name (``<name>.<8 hex>.safetensors``, recorded in the JSON's
 ``weights_file``) before the JSON is replaced, so until that moment the old model is
 whole, and after it the new one.
 
+A fine-tuned model may have a third file, ``<name>.ood.safetensors`` (recorded in the
+JSON's ``ood_file``): the training images' features that tell its classes from anything
+else (:mod:`~resnet_desktop.core.ood`). It is written before the JSON, renamed and removed
+with the model like its weights, and a model whose file is missing or damaged still works,
+without "unknown".
+
 Every change runs under an OS file lock on the folder (``.lock``), and every JSON file is
 read as untrusted data: bounded in size, checked field by field. An entry that fails is
 listed as damaged, with the reason, and can be removed like any other.
@@ -17,6 +23,7 @@ listed as damaged, with the reason, and can be removed like any other.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -36,6 +43,7 @@ from resnet_desktop.core import paths, zoo
 from resnet_desktop.core.atomic import atomic_open, atomic_write_bytes, atomic_write_text
 from resnet_desktop.core.errors import UserError
 from resnet_desktop.core.locking import LockTimeout, file_lock
+from resnet_desktop.core.ood import OodError, OodScorer, OodSetup, bank_bytes, load_bank
 from resnet_desktop.core.safe_read import MIB, check_regular_file, read_json
 from resnet_desktop.core.weights import (
     MAX_CLASS_NAME_LENGTH,
@@ -49,11 +57,13 @@ from resnet_desktop.core.weights import (
 from resnet_desktop.core.zoo import Preprocess
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
 FORMAT_VERSION = 1
 WEIGHTS_SUFFIX = ".safetensors"
 METADATA_SUFFIX = ".json"
+OOD_SUFFIX = ".ood.safetensors"
 MAX_NAME_LENGTH = 64
 MAX_METADATA_BYTES = 16 * MIB  # 100,000 class names fit several times over
 LOCK_FILE = ".lock"
@@ -84,6 +94,7 @@ class LibraryModel:
     base_weights: str | None = None
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    ood_path: Path | None = None  # the training images' features, when it has them
 
 
 def check_name(name: str) -> None:
@@ -196,9 +207,18 @@ class ModelLibrary:
             if not isinstance(data, dict):
                 raise TypeError(f"expected a JSON object, found {type(data).__name__}")
             weights_file = data.get("weights_file", f"{path.stem}{WEIGHTS_SUFFIX}")
-            return _model_from_metadata(data, self._weights_file_path(weights_file), path.stem)
+            model = _model_from_metadata(data, self._weights_file_path(weights_file), path.stem)
         except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
             return DamagedEntry(path.stem, path, _reason(error))
+        return dataclasses.replace(model, ood_path=self._ood_path(data.get("ood_file")))
+
+    def _ood_path(self, file_name: object) -> Path | None:
+        """The features file metadata names; None when it names none, or nothing usable
+        (the model works without it: :meth:`ood_scorer` says why)."""
+        try:
+            return None if file_name is None else self._weights_file_path(file_name)
+        except ValueError:
+            return None
 
     def _weights_file_path(self, file_name: object) -> Path:
         """A weights file named in metadata: a plain .safetensors name inside the folder."""
@@ -208,21 +228,27 @@ class ModelLibrary:
             raise ValueError(f"weights_file {file_name!r} is not a safetensors file")
         return self.root / file_name
 
-    def _weights_named_by(self, metadata_path: Path) -> Path:
-        """The weights file a JSON file names, as far as it can be read (damaged or not)."""
+    def _files_named_by(self, metadata_path: Path) -> set[Path]:
+        """The weights (and features) files a JSON file names, as far as it can be read."""
         default = self.root / f"{metadata_path.stem}{WEIGHTS_SUFFIX}"
         try:
             data = read_json(metadata_path, MAX_METADATA_BYTES)
-            return self._weights_file_path(data.get("weights_file", default.name))
+            named = {self._weights_file_path(data.get("weights_file", default.name))}
         except (OSError, ValueError, AttributeError):
-            return default
+            return {default}
+        with contextlib.suppress(ValueError):
+            if data.get("ood_file") is not None:
+                named.add(self._weights_file_path(data["ood_file"]))
+        return named
 
-    def _delete_unless_named(self, weights_path: Path) -> None:
-        """Delete a weights file no entry names (copied entries may share one)."""
-        named = {self._weights_named_by(path) for path in self._metadata_files()}
-        if weights_path not in named:
+    def _named_files(self) -> set[Path]:
+        return {file for path in self._metadata_files() for file in self._files_named_by(path)}
+
+    def _delete_unless_named(self, files: set[Path]) -> None:
+        """Delete the files no entry names (copied entries may share one)."""
+        for path in files - self._named_files():
             with contextlib.suppress(OSError):  # a leftover goes in clean_abandoned()
-                weights_path.unlink(missing_ok=True)
+                path.unlink(missing_ok=True)
 
     @contextlib.contextmanager
     def _locked(self, action: str) -> Iterator[None]:
@@ -249,6 +275,7 @@ class ModelLibrary:
         base_weights: str | None = None,
         training: dict[str, Any] | None = None,
         metrics: dict[str, Any] | None = None,
+        ood_bank: np.ndarray | None = None,
     ) -> LibraryModel:
         """Save a model after checking its name and that the weights fit the architecture.
 
@@ -256,6 +283,8 @@ class ModelLibrary:
         accuracies); they are serialised before anything is written, so a bad value leaves
         the library untouched. The name is checked again under the library's lock, so of
         two processes saving one name without ``overwrite`` only the first succeeds.
+        ``ood_bank``: the training images' features, saved beside the model for the OOD
+        setup in ``metrics["ood"]``.
         """
         self.check_new_name(name, overwrite)
         _check_class_names(class_names)
@@ -275,9 +304,10 @@ class ModelLibrary:
         }
         _json_text(metadata)  # raises TypeError for a value JSON cannot hold
         weights = _safetensors_bytes(state_dict)
+        bank = None if ood_bank is None else _bank_bytes(ood_bank)
         with self._locked(f"save model {name!r}"):
             self.check_new_name(name, overwrite)
-            self._write(name, weights, metadata)
+            self._write(name, weights, metadata, bank)
             return self.get(name)
 
     def check_new_name(self, name: str, overwrite: bool = False) -> None:
@@ -315,28 +345,43 @@ class ModelLibrary:
                 f"{free / MIB:.0f} MiB free, {needed / MIB:.0f} MiB needed"
             )
 
-    def _write(self, name: str, weights: bytes, metadata: dict[str, Any]) -> None:
-        """Weights first, JSON last; a failure leaves the library as it was.
+    def _write(
+        self, name: str, weights: bytes, metadata: dict[str, Any], bank: bytes | None = None
+    ) -> None:
+        """Weights (and features) first, JSON last; a failure leaves the library as it was.
 
-        A model being replaced keeps its files until the new JSON is in place; its weights
-        go only after that, so an overwrite never loses both versions. Called locked.
+        A model being replaced keeps its files until the new JSON is in place; they go
+        only after that, so an overwrite never loses both versions. Called locked.
         """
         metadata_path = self._metadata_path(name)
         exists = os.path.lexists(metadata_path)
-        old_weights = self._weights_named_by(metadata_path) if exists else None
-        weights_path = self._weights_path(name)
-        if os.path.lexists(weights_path):  # the old model's, or a stray file: leave it be
-            weights_path = self.root / f"{name}.{secrets.token_hex(4)}{WEIGHTS_SUFFIX}"
-            metadata = {**metadata, "weights_file": weights_path.name}
+        old_files = self._files_named_by(metadata_path) if exists else set()
+        metadata = {key: value for key, value in metadata.items() if key != "ood_file"}
+        files = {"weights_file": (self._free_path(name, WEIGHTS_SUFFIX), weights)}
+        if bank is not None:
+            files["ood_file"] = (self._free_path(name, OOD_SUFFIX), bank)
+        default_weights = self._weights_path(name)
         try:
-            atomic_write_bytes(weights_path, weights)
+            for key, (path, data) in files.items():
+                atomic_write_bytes(path, data)
+                if key != "weights_file" or path != default_weights:
+                    metadata = {**metadata, key: path.name}
             atomic_write_text(metadata_path, _json_text(metadata))
         except OSError as error:
-            with contextlib.suppress(OSError):
-                weights_path.unlink(missing_ok=True)
+            for path, _ in files.values():
+                with contextlib.suppress(OSError):
+                    path.unlink(missing_ok=True)
             raise LibraryError(f"could not save model {name!r} in {self.root}: {error}") from None
-        if old_weights is not None and old_weights != weights_path:
-            self._delete_unless_named(old_weights)
+        self._delete_unless_named(old_files)
+
+    def _free_path(self, name: str, suffix: str) -> Path:
+        """``<name><suffix>``, or with a random part when that exists (the old model's, or
+        a stray file: left be)."""
+        path = self.root / f"{name}{suffix}"
+        if os.path.lexists(path):
+            stem = suffix.removesuffix(WEIGHTS_SUFFIX)
+            path = self.root / f"{name}{stem}.{secrets.token_hex(4)}{WEIGHTS_SUFFIX}"
+        return path
 
     def import_file(
         self,
@@ -368,17 +413,18 @@ class ModelLibrary:
     def remove(self, name: str) -> None:
         """Delete the model, damaged or not: JSON first, so a crash never leaves half a model.
 
-        Its weights file goes too, unless another entry (a copied JSON file) names it.
+        Its weights and features files go too, unless another entry (a copied JSON file)
+        names them.
         """
         self._existing_metadata_path(name)
         with self._locked(f"remove model {name!r}"):
             metadata_path = self._existing_metadata_path(name)
-            weights_path = self._weights_named_by(metadata_path)
+            files = self._files_named_by(metadata_path)
             try:
                 metadata_path.unlink()
             except OSError as error:
                 raise LibraryError(f"could not remove model {name!r}: {_reason(error)}") from None
-            self._delete_unless_named(weights_path)
+            self._delete_unless_named(files)
 
     def load_state_dict(self, name: str) -> dict[str, torch.Tensor]:
         """The model's tensors, read from its safetensors file (which holds no code).
@@ -407,12 +453,19 @@ class ModelLibrary:
         old = self.get(name)
         metadata = {**self._metadata(name), "name": new_name}
         metadata.pop("weights_file", None)
-        new_weights = self._weights_path(new_name)
+        metadata.pop("ood_file", None)
         with self._locked("rename a model"):  # the name is checked and taken in one step
             self.check_new_name(new_name)
+            copies = [(old.weights_path, self._free_path(new_name, WEIGHTS_SUFFIX))]
+            if old.ood_path is not None and old.ood_path.is_file():  # a missing one stays so
+                copies.append((old.ood_path, self._free_path(new_name, OOD_SUFFIX)))
+                metadata["ood_file"] = copies[-1][1].name
+            if copies[0][1] != self._weights_path(new_name):
+                metadata["weights_file"] = copies[0][1].name
             try:
-                with open(old.weights_path, "rb") as source, atomic_open(new_weights, "wb") as out:
-                    shutil.copyfileobj(source, out)
+                for source_path, target in copies:
+                    with open(source_path, "rb") as source, atomic_open(target, "wb") as out:
+                        shutil.copyfileobj(source, out)
                 atomic_write_text(self._metadata_path(new_name), _json_text(metadata))
             except OSError as error:
                 raise LibraryError(f"could not rename {name!r}: {_reason(error)}") from None
@@ -435,6 +488,48 @@ class ModelLibrary:
                 raise LibraryError(f"could not save {name!r}: {_reason(error)}") from None
         return self.get(name)
 
+    def set_ood_threshold(self, name: str, threshold: float) -> LibraryModel:
+        """Change the score below which ``name`` calls an image unknown.
+
+        The model must have an OOD setup (fine-tuning makes one); the value is checked
+        against the range its method can score.
+        """
+        with self._locked("save a model"):
+            metadata = self._metadata(name)
+            metrics = metadata.get("metrics")
+            if not isinstance(metrics, dict) or "ood" not in metrics:
+                raise LibraryError(
+                    f"{name!r} has no 'unknown' threshold: only models fine-tuned by this "
+                    "version have one"
+                )
+            try:
+                setup = OodSetup.from_dict(metrics["ood"])
+                setup = OodSetup(setup.method, threshold, setup.k)
+            except OodError as error:
+                raise LibraryError(f"{name!r}: {error}") from None
+            metadata["metrics"] = {**metrics, "ood": {**metrics["ood"], **setup.to_dict()}}
+            try:
+                atomic_write_text(self._metadata_path(name), _json_text(metadata))
+            except OSError as error:
+                raise LibraryError(f"could not save {name!r}: {_reason(error)}") from None
+        return self.get(name)
+
+    def ood_scorer(self, name: str) -> OodScorer | None:
+        """What ``name`` needs to score images as known or unknown; None if it has no setup.
+
+        Raises:
+            OodError: the setup or its features file is missing, damaged, or does not fit.
+        """
+        model = self.get(name)
+        if "ood" not in model.metrics:
+            return None
+        setup = OodSetup.from_dict(model.metrics["ood"])
+        if setup.method != "knn":
+            return OodScorer(setup)
+        if model.ood_path is None:
+            raise OodError("its features file is not recorded")
+        return OodScorer(setup, load_bank(model.ood_path))
+
     def _metadata(self, name: str) -> dict[str, Any]:
         """The JSON of ``name`` as stored, so an edit keeps the fields it does not touch."""
         path = self._existing_metadata_path(name)
@@ -454,7 +549,7 @@ class ModelLibrary:
         cutoff = (time.time() if now is None else now) - ABANDONED_AFTER_S
         try:
             with file_lock(self.root / LOCK_FILE, 0, _BUSY):
-                named = {self._weights_named_by(path) for path in self._metadata_files()}
+                named = self._named_files()
                 litter = [p for p in self.root.iterdir() if _is_litter(p, named, cutoff)]
                 return [path for path in litter if _unlinked(path)]
         except (LockTimeout, OSError):
@@ -660,6 +755,13 @@ def _check_fits(architecture: str, state_dict: dict[str, torch.Tensor], classes:
     try:
         apply_state_dict(network, state_dict, target=f"{architecture} with {classes} classes")
     except WeightsError as error:
+        raise LibraryError(str(error)) from None
+
+
+def _bank_bytes(features: np.ndarray) -> bytes:
+    try:
+        return bank_bytes(features)
+    except OodError as error:
         raise LibraryError(str(error)) from None
 
 

@@ -21,7 +21,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from resnet_desktop import __version__
 from resnet_desktop.core.errors import UserError
@@ -36,16 +36,26 @@ INPUT_NAME = "images"
 OUTPUT_NAME = "logits"
 
 
+class OodFiles(NamedTuple):
+    """A library model's "unknown" setup (as in its metadata) and its features file."""
+
+    setup: dict[str, object]
+    features: Path | None  # the training images' features, for the knn method
+
+
 class ExportError(UserError):
     """The model cannot be exported as asked; worded for the user."""
 
 
-def export_model(model: LoadedModel, format: str, folder: str | Path) -> list[Path]:
+def export_model(
+    model: LoadedModel, format: str, folder: str | Path, ood: OodFiles | None = None
+) -> list[Path]:
     """Write ``model`` in ``format`` (see :data:`FORMATS`) into ``folder``; the files written.
 
     The files are named after the model: ``NAME.onnx`` (or ``NAME.xml`` + ``NAME.bin``),
     ``NAME.classes.txt`` and ``NAME.json`` (inputs, outputs, preprocessing). Files of an
-    earlier export of the same model are replaced.
+    earlier export of the same model are replaced. With ``ood`` the model's "unknown"
+    setup goes into the JSON and its features file beside it (``NAME.ood.safetensors``).
     """
     if format not in FORMATS:
         raise ExportError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
@@ -57,7 +67,7 @@ def export_model(model: LoadedModel, format: str, folder: str | Path) -> list[Pa
         raise ExportError(f"cannot write to {folder}: {error.strerror or error}") from None
     try:
         _WRITERS[format](model, staging / model.name)
-        _write_description(model, staging / model.name)
+        _write_description(model, staging / model.name, ood)
         return _move_all(staging, folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -95,15 +105,36 @@ _WRITERS: dict[str, Callable[[LoadedModel, Path], None]] = {
 }
 
 
-def _write_description(model: LoadedModel, stem: Path) -> None:
+def _write_description(model: LoadedModel, stem: Path, ood: OodFiles | None) -> None:
     """The class names (one a line) and a JSON file that says how to feed the network."""
     _beside(stem, ".classes.txt").write_text(
         "".join(f"{name}\n" for name in model.class_names), encoding="utf-8"
     )
+    described = description(model)
+    if ood is not None:
+        described["unknown"] = _unknown(ood, stem)
     _beside(stem, ".json").write_text(
-        json.dumps(description(model), indent=2, ensure_ascii=False) + "\n",
+        json.dumps(described, indent=2, ensure_ascii=False) + "\n",
         encoding="utf-8",
     )
+
+
+def _unknown(ood: OodFiles, stem: Path) -> dict[str, object]:
+    """The "unknown" setup for the JSON, its features file copied beside it."""
+    if ood.features is None:
+        return {**ood.setup, "meaning": "below the threshold the image is none of the classes"}
+    features = _beside(stem, ".ood.safetensors")
+    try:
+        shutil.copyfile(ood.features, features)
+    except OSError as error:
+        raise ExportError(f"cannot copy {ood.features}: {error.strerror or error}") from None
+    return {
+        **ood.setup,
+        "features_file": features.name,
+        "meaning": "the score is minus the distance from the L2-normalised input of the final "
+        "linear layer to its k-th nearest row of the features file (also L2-normalised); "
+        "below the threshold the image is none of the classes",
+    }
 
 
 def description(model: LoadedModel) -> dict[str, object]:

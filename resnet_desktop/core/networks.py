@@ -7,6 +7,7 @@ the builder is imported from its ``module:function`` string and the head is foun
 
 from __future__ import annotations
 
+import copy
 import importlib
 from collections.abc import Callable
 
@@ -56,3 +57,15 @@ def replace_head(model: nn.Module, spec: ModelSpec, num_classes: int) -> nn.Line
     parent, attribute = _parent_and_attribute(model, spec)
     setattr(parent, attribute, new)
     return new
+
+
+def headless_copy(model: nn.Module, spec: ModelSpec) -> nn.Module:
+    """A copy of ``model`` with an identity where the head is: it outputs the head's inputs.
+
+    Its module tree and weights are those of fine-tuning's headless backbone, so an
+    engine's cache keyed on them serves both.
+    """
+    copied = copy.deepcopy(model)
+    parent, attribute = _parent_and_attribute(copied, spec)
+    setattr(parent, attribute, nn.Identity())
+    return copied

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from resnet_desktop.core.predictor import Prediction
+
 METHODS = ("msp", "max_logit", "energy", "knn")
 DEFAULT_ACCEPT = 0.95  # share of validation images the suggested threshold accepts
 MAX_K = 1000
@@ -93,9 +95,14 @@ def knn_score(features: np.ndarray, bank: np.ndarray, k: int) -> np.ndarray:
     similarities are computed a chunk of queries at a time, so a large bank never needs
     a queries x bank matrix in memory.
     """
+
+    return _kth_distance(l2_normalise(features), l2_normalise(bank), k)
+
+
+def _kth_distance(queries: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
+    """:func:`knn_score` of rows already normalised (a model's bank is, once)."""
     import numpy as np
 
-    queries, rows = l2_normalise(features), l2_normalise(bank)
     if queries.shape[1] != rows.shape[1]:
         raise OodError(f"features have {queries.shape[1]} values, the bank {rows.shape[1]}")
     if not 1 <= k <= len(rows):
@@ -249,6 +256,75 @@ class OodSetup:
         return np.asarray(scores) >= self.threshold
 
 
+@dataclass(frozen=True, eq=False)
+class OodScorer:
+    """A model's setup with what its method needs, ready to score a prediction's batches.
+
+    The bank is normalised once here, not per batch.
+    """
+
+    setup: OodSetup
+    bank: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.needs_features:
+            if self.bank is None:
+                raise OodError("the knn method needs the model's training features")
+            bank = _checked_bank(l2_normalise(self.bank), "the feature bank")
+            if self.setup.k is None or self.setup.k > len(bank):
+                raise OodError(f"k = {self.setup.k} needs more than the bank's {len(bank)} rows")
+            object.__setattr__(self, "bank", bank)
+
+    @property
+    def needs_features(self) -> bool:
+        """Whether scoring needs the penultimate features, not only the logits."""
+        return self.setup.method == "knn"
+
+    @property
+    def width(self) -> int | None:
+        """Features per image the bank holds (None: no bank)."""
+        return None if self.bank is None else int(self.bank.shape[1])
+
+    def scores(self, logits: np.ndarray, features: np.ndarray | None) -> np.ndarray:
+        """One score per row; ``features`` are needed when :attr:`needs_features`."""
+        if not self.needs_features:
+            return _LOGIT_SCORES[self.setup.method](logits)
+        if features is None or self.bank is None or self.setup.k is None:
+            raise OodError("the knn method needs the images' features")
+        return _kth_distance(l2_normalise(features), self.bank, self.setup.k)
+
+
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Decider:
+    """Reads a result as one of the model's classes or ``unknown``.
+
+    ``from_confidence``: the model has no setup of its own (a threshold given on the
+    command line), so its score is the top-1 probability, the maximum softmax.
+    """
+
+    threshold: float
+    from_confidence: bool = False
+
+    def score(self, prediction: Prediction) -> float | None:
+        if not prediction.ok or not prediction.probs:
+            return None
+        return prediction.probs[0] if self.from_confidence else prediction.ood_score
+
+    def is_unknown(self, prediction: Prediction) -> bool:
+        """Below the threshold; a result stored without a score is taken as known."""
+        score = self.score(prediction)
+        return score is not None and score < self.threshold
+
+    def decide(self, prediction: Prediction) -> str:
+        """The label, ``unknown``, or '' for an image that could not be classified."""
+        if not prediction.ok or not prediction.labels:
+            return ""
+        return UNKNOWN if self.is_unknown(prediction) else prediction.labels[0]
+
+
 def knn_setup(
     train_features: np.ndarray,
     val_features: np.ndarray,
@@ -279,10 +355,14 @@ def _is_number(value: Any) -> bool:
 
 def save_bank(path: str | os.PathLike[str], features: np.ndarray) -> None:
     """Write L2-normalised float32 training features as safetensors, atomically."""
+    atomic_write_bytes(path, bank_bytes(features, os.fspath(path)))
+
+
+def bank_bytes(features: np.ndarray, where: str = "the feature bank") -> bytes:
+    """The safetensors file :func:`load_bank` reads: the features, L2-normalised float32."""
     import safetensors.numpy
 
-    bank = _checked_bank(l2_normalise(features), str(path))
-    atomic_write_bytes(path, safetensors.numpy.save({BANK_KEY: bank}))
+    return safetensors.numpy.save({BANK_KEY: _checked_bank(l2_normalise(features), where)})
 
 
 def load_bank(path: str | os.PathLike[str]) -> np.ndarray:

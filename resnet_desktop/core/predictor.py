@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from resnet_desktop.core import gpu_decode, imaging
 from resnet_desktop.core.device import Normalizer, OptionError, autocast
 from resnet_desktop.core.model_loader import LoadedModel
+from resnet_desktop.core.ood import OodScorer, logits_and_features
 from resnet_desktop.core.prefetch import batches_ahead
 from resnet_desktop.core.runtime import ResolvedRuntime
 from resnet_desktop.core.zoo import Preprocess
@@ -29,6 +30,7 @@ from resnet_desktop.core.zoo import Preprocess
 if TYPE_CHECKING:
     import numpy as np
     import torch
+    from torch import nn
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +44,7 @@ class Prediction:
     probs: tuple[float, ...] = ()
     indices: tuple[int, ...] = ()
     error: str | None = None
+    ood_score: float | None = None  # higher: more like the training images (core.ood)
 
     @property
     def ok(self) -> bool:
@@ -90,6 +93,9 @@ class Predictor:
         should_stop: polled during slow set-up (a first OpenVINO conversion); when it
             says stop, set-up ends at once with the PyTorch engine, ready for a run that
             the caller will not start.
+        ood: scores each image's likeness to the training images (``ood_score``). A
+            method that needs the penultimate features runs OpenVINO on the network
+            without its head and the head in PyTorch; without ``ood`` nothing changes.
 
     int8 needs a quantised network: cached, or made by :meth:`calibrate`, which
     :meth:`predict_iter` calls with its paths (NNCF calibrates on the user's images).
@@ -106,6 +112,7 @@ class Predictor:
         device_decode: bool | None = None,
         notify: Callable[[str], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
+        ood: OodScorer | None = None,
     ) -> None:
         import torch
 
@@ -113,6 +120,8 @@ class Predictor:
         self.runtime = runtime
         self.device = torch.device(runtime.device)
         self._notify = notify  # also for a later int8 quantisation
+        self.ood = ood
+        self._head = self._features_head()
         self._openvino = self._compile_openvino(notify, should_stop)
         self.batch_size = runtime.batch_size  # halved after running out of GPU memory
         self.top_k = max(1, min(top_k, len(model.class_names)))
@@ -125,6 +134,35 @@ class Predictor:
         self.device_decode = device_decode
         self.network = model.network.to(self.device, memory_format=torch.channels_last).eval()
         self._normalize = Normalizer(model.preprocess.mean, model.preprocess.std, self.device)
+
+    def _features_head(self) -> nn.Linear | None:
+        """The head, when the OOD method needs its inputs; None otherwise."""
+        if self.ood is None or not self.ood.needs_features:
+            return None
+        from resnet_desktop.core.networks import head_of
+
+        head = head_of(self.model.network, self.model.spec)
+        if head.in_features != self.ood.width:  # the user's file: classify without it
+            message = (
+                f"{self.model.name} cannot say 'unknown' this time (its feature bank holds "
+                f"{self.ood.width} values per image, the network gives {head.in_features}); "
+                "it classifies as before"
+            )
+            logger.warning(message)
+            if self._notify:
+                self._notify(message)
+            self.ood = None
+            return None
+        return head
+
+    def _engine_model(self) -> LoadedModel:
+        """What OpenVINO runs: the whole network, or without its head for the features."""
+        if self._head is None:
+            return self.model
+        from resnet_desktop.core.networks import headless_copy
+
+        network = headless_copy(self.model.network, self.model.spec)
+        return LoadedModel(self.model.name, self.model.spec, network, [], self.model.preprocess)
 
     def _compile_openvino(
         self,
@@ -142,7 +180,8 @@ class Predictor:
 
         precision = self.runtime.precision
         try:
-            return engine.OpenVinoNetwork(self.model, precision, notify, should_stop, calibration)
+            model = self._engine_model()
+            return engine.OpenVinoNetwork(model, precision, notify, should_stop, calibration)
         except engine.CalibrationNeeded:
             return None
         except engine.ConversionStopped:
@@ -209,7 +248,14 @@ class Predictor:
                 pool.shutdown(wait=True, cancel_futures=True)
 
     def predict_inputs(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Top-k probabilities and indices (on the CPU) for a uint8 NHWC batch.
+        """Top-k probabilities and indices (on the CPU) for a uint8 NHWC batch."""
+        top_p, top_i, _ = self.scored_inputs(inputs)
+        return top_p, top_i
+
+    def scored_inputs(
+        self, inputs: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray | None]:
+        """:meth:`predict_inputs` and the OOD scores (None without ``ood``).
 
         After an out-of-memory the batch size is halved for the rest of the run; batches
         decoded before that, at the old size, run in parts of the new one.
@@ -217,18 +263,45 @@ class Predictor:
         import torch
 
         if len(inputs) > self.batch_size:
-            parts = [self.predict_inputs(part) for part in inputs.split(self.batch_size)]
-            return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+            parts = [self.scored_inputs(part) for part in inputs.split(self.batch_size)]
+            return (
+                torch.cat([p[0] for p in parts]),
+                torch.cat([p[1] for p in parts]),
+                None if self.ood is None else _concatenated([p[2] for p in parts]),
+            )
         try:
             with torch.inference_mode():
-                top_p, top_i = self._logits(inputs).softmax(dim=1).topk(self.top_k, dim=1)
-            return top_p.cpu(), top_i.cpu()
+                logits, features = self._outputs(inputs)
+                top_p, top_i = logits.softmax(dim=1).topk(self.top_k, dim=1)
+                scores = self._scores(logits, features)
+            return top_p.cpu(), top_i.cpu(), scores
         except torch.OutOfMemoryError:
             if len(inputs) == 1:
                 raise
             torch.cuda.empty_cache()
             self.batch_size = max(1, len(inputs) // 2)
-            return self.predict_inputs(inputs)
+            return self.scored_inputs(inputs)
+
+    def _outputs(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The logits, and the head's inputs when the OOD method needs them."""
+        if self._head is None:
+            return self._logits(inputs), None
+        if self._openvino is not None:
+            features = self._openvino(inputs).to(self._head.weight.device)
+            return self._head(features.float()), features
+        if self.needs_calibration:
+            raise RuntimeError("int8 has no quantised network yet: call calibrate(paths) first")
+        with autocast(self.device, self.runtime.precision):
+            logits, features = logits_and_features(
+                self.network, self._head, self._normalize(inputs)
+            )
+        return logits.float(), features.float()
+
+    def _scores(self, logits: torch.Tensor, features: torch.Tensor | None) -> np.ndarray | None:
+        if self.ood is None:
+            return None
+        values = None if features is None else features.cpu().numpy()
+        return self.ood.scores(logits.cpu().numpy(), values)
 
     def _logits(self, inputs: torch.Tensor) -> torch.Tensor:
         if self._openvino is not None:
@@ -282,7 +355,7 @@ class Predictor:
         inputs = [item for item in decoded if not isinstance(item, str)]
         if not inputs:
             return results
-        top_p, top_i = self.predict_inputs(self._stack(inputs))
+        top_p, top_i, scores = self.scored_inputs(self._stack(inputs))
         names = self.model.class_names
         for row, i in enumerate(good):
             indices = tuple(int(k) for k in top_i[row])
@@ -291,5 +364,12 @@ class Predictor:
                 labels=tuple(names[k] for k in indices),
                 probs=tuple(float(p) for p in top_p[row]),
                 indices=indices,
+                ood_score=None if scores is None else float(scores[row]),
             )
         return results
+
+
+def _concatenated(parts: list[np.ndarray | None]) -> np.ndarray:
+    import numpy as np
+
+    return np.concatenate([part for part in parts if part is not None])

@@ -17,9 +17,11 @@ from resnet_desktop.core.runtime import RuntimeOptions
 from resnet_desktop.core.zoo import Preprocess
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
     from resnet_desktop.core.evaluate import EvalReport
+    from resnet_desktop.core.ood import OodSetup
 
 STRATEGIES = ("head", "last", "full")
 OPTIMIZERS = ("adamw", "sgd")
@@ -141,6 +143,7 @@ class Stage(TextEnum):
 
     LOADING_IMAGES = "loading images"
     CACHING_FEATURES = "caching features"
+    OOD_FEATURES = "measuring the training images for 'unknown'"
 
 
 class Phase(TextEnum):
@@ -203,6 +206,8 @@ class FitResult:
     stopped_early: bool = False
     error: str | None = None
     dataset: dict[str, Any] = field(default_factory=dict)
+    ood: OodSetup | None = None  # how the model says "unknown"; None: it cannot
+    ood_bank: np.ndarray | None = None  # the training images' features, for ``knn``
 
     @property
     def savable(self) -> bool:
@@ -223,6 +228,8 @@ class FitResult:
         metrics = self.report.to_dict() if self.report else {}
         if best is not None:
             metrics["val_loss"] = json_safe({"v": best.val_loss})["v"]
+        if self.ood is not None:  # the suggestion stays when a user changes the threshold
+            metrics["ood"] = {**self.ood.to_dict(), "suggested": self.ood.threshold}
         return {"training": training, "metrics": metrics}
 
 

@@ -57,6 +57,15 @@ from resnet_desktop.core.feature_cache import (
 from resnet_desktop.core.library import LibraryModel, ModelLibrary
 from resnet_desktop.core.model_loader import LoadedModel
 from resnet_desktop.core.networks import head_of, replace_head
+from resnet_desktop.core.ood import OodError
+from resnet_desktop.core.ood_training import (
+    FeaturePass,
+    LabelledFeatures,
+    Measured,
+    cached,
+    image_features,
+    measure,
+)
 from resnet_desktop.core.optimisation import Optimisation, learning_rate, set_trainable
 from resnet_desktop.core.train_config import (
     OPTIMIZERS,
@@ -77,6 +86,7 @@ from resnet_desktop.core.train_config import (
 from resnet_desktop.core.training_data import (
     BatchSize,
     BatchSizes,
+    FeatureFeeder,
     Feeders,
     ImageSource,
     StopCheck,
@@ -150,6 +160,11 @@ class _Run:
         self.precision = runtime.precision
         self.started = time.monotonic()
         self.skipped: dict[Path, str] = {}
+        workers = config.workers or min(8, os.cpu_count() or 1)
+        self.sources = (
+            ImageSource(data.train, base.preprocess, workers, self.skipped),
+            ImageSource(data.val, base.preprocess, workers, self.skipped),
+        )
         infer = BatchSize(256 if is_small_input(base.preprocess) else 64)
         self.sizes = BatchSizes(
             train=BatchSize(int(config.batch_size or 1)),
@@ -181,14 +196,40 @@ class _Run:
             self.model, optimisation, feeders, self.config, self.sizes, self.stop, self.started
         )
         ending = yield from loop.run()
-        yield self._result(ending, loop.history, loop.best)
+        measured = None
+        if loop.best is not None and not isinstance(ending, Stopped):
+            self.module.load_state_dict(loop.best.state)
+            measured = yield from self._measure_ood(feeders)
+        yield self._result(ending, loop.history, loop.best, measured)
+
+    def _measure_ood(self, feeders: Feeders) -> Generator[StageProgress, None, Measured | None]:
+        """The best network's "unknown" setup; None when stopped or it cannot be made.
+
+        A model without one still classifies: a failure here is a notice, not an error.
+        """
+        if isinstance(feeders.train, FeatureFeeder) and isinstance(feeders.val, FeatureFeeder):
+            found: tuple[LabelledFeatures, ...] | None = tuple(
+                cached(feeder.features, feeder.labels) for feeder in (feeders.train, feeders.val)
+            )
+        else:
+            head = head_of(self.model, self.base.spec)
+            run = FeaturePass(
+                self.model, head, self.normalize, self.precision, self.sizes.infer.value
+            )
+            found = yield from image_features(run, self.sources, self.stop)
+        if found is None:
+            return None
+        try:
+            return measure(found[0], found[1], len(self.data.class_names))
+        except OodError as error:
+            if self.notify:
+                self.notify(f"the model will not say 'unknown': {error}")
+            return None
 
     def _feeders(self) -> Generator[StageProgress, None, Feeders | None]:
         """Cached features for the head strategy, decoded images otherwise."""
         preprocess, config = self.base.preprocess, self.config
-        workers = config.workers or min(8, os.cpu_count() or 1)
-        train = ImageSource(self.data.train, preprocess, workers, self.skipped)
-        val = ImageSource(self.data.val, preprocess, workers, self.skipped)
+        train, val = self.sources
         if config.strategy == "head":  # the frozen part runs as prediction would run it
             runtime = config.runtime.resolve(preprocess)
             backbone = Backbone(self.model, self.base, self.normalize, runtime)
@@ -203,7 +244,13 @@ class _Run:
             )
         )
 
-    def _result(self, ending: Ending, history: list[EpochReport], best: Best | None) -> FitResult:
+    def _result(
+        self,
+        ending: Ending,
+        history: list[EpochReport],
+        best: Best | None,
+        measured: Measured | None = None,
+    ) -> FitResult:
         result = FitResult(
             architecture=self.base.spec.name,
             base_weights=self.base_weights,
@@ -217,6 +264,8 @@ class _Run:
             cancelled=isinstance(ending, Stopped),
             stopped_early=isinstance(ending, EarlyStopped),
             error=ending.message if isinstance(ending, Diverged) else None,
+            ood=None if measured is None else measured.setup,
+            ood_bank=None if measured is None else measured.bank,
         )
         if best is not None:
             self.module.load_state_dict(best.state)
@@ -281,4 +330,5 @@ def save_model(
         base_weights=result.base_weights,
         training=metadata["training"],
         metrics=metadata["metrics"],
+        ood_bank=result.ood_bank,
     )

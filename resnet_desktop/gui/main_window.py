@@ -44,8 +44,10 @@ from resnet_desktop.app.listing import (
 from resnet_desktop.app.models import WeightsState, list_model_choices
 from resnet_desktop.app.scan_report import ScanSummary
 from resnet_desktop.app.startup import RuntimeInfo, warm_up_job
+from resnet_desktop.app.unknown import decider_for
 from resnet_desktop.core.catalog import ModelIdentity, RunInfo
 from resnet_desktop.core.imaging import IMAGE_EXTENSIONS
+from resnet_desktop.core.ood import Decider
 from resnet_desktop.core.predictor import BatchResult
 from resnet_desktop.core.settings import load_settings, save_settings
 from resnet_desktop.core.throttle import Throttle
@@ -415,11 +417,14 @@ class MainWindow(QMainWindow):
         if name is None:
             self.table.show_model(None, None)
             return
-        self.workers.start(lambda _stop: [(name, identity_for(name))], yielded=self._model_found)
+        self.workers.start(
+            lambda _stop: [(name, identity_for(name), decider_for(name))], yielded=self._model_found
+        )
 
-    def _model_found(self, found: tuple[str, ModelIdentity | None]) -> None:
-        name, identity = found
+    def _model_found(self, found: tuple[str, ModelIdentity | None, Decider | None]) -> None:
+        name, identity, decider = found
         if name == self.selector.current_model() and not self._closing:
+            self.results.set_decider(decider)
             self.table.show_model(name, identity)
 
     def _model_activated(self) -> None:
@@ -535,6 +540,8 @@ class MainWindow(QMainWindow):
                 self.status.start(self._run_total, event.message)
             case ModelReady():
                 self.status.show_run_device(event.runtime)
+                if event.notice:
+                    self._status(event.notice)
                 if not any(self.results.counts()[1:]):  # the view may not know the model yet
                     self.table.refresh()
             case BatchResult():

@@ -38,8 +38,10 @@ from resnet_desktop.app.library_admin import (
     export_job,
     list_job,
     rename_job,
+    threshold_job,
 )
 from resnet_desktop.core.model_export import FORMAT_TITLES
+from resnet_desktop.core.ood import MAX_ABS_THRESHOLD
 from resnet_desktop.gui.class_names_dialog import ClassNamesDialog, open_class_names_dialog
 from resnet_desktop.gui.widgets import InlineError
 from resnet_desktop.gui.workers import Job, JobRunner
@@ -156,6 +158,9 @@ class ManageModelsDialog(QDialog):
         self.rename_button.clicked.connect(self.ask_rename)
         self.classes_button = QPushButton("Class &Names…", self)
         self.classes_button.clicked.connect(self.edit_class_names)
+        self.threshold_button = QPushButton("&Threshold…", self)
+        self.threshold_button.setToolTip("The score below which the model says “unknown”")
+        self.threshold_button.clicked.connect(self.edit_threshold)
         self.delete_button = QPushButton("&Delete…", self)
         self.delete_button.clicked.connect(self.ask_delete)
         self.export_button = QPushButton("&Export", self)
@@ -182,7 +187,13 @@ class ManageModelsDialog(QDialog):
         return menu
 
     def _model_buttons(self) -> tuple[QPushButton, ...]:
-        return (self.rename_button, self.classes_button, self.delete_button, self.export_button)
+        return (
+            self.rename_button,
+            self.classes_button,
+            self.threshold_button,
+            self.delete_button,
+            self.export_button,
+        )
 
     # --- the selected model -------------------------------------------------------------
 
@@ -220,6 +231,30 @@ class ManageModelsDialog(QDialog):
             lambda: self._run(class_names_job(model.name, dialog.names()), "Saving…")
         )
         open_class_names_dialog(dialog)
+
+    def edit_threshold(self) -> None:
+        model = self.selected()
+        if model is None or model.threshold is None:
+            return
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle("“Unknown” Threshold")
+        suggested = (
+            "" if model.suggested is None else f" Fine-tuning suggested {model.suggested:.4g}."
+        )
+        dialog.setLabelText(
+            f"“{model.name}” calls images scoring below this unknown; higher calls more "
+            f"images unknown.{suggested}"
+        )
+        dialog.setInputMode(QInputDialog.InputMode.DoubleInput)
+        dialog.setDoubleRange(-MAX_ABS_THRESHOLD, MAX_ABS_THRESHOLD)
+        dialog.setDoubleDecimals(4)
+        dialog.setDoubleStep(0.01)
+        dialog.setDoubleValue(model.threshold)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.doubleValueSelected.connect(
+            lambda value: self._run(threshold_job(model.name, value), "Saving…")
+        )
+        dialog.open()
 
     def ask_delete(self) -> None:
         model = self.selected()
@@ -300,7 +335,10 @@ class ManageModelsDialog(QDialog):
         self.error.setText(message)
 
     def _update_buttons(self) -> None:
-        enabled = not self.runner.running and self.selected() is not None
+        selected = self.selected()
+        enabled = not self.runner.running and selected is not None
         for button in self._model_buttons():
             button.setEnabled(enabled)
+        has_threshold = selected is not None and selected.threshold is not None
+        self.threshold_button.setEnabled(enabled and has_threshold)
         self.reveal_button.setEnabled(self.folder is not None)

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import QApplication, QStyle
 from resnet_desktop.app.file_names import FileNames
 from resnet_desktop.app.listing import PAGE, PageReady, TableQuery, ViewChange, ViewReady
 from resnet_desktop.core.catalog_view import ListingCounts, SortKey, ViewRow
+from resnet_desktop.core.ood import UNKNOWN, Decider
 from resnet_desktop.core.predictor import Prediction
 
 Index = QModelIndex | QPersistentModelIndex
@@ -110,6 +111,7 @@ class ResultsModel(QAbstractTableModel):
         self._loading: set[Path] = set()
         self._warning_icon: QPixmap | None = None
         self.names = FileNames()  # how the File column names a path
+        self._decider: Decider | None = None  # reads results as a label or "unknown"
 
     # --- QAbstractTableModel -------------------------------------------------------
 
@@ -149,8 +151,10 @@ class ResultsModel(QAbstractTableModel):
             return self._decoration(row.path, prediction, column)
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._tooltip(row.path, prediction, column)
-        if role == Qt.ItemDataRole.ForegroundRole and column == Column.LABEL:
-            return self._placeholder_colour() if row.prediction is None else None
+        if role == Qt.ItemDataRole.ForegroundRole and column in (Column.LABEL, Column.CONFIDENCE):
+            unknown = prediction is not None and self._is_unknown(prediction)
+            placeholder = row.prediction is None and column == Column.LABEL
+            return self._placeholder_colour() if unknown or placeholder else None
         if role == PATH_ROLE:
             return str(row.path)
         if role == Qt.ItemDataRole.TextAlignmentRole and column == Column.CONFIDENCE:
@@ -183,7 +187,8 @@ class ResultsModel(QAbstractTableModel):
         if not prediction.ok:
             return "Error" if column == Column.LABEL else ""
         if column == Column.LABEL:
-            return prediction.labels[0]
+            label = prediction.labels[0]
+            return f"{UNKNOWN} ({label}?)" if self._is_unknown(prediction) else label
         if column == Column.CONFIDENCE:
             return f"{prediction.probs[0]:.1%}"
         return top_k_text(prediction)
@@ -213,9 +218,19 @@ class ResultsModel(QAbstractTableModel):
     def _placeholder_colour(self) -> Any:
         return QApplication.palette().color(QPalette.ColorRole.PlaceholderText)
 
+    def _is_unknown(self, prediction: Prediction) -> bool:
+        return self._decider is not None and self._decider.is_unknown(prediction)
+
     def _tooltip(self, path: Path, prediction: Prediction | None, column: Column) -> str | None:
         if prediction is not None and not prediction.ok:
             return f"{path.name}: {prediction.error}"
+        if column == Column.LABEL and prediction is not None and self._is_unknown(prediction):
+            assert self._decider is not None
+            score = self._decider.score(prediction)
+            return (
+                f"Unlike the images {self._expected} was trained on: score {score:.3g}, "
+                f"below its threshold {self._decider.threshold:.3g}"
+            )
         if column == Column.FILE:
             return str(path)
         if column == Column.TOP_K and prediction is not None:
@@ -272,6 +287,12 @@ class ResultsModel(QAbstractTableModel):
         """The selected model changed: hide the results until its view comes."""
         if name != self._expected:
             self._expected = name
+            self._all_changed()
+
+    def set_decider(self, decider: Decider | None) -> None:
+        """How the selected model's results say "unknown" (None: they never do)."""
+        if decider != self._decider:
+            self._decider = decider
             self._all_changed()
 
     def row_at(self, number: int) -> ViewRow | None:

@@ -1,12 +1,16 @@
 """Which out-of-distribution score says "unknown" best: AUROC on held-out CIFAR-10 classes.
 
-Fine-tunes a new head (the app's own ``fit``, strategy ``head``: logistic regression on
-the frozen penultimate features) of ``cifar_resnet20`` with the shared weights on
-``--per-class`` training images of each in-distribution class (20 % of them held out as
-validation, for the threshold), then scores the CIFAR-10 test images of the in classes
-and of the other (out) classes with every candidate. Prints, per candidate, the AUROC
-and, at the threshold that accepts 95 % of the validation images, the share of in-class
-test images accepted and of out-class test images called unknown.
+Fine-tunes a new head of ``cifar_resnet20`` with the shared weights on ``--per-class``
+training images of each in-distribution class (20 % of them held out as validation, for
+the threshold) exactly as ``resnet-desktop finetune`` does (``fit`` with the default
+head recipe and runtime, then ``save_model`` into a library of its own), then scores the
+CIFAR-10 test images of the in classes and of the other (out) classes. The first row is
+the shipped path end to end: the model's stored setup and feature bank, scored by the
+predictor as ``predict`` runs it, at the threshold fine-tuning suggested. The other rows
+are the candidates, computed from the saved network's logits and features in PyTorch,
+each at the threshold that accepts 95 % of the validation images. Prints, per row, the
+AUROC and the share of in-class test images accepted and of out-class test images
+called unknown.
 
 Not a test (it takes a minute or two); run it by hand:
 
@@ -19,7 +23,6 @@ extracted from ``data/cifar10-train.tar.gz`` to a temporary folder, only those n
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import re
 import sys
@@ -28,21 +31,24 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from resnet_desktop.app.catalog_run import predictor_for
+from resnet_desktop.app.model_identity import ModelArgs, identify_model
 from resnet_desktop.core import ood
+from resnet_desktop.core.catalog import STORED_TOP_K
 from resnet_desktop.core.dataset import DatasetSplit, load_scan, split_dataset
 from resnet_desktop.core.device import Normalizer
 from resnet_desktop.core.imaging import load_input
+from resnet_desktop.core.library import ModelLibrary
 from resnet_desktop.core.model_loader import LoadedModel, load_model
-from resnet_desktop.core.networks import head_of, replace_head
+from resnet_desktop.core.networks import head_of
 from resnet_desktop.core.runtime import RuntimeOptions
-from resnet_desktop.core.trainer import FitResult, TrainConfig, fit
-from resnet_desktop.core.weights import apply_state_dict
+from resnet_desktop.core.trainer import FitResult, TrainConfig, fit, save_model
 from resnet_desktop.core.zoo import CIFAR10_CLASSES
 
 SHARED = Path(os.environ.get("RESNET_DESKTOP_SHARED", "../shared"))
@@ -52,6 +58,7 @@ TEST_FOLDER = "data/cifar10-test"
 DEFAULT_IN = ("airplane", "automobile", "bird", "cat", "deer")
 KS = (1, 5, 10, 20, 50)
 BATCH = 256
+MODEL_NAME = "ood-bench"
 _MEMBER = re.compile(r"train/([a-z]+)/(\d+\.jpg)")
 
 
@@ -92,16 +99,38 @@ def cifar_test_images(root: Path, classes: list[str], per_class: int | None = No
 
 
 def fine_tune(base: LoadedModel, split: DatasetSplit, seed: int) -> LoadedModel:
-    """The app's head-only fine-tuning, at its default recipe, in fp32 on the CPU."""
-    config = TrainConfig(
-        strategy="head", runtime=RuntimeOptions(device="cpu", precision="fp32"), seed=seed
-    )
-    result = list(fit(base, split, config))[-1]
+    """``resnet-desktop finetune``'s work: the default head recipe, saved in the library."""
+    result = list(fit(base, split, TrainConfig(strategy="head", seed=seed)))[-1]
     assert isinstance(result, FitResult) and result.state_dict is not None, result
-    network = copy.deepcopy(base.network)
-    replace_head(network, base.spec, len(split.class_names))
-    apply_state_dict(network, result.state_dict)
-    return replace(base, network=network.eval(), class_names=list(split.class_names))
+    assert result.ood is not None, "fine-tuning made no OOD setup"
+    save_model(result, MODEL_NAME, overwrite=True)
+    return load_model(MODEL_NAME)
+
+
+def predicted_scores(paths: list[Path]) -> np.ndarray:
+    """The OOD scores ``predict`` records for ``paths`` (its model, scorer and runtime)."""
+    model = identify_model(ModelArgs(MODEL_NAME))
+    predictor = predictor_for(model, RuntimeOptions(), STORED_TOP_K)
+    assert predictor.ood is not None, "the saved model has no usable OOD setup"
+    scores = [
+        prediction.ood_score
+        for batch in predictor.predict_iter(paths)
+        for prediction in batch.predictions
+    ]
+    assert None not in scores, "an image was not scored"
+    return np.array(scores, dtype=np.float64)
+
+
+def shipped_row(inside: list[Path], outside: list[Path]) -> Row:
+    """The shipped method end to end, at the threshold stored with the model."""
+    setup = ood.OodSetup.from_dict(ModelLibrary().get(MODEL_NAME).metrics["ood"])
+    in_scores, out_scores = predicted_scores(inside), predicted_scores(outside)
+    return Row(
+        f"shipped: {setup.method} k={setup.k} (predict)",
+        ood.auroc(in_scores, out_scores),
+        float((in_scores >= setup.threshold).mean()),
+        float((out_scores < setup.threshold).mean()),
+    )
 
 
 @dataclass
@@ -233,22 +262,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def measure(args: argparse.Namespace, work: Path) -> list[Row]:
+    os.environ["RESNET_DESKTOP_DATA_DIR"] = str(work / "appdata")  # a library of its own
     inside = args.in_classes.split(",")
     outside = [name for name in CIFAR10_CLASSES if name not in inside]
     folder = extract_training_images(SHARED / TRAIN_ARCHIVE, inside, args.per_class, work)
     split = split_dataset(load_scan(folder), 0.2, seed=args.seed)
     model = fine_tune(load_model("cifar_resnet20", SHARED / WEIGHTS), split, args.seed)
+    test_in = cifar_test_images(SHARED / TEST_FOLDER, inside)
+    test_out = cifar_test_images(SHARED / TEST_FOLDER, outside)
+    shipped = shipped_row(test_in, test_out)
     with ThreadPoolExecutor(args.threads) as pool:
         sets = Sets(
             train=run_network(model, [s.path for s in split.train], pool),
             train_labels=np.array([s.label for s in split.train]),
             val=run_network(model, [s.path for s in split.val], pool),
-            test_in=run_network(model, cifar_test_images(SHARED / TEST_FOLDER, inside), pool),
-            test_out=run_network(model, cifar_test_images(SHARED / TEST_FOLDER, outside), pool),
+            test_in=run_network(model, test_in, pool),
+            test_out=run_network(model, test_out, pool),
         )
-    setup, bank = ood.knn_setup(sets.train.pooled, sets.val.pooled, split.train_counts)
     scorers = {
-        f"shipped: knn k={setup.k}": lambda o: setup.scores(o.logits, o.pooled, bank),
         **logit_scorers(),
         **knn_scorers(sets),
         "mahalanobis": mahalanobis_scorer(sets, normalised=False),
@@ -258,7 +289,7 @@ def measure(args: argparse.Namespace, work: Path) -> list[Row]:
         scorers[f"knn k={k} + energy"] = standardised_sum(
             scorers[f"knn k={k}"], scorers["energy"], sets.val
         )
-    return [evaluate(name, scorer, sets) for name, scorer in scorers.items()]
+    return [shipped, *(evaluate(name, scorer, sets) for name, scorer in scorers.items())]
 
 
 def main(argv: list[str] | None = None) -> int:

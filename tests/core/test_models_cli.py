@@ -43,8 +43,8 @@ def test_import_list_remove(capsys, checkpoint):
 
     status, out, _ = run(capsys, "list")
     header, row = out.splitlines()
-    assert header.split() == ["NAME", "ARCHITECTURE", "CLASSES", "CREATED"]
-    assert row.startswith("my cifar  cifar_resnet20  10 ")
+    assert header.split() == ["NAME", "ARCHITECTURE", "CLASSES", "CREATED", "UNKNOWN", "BELOW"]
+    assert row.startswith("my cifar  cifar_resnet20  10 ") and row.endswith("  -")
     assert ModelLibrary().get("my cifar").created in row
 
     status, out, err = run(capsys, "remove", "my cifar")

@@ -24,6 +24,7 @@ from resnet_desktop.app.weights import describe_base_weights
 from resnet_desktop.core.dataset import DatasetSplit
 from resnet_desktop.core.events import Status, unknown_event
 from resnet_desktop.core.model_loader import load_model
+from resnet_desktop.core.ood import DEFAULT_ACCEPT
 from resnet_desktop.core.train_config import (
     BatchProgress,
     EpochReport,
@@ -99,6 +100,12 @@ def result_text(result: FitResult) -> str:
         text = f"Done: {kept}."
     if result.skipped:
         text += f" {len(result.skipped)} file(s) could not be decoded and were skipped."
+    if result.ood is not None:
+        text += (
+            f" Images scoring below {result.ood.threshold:.3g} will read “unknown” "
+            f"({DEFAULT_ACCEPT:.0%} of the validation images score higher; Manage Models "
+            "changes it)."
+        )
     return text
 
 
