@@ -472,7 +472,9 @@ class ListingSession:
             decider = decider_for(query.model)  # a decision column when it has a threshold
             decide = None if decider is None else decider.decide
             try:
-                written = write_csv(path, itertools.chain([first], cells), top_k, extra, decide)
+                written = write_csv(
+                    path, itertools.chain([first], cells), top_k, extra, decide=decide
+                )
             except OSError as error:
                 return ExportFailed(path, f"cannot write {path}: {error.strerror or error}")
             return Exported(path, written)

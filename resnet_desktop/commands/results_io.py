@@ -85,7 +85,7 @@ def output_rows(
             print("\t".join([describe(prediction, decide), *named]))
         return
     with user_file_errors("write", csv_path):
-        write_csv(csv_path, rows, top_k, extra, decide)
+        write_csv(csv_path, rows, top_k, extra, decide=decide)
 
 
 def shown_path(path: str | os.PathLike[str]) -> str:

@@ -121,6 +121,7 @@ def _write(
     rows: Iterable[CsvRow],
     top_k: int,
     extra: Sequence[str] = (),
+    *,
     decide: Decide | None = None,
 ) -> int:
     writer = csv.writer(handle, lineterminator="\r\n")  # RFC 4180; quotes any CR or LF
@@ -143,6 +144,7 @@ def write_csv(
     rows: Iterable[CsvRow],
     top_k: int,
     extra: Sequence[str] = (),
+    *,
     decide: Decide | None = None,
 ) -> int:
     """Write the CSV atomically (a crash leaves the old file intact); returns the row count.
@@ -153,13 +155,13 @@ def write_csv(
     ``decide`` adds the column ``decision`` before them: the label, or ``unknown``.
     """
     with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
-        return _write(handle, rows, top_k, extra, decide)
+        return _write(handle, rows, top_k, extra, decide=decide)
 
 
 def csv_text(
-    rows: Iterable[CsvRow], top_k: int, extra: Sequence[str] = (), decide: Decide | None = None
+    rows: Iterable[CsvRow], top_k: int, extra: Sequence[str] = (), *, decide: Decide | None = None
 ) -> str:
     """The same CSV as a string, for the clipboard."""
     buffer = io.StringIO()
-    _write(buffer, rows, top_k, extra, decide)
+    _write(buffer, rows, top_k, extra, decide=decide)
     return buffer.getvalue()

@@ -38,6 +38,21 @@ def test_rows_hold_probabilities_and_errors(tmp_path: Path):
     assert rows[2] == [str(tmp_path / "b.jpg"), "", "", "", "", "truncated image second line"]
 
 
+def test_decision_comes_before_the_extra_columns(tmp_path: Path):
+    """A model with a threshold and a person's labels: both columns, in a fixed order."""
+    sure = Prediction(tmp_path / "a.jpg", ("cat",), (0.9,), (0,))
+    unsure = Prediction(tmp_path / "b.jpg", ("dog",), (0.2,), (1,))
+    text = csv_text(
+        [(sure, ("cat",)), (unsure, ("",))],
+        top_k=1,
+        extra=("label_by_person",),
+        decide=lambda p: p.labels[0] if p.probs[0] >= 0.5 else "unknown",
+    )
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    assert rows[0] == ["path", "label_1", "prob_1", "error", "decision", "label_by_person"]
+    assert [row[4:] for row in rows[1:]] == [["cat", "cat"], ["unknown", ""]]
+
+
 def test_fewer_classes_than_k_leave_cells_empty(tmp_path: Path):
     row = csv_text([Prediction(tmp_path / "a.png", ("x",), (1.0,), (0,))], top_k=3)
     assert list(csv.reader(io.StringIO(row, newline="")))[1][3:] == ["", "", "", "", ""]

@@ -235,7 +235,7 @@ def test_the_decision_column_is_added_only_when_asked(tmp_path: Path):
     rows = [known, strange, broken, unscored]
     plain = list(csv.reader(csv_text(rows, 2).splitlines()))
     assert plain[0] == ["path", "label_1", "prob_1", "label_2", "prob_2", "error"]
-    decided = list(csv.reader(csv_text(rows, 2, Decider(-0.5).decide).splitlines()))
+    decided = list(csv.reader(csv_text(rows, 2, decide=Decider(-0.5).decide).splitlines()))
     assert decided[0] == [*plain[0], "decision"]
     assert [row[:-1] for row in decided] == plain  # the old columns unchanged
     assert [row[-1] for row in decided[1:]] == ["cat", "unknown", "", "cat"]
