@@ -31,6 +31,7 @@ import itertools
 import logging
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -79,14 +80,14 @@ DECODE_TASK_BYTES = 512 * MIB  # a decoding worker: Python, torch (resizing) and
 # ------------------------------------------------------------------------------ input
 
 
-def check_address(address: str) -> str:
-    """``address`` if it can name a Ray cluster; a UserError saying what can otherwise."""
+def address_problem(address: str) -> str | None:
+    """Why ``address`` cannot name a Ray cluster, or None when it can."""
     host, _, port = address.rpartition(":")
     if address in (LOCAL, "auto") or address.startswith("ray://") or (host and port.isdigit()):
-        return address
-    raise UserError(
-        f"--cluster {address!r} is not a Ray address: give auto, ray://HOST:PORT or "
-        "HOST:PORT, or put --cluster after the paths for a local Ray instance"
+        return None
+    return (
+        f"{address!r} is not a Ray address: give auto, ray://HOST:PORT or HOST:PORT, or put "
+        "--cluster after the paths for a local Ray instance"
     )
 
 
@@ -443,7 +444,9 @@ def _connected(ray: Any, address: str) -> Iterator[None]:
             )
         except (ConnectionError, ValueError, RuntimeError) as error:
             raise UserError(f"cannot start or reach Ray at {address}: {error}") from None
-    context = ray.data.DataContext.get_current()
+    with warnings.catch_warnings():  # Ray's default context sets its own deprecated fields
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
     logging.getLogger("ray.data").setLevel(logging.ERROR)  # its notes are not the user's

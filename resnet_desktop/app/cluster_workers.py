@@ -31,6 +31,7 @@ from resnet_desktop.core import imaging
 from resnet_desktop.core.imaging import DecodeError
 from resnet_desktop.core.library import METADATA_SUFFIX, WEIGHTS_SUFFIX, ModelLibrary
 from resnet_desktop.core.model_loader import LoadedModel, load_library_model
+from resnet_desktop.core.predictor import Predictor
 from resnet_desktop.core.runtime import RuntimeOptions
 from resnet_desktop.core.safe_read import MIB
 from resnet_desktop.core.zoo import Preprocess
@@ -38,8 +39,6 @@ from resnet_desktop.core.zoo import Preprocess
 if TYPE_CHECKING:
     import numpy as np
     import pyarrow.fs
-
-    from resnet_desktop.core.predictor import Predictor
 
 Batch = dict[str, "np.ndarray"]
 
@@ -158,8 +157,6 @@ class ModelActor:
     def __init__(
         self, fetch: Callable[[], ModelPackage], options: RuntimeOptions, top_k: int
     ) -> None:
-        from resnet_desktop.core.predictor import Predictor
-
         loaded = fetch().load()
         runtime = options.resolve(loaded.preprocess)
         # One decoding thread at most: the files come decoded, by the CPU tasks.

@@ -32,7 +32,7 @@ from resnet_desktop.app.catalog_run import (
 from resnet_desktop.app.cluster import (
     LOCAL,
     ClusterJob,
-    check_address,
+    address_problem,
     classify_on_cluster,
     cluster_listing,
     default_shards_folder,
@@ -99,7 +99,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--cluster",
         nargs="?",
         const=LOCAL,
-        type=check_address,
+        type=_cluster_address,
         metavar="ADDRESS",
         help="classify on a Ray cluster (needs resnet-desktop[cluster]): auto, "
         "ray://HOST:PORT or HOST:PORT; without ADDRESS (put it after the paths) a local Ray "
@@ -110,6 +110,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "results, one file per batch (default: in the data folder, one per model)"
     )  # fmt: skip
     parser.set_defaults(func=run)
+
+
+def _cluster_address(text: str) -> str:
+    problem = address_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return text
 
 
 @reports_errors
