@@ -8,7 +8,7 @@ Ray Data pipeline (:mod:`resnet_desktop.app.cluster_workers` holds what it runs)
 2. ``map_batches(decode_files)``: CPU tasks that read each file through pyarrow's
    filesystems and decode it in the local run's per-file error boundary;
 3. ``map_batches(ModelActor)``: the app's ``Predictor`` in actors, one per GPU where the
-   cluster has GPUs, else one per node on half its cores; the model travels as the
+   cluster has GPUs, else one per node on most of its cores; the model travels as the
    library's safetensors + JSON and each actor resolves device, precision and engine
    for its own hardware;
 4. the driver takes each finished batch, writes it as a Parquet shard with the CSV's
@@ -74,6 +74,7 @@ LOCAL = "local"  # --cluster without an address: a Ray instance on this machine
 INSTALL_HINT = "--cluster needs Ray: pip install 'resnet-desktop[cluster]'"
 LIST_SUFFIX = ".txt"  # a PATH ending so lists files, one path or file:// URI a line
 MAX_LIST_LINE = 4096  # bytes: longer lines are not paths
+DECODE_SHARE = 8  # a CPU node keeps 1/DECODE_SHARE of its cores (at least 1) to decode
 DECODE_TASK_BYTES = 512 * MIB  # a decoding worker: Python, torch (resizing) and a file
 
 
@@ -158,7 +159,12 @@ class Plan:
 
 
 def plan(nodes: list[dict[str, float]], options: RuntimeOptions, preprocess: Preprocess) -> Plan:
-    """One actor per GPU; without GPUs one per node on half its cores, the rest decode."""
+    """One actor per GPU; without GPUs one per node, leaving an eighth of its cores to decode.
+
+    On a CPU the network costs far more than decoding (ResNet-50: about 40 ms of a core
+    per photo against 2 ms to decode it, see docs/scaling.md), so it gets most cores;
+    at least one is left for decoding.
+    """
     gpus = sum(int(node.get("GPU", 0)) for node in nodes)
     if gpus:
         batch = options.batch_size or default_batch_size("cuda", preprocess)
@@ -167,7 +173,9 @@ def plan(nodes: list[dict[str, float]], options: RuntimeOptions, preprocess: Pre
     if not cores:
         raise UserError("the Ray cluster has no CPUs or GPUs to run the model on")
     batch = options.batch_size or default_batch_size("cpu", preprocess)
-    return Plan(actors=len(cores), cpus=max(1, min(cores) // 2), gpus=0, batch_size=batch)
+    smallest = min(cores)
+    model_cores = max(1, smallest - max(1, smallest // DECODE_SHARE))
+    return Plan(actors=len(cores), cpus=model_cores, gpus=0, batch_size=batch)
 
 
 # ------------------------------------------------------------------------------ shards

@@ -121,6 +121,10 @@ def _cluster_address(text: str) -> str:
 
 @reports_errors
 def run(args: argparse.Namespace) -> int:
+    if args.shards and not args.cluster:
+        raise UserError(
+            "--shards goes with --cluster (a local run keeps its results in the catalog)"
+        )
     with contextlib.ExitStack() as stack:
         scan = cluster_listing if args.cluster else scan_listing
         listing = stack.enter_context(scan(args.paths))

@@ -214,11 +214,13 @@ def test_a_list_file_names_files_and_folders(tmp_path):
         cluster_listing([str(listed)])
 
 
-def test_the_plan_puts_one_actor_on_each_gpu_or_on_half_of_each_cpu_node():
+def test_the_plan_puts_one_actor_on_each_gpu_or_on_most_of_each_cpu_node():
     preprocess = get_spec("resnet50").preprocess
     gpus = plan([{"CPU": 16, "GPU": 2}, {"CPU": 16, "GPU": 2}], RuntimeOptions(), preprocess)
     assert (gpus.actors, gpus.gpus, gpus.batch_size) == (4, 1, 64)
     cpus = plan([{"CPU": 32}, {"CPU": 16}, {"CPU": 0.5}], RuntimeOptions(), preprocess)
-    assert (cpus.actors, cpus.cpus, cpus.gpus, cpus.batch_size) == (2, 8, 0, 32)
+    assert (cpus.actors, cpus.cpus, cpus.gpus, cpus.batch_size) == (2, 14, 0, 32)
+    two = plan([{"CPU": 2}], RuntimeOptions(), preprocess)
+    assert (two.actors, two.cpus) == (1, 1)  # the other core decodes
     with pytest.raises(UserError, match="no CPUs or GPUs"):
         plan([], RuntimeOptions(batch_size=8), preprocess)
