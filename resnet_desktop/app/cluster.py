@@ -11,10 +11,10 @@ Ray Data pipeline (:mod:`resnet_desktop.app.cluster_workers` holds what it runs)
    cluster has GPUs, else one per node on most of its cores; the model travels as the
    library's safetensors + JSON and each actor resolves device, precision and engine
    for its own hardware;
-4. the driver takes each finished batch, writes it as a Parquet shard with the CSV's
-   columns, records it in the catalog (the local run's record path) and reports
-   progress. A job killed at any point is resumed by running it again: the catalog says
-   which files still have no result.
+4. the driver takes each finished batch, reports progress, and every few thousand rows
+   (or 10 s) writes them as a Parquet shard with the CSV's columns and records them in
+   the catalog (the local run's record path). A job killed at any point is resumed by
+   running it again: the catalog says which files still have no result.
 
 The rows then come out of the store in listing order, as from a local run, so the CSV is
 the same. Ray is imported only here, and only when a cluster run starts; actors are
@@ -74,6 +74,8 @@ LOCAL = "local"  # --cluster without an address: a Ray instance on this machine
 INSTALL_HINT = "--cluster needs Ray: pip install 'resnet-desktop[cluster]'"
 LIST_SUFFIX = ".txt"  # a PATH ending so lists files, one path or file:// URI a line
 MAX_LIST_LINE = 4096  # bytes: longer lines are not paths
+SHARD_ROWS = 8192  # results per Parquet shard, at most
+SHARD_SECONDS = 10.0  # and at most this long between shards
 DECODE_SHARE = 8  # a CPU node keeps 1/DECODE_SHARE of its cores (at least 1) to decode
 DECODE_TASK_BYTES = 512 * MIB  # a decoding worker: Python, torch (resizing) and a file
 
@@ -188,7 +190,7 @@ def default_shards_folder(model: IdentifiedModel) -> Path:
 
 
 class ShardWriter:
-    """Each finished batch as a Parquet file with the CSV's columns, written atomically.
+    """Results as Parquet files with the CSV's columns, each written atomically.
 
     Names start with the job's start time, so the shards of a resumed job sit beside
     those of the first; each image's latest result is the catalog's.
@@ -270,7 +272,8 @@ def classify_on_cluster(
             notify(f"Parquet shards in {job.shards}")
             blocks = _blocks(todo, work.batch_size)
             batches = _pipeline(ray, blocks, ModelPackage.of(loaded), options, computed, work)
-            stopped = yield from _collect(batches, store, shards, loaded.class_names, stored,
+            recorder = _Recorder(store, shards)
+            stopped = yield from _collect(batches, recorder, loaded.class_names, stored,
                                           options, should_stop)  # fmt: skip
     for window in _windows(listing):
         yield Rows(store.rows(window, verify=stopped))
@@ -356,32 +359,68 @@ def package_preprocess(package: ModelPackage) -> Preprocess:
 
 def _collect(
     batches: Iterator[Batch],
-    store: ResultStore,
-    shards: ShardWriter,
+    recorder: _Recorder,
     class_names: list[str],
     stored: int,
     options: RuntimeOptions,
     should_stop: ShouldStop,
 ) -> Iterator[RunEvent]:
-    """Write, record and report each finished batch; returns whether it was stopped."""
+    """Keep and report each finished batch; returns whether it was stopped."""
     started = time.perf_counter()
     classified = errors = 0
-    ready = False
-    for batch in batches:
-        predictions = _predictions(batch, class_names)
-        runtime = _runtime(batch, options)
-        if not ready:
-            ready = True
-            yield ModelReady(runtime)
-        shards.write(predictions)
-        store.record(predictions, _signatures(batch), runtime)
-        classified += len(predictions)
-        errors += sum(not prediction.ok for prediction in predictions)
-        seconds = time.perf_counter() - started
-        yield Progress(stored + classified, classified, errors, seconds)
-        if should_stop():
-            return True
-    return False
+    try:
+        for batch in batches:
+            predictions = _predictions(batch, class_names)
+            runtime = _runtime(batch, options)
+            if not classified:
+                yield ModelReady(runtime)
+            recorder.add(predictions, _signatures(batch), runtime)
+            classified += len(predictions)
+            errors += sum(not prediction.ok for prediction in predictions)
+            yield Progress(stored + classified, classified, errors, time.perf_counter() - started)
+            if should_stop():
+                return True
+        return False
+    finally:
+        recorder.flush()  # what was computed is kept, whatever ended the loop
+
+
+class _Recorder:
+    """Finished batches, kept as one shard and then in the catalog, every so often.
+
+    One shard per SHARD_ROWS rows or SHARD_SECONDS, not per batch: each shard is synced
+    to disk (about 10 ms here), which per batch would take a GPU job's driver half its
+    time. The shard is written before the catalog records its rows, so a driver killed
+    in between leaves rows that the next run computes again (a repeat in the shards,
+    never a result missing from them); the catalog holds each file once.
+    """
+
+    def __init__(self, store: ResultStore, shards: ShardWriter) -> None:
+        self.store = store
+        self.shards = shards
+        self._batches: list[tuple[list[Prediction], dict, ResolvedRuntime]] = []
+        self._rows = 0
+        self._since = time.monotonic()
+
+    def add(
+        self,
+        predictions: list[Prediction],
+        signatures: dict[Path, FileSignature | None],
+        runtime: ResolvedRuntime,
+    ) -> None:
+        self._batches.append((predictions, signatures, runtime))
+        self._rows += len(predictions)
+        if self._rows >= SHARD_ROWS or time.monotonic() - self._since >= SHARD_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        batches, self._batches, self._rows = self._batches, [], 0
+        self._since = time.monotonic()
+        if not batches:
+            return
+        self.shards.write([row for predictions, _, _ in batches for row in predictions])
+        for predictions, signatures, runtime in batches:
+            self.store.record(predictions, signatures, runtime)
 
 
 def _predictions(batch: Batch, class_names: list[str]) -> list[Prediction]:

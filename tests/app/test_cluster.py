@@ -130,7 +130,10 @@ def _model_actors() -> list[int]:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the actor in /proc")
-def test_a_worker_killed_midway_still_gives_every_image_once(ray_local, tiny_weights, tmp_path):
+def test_a_worker_killed_midway_still_gives_every_image_once(
+    ray_local, tiny_weights, tmp_path, monkeypatch
+):
+    monkeypatch.setattr("resnet_desktop.app.cluster.SHARD_ROWS", 16)  # a shard per batch
     images = write_noise_images(tmp_path / "imgs", 400, size=32)
     shards = tmp_path / "shards"
     killed: list[tuple[int, int]] = []  # (pid, shards written before the kill)
