@@ -271,10 +271,11 @@ def classify_on_cluster(
             shards = ShardWriter(job.shards, computed)
             notify(f"Parquet shards in {job.shards}")
             blocks = _blocks(todo, work.batch_size)
-            batches = _pipeline(ray, blocks, ModelPackage.of(loaded), options, computed, work)
-            recorder = _Recorder(store, shards)
-            stopped = yield from _collect(batches, recorder, loaded.class_names, stored,
-                                          options, should_stop)  # fmt: skip
+            pipeline = _pipeline(ray, blocks, ModelPackage.of(loaded), options, computed, work)
+            with contextlib.closing(pipeline) as batches:  # ended before Ray is shut down
+                recorder = _Recorder(store, shards)
+                stopped = yield from _collect(batches, recorder, loaded.class_names, stored,
+                                              options, should_stop)  # fmt: skip
     for window in _windows(listing):
         yield Rows(store.rows(window, verify=stopped))
 
