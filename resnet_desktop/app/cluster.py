@@ -258,10 +258,10 @@ def classify_on_cluster(
     after each batch, then the rows of the whole listing from the store.
     """
     ray = _import_ray()
-    todo, stored = _pending(listing, store)
+    todo, stored = _pending(listing, store, should_stop)
     yield Progress(stored, 0, 0, 0.0)
-    stopped = False
-    if todo is not None and not should_stop():
+    stopped = should_stop()
+    if todo is not None and not stopped:
         loaded = model.load(should_stop)
         with _connected(ray, job.address):
             nodes = _alive_nodes(ray)
@@ -280,12 +280,16 @@ def classify_on_cluster(
         yield Rows(store.rows(window, verify=stopped))
 
 
-def _pending(listing: Iterable[Path], store: ResultStore) -> tuple[Any, int]:
+def _pending(
+    listing: Iterable[Path], store: ResultStore, should_stop: ShouldStop
+) -> tuple[Any, int]:
     """The files needing a result, as one Arrow table; and how many have one already."""
     import pyarrow as pa
 
     tables, total = [], 0
     for window in _windows(listing):
+        if should_stop():
+            break
         total += len(window)
         todo = store.pending(window)
         if todo:

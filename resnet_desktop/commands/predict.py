@@ -107,7 +107,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--shards", metavar="DIR", type=Path, help="with --cluster: the folder of Parquet "
-        "results, one file per batch (default: in the data folder, one per model)"
+        "results, a file every 8,192 rows or 10 s (default: in the data folder, per model)"
     )  # fmt: skip
     parser.set_defaults(func=run)
 

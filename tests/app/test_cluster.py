@@ -28,6 +28,7 @@ from resnet_desktop.core.errors import UserError
 from resnet_desktop.core.runtime import RuntimeOptions
 from resnet_desktop.core.zoo import get_spec
 from tests.gui.imagefiles import write_noise_images
+from tests.helpers import press_ctrl_c
 
 WEIGHTS = "weights/cifar10-resnet/resnet20-12fca82f.th"
 CIFAR = "data/cifar10-test"
@@ -177,6 +178,34 @@ def test_a_second_run_only_lists_what_the_catalog_lacks(ray_local, tiny_weights,
     assert code == 0
     assert len(shard_paths(shards)) == 6  # 2, then the 4 without a result
     assert len((tmp_path / "2.csv").read_text(encoding="utf-8").splitlines()) == 7
+
+
+def test_a_run_stopped_by_ctrl_c_finishes_when_run_again(
+    ray_local, tiny_weights, tmp_path, capsys, monkeypatch
+):
+    from resnet_desktop.app.cluster import _Recorder
+
+    write_noise_images(tmp_path / "imgs", 20)
+    model = ["--model", "cifar_resnet20", "--weights", str(tiny_weights), "--batch-size", "4"]
+    whole, resumed = tmp_path / "whole.csv", tmp_path / "resumed.csv"
+    assert predict([tmp_path / "imgs"], model, tmp_path / "other.sqlite", whole) == 0
+    real = _Recorder.add
+    added = []
+
+    def ctrl_c_after_two_batches(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        added.append(1)
+        if len(added) == 2:
+            press_ctrl_c()
+
+    monkeypatch.setattr(_Recorder, "add", ctrl_c_after_two_batches)
+    catalog = tmp_path / "c.sqlite"
+    assert predict([tmp_path / "imgs"], model, catalog, resumed, "--cluster") == 130
+    assert "interrupted: 12 images not classified" in capsys.readouterr().err
+    monkeypatch.setattr(_Recorder, "add", real)
+    assert predict([tmp_path / "imgs"], model, catalog, resumed, "--cluster") == 0
+    assert "classified 12 of 20 images" in capsys.readouterr().err
+    assert resumed.read_bytes() == whole.read_bytes()
 
 
 # ------------------------------------------------------------------------------ without Ray
