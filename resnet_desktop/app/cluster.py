@@ -375,6 +375,8 @@ def _collect(
     classified = errors = 0
     try:
         for batch in batches:
+            if batch["problem"][0]:
+                raise UserError(f"a Ray worker cannot run the model: {batch['problem'][0]}")
             predictions = _predictions(batch, class_names)
             runtime = _runtime(batch, options)
             if not classified:
@@ -504,11 +506,6 @@ def _connected(ray: Any, address: str) -> Iterator[None]:
     logging.getLogger("ray.data").setLevel(logging.ERROR)  # its notes are not the user's
     try:
         yield
-    except Exception as error:
-        cause = _user_error_in(error)
-        if cause is None:
-            raise
-        raise cause from None
     finally:
         if started:
             ray.shutdown()
@@ -516,15 +513,3 @@ def _connected(ray: Any, address: str) -> Iterator[None]:
 
 def _alive_nodes(ray: Any) -> list[dict[str, float]]:
     return [node["Resources"] for node in ray.nodes() if node.get("Alive")]
-
-
-def _user_error_in(error: BaseException) -> UserError | None:
-    """A UserError a worker raised (a bad option for its hardware), out of Ray's wrapping."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        if isinstance(current, UserError):
-            return current
-        seen.add(id(current))
-        current = getattr(current, "cause", None) or current.__cause__
-    return None

@@ -11,7 +11,7 @@ like any other code. Batches are dicts of numpy arrays, one row per file:
   ``error`` (the one-line reason, empty when the file decoded);
 * after :class:`ModelActor`: ``indices`` and ``probs`` (top-k, -1 and NaN on error rows)
   and how the worker ran the network (``device``, ``precision``, ``engine``,
-  ``batch_size``).
+  ``batch_size``); or only ``problem``, why this worker cannot run the model.
 
 Decoding uses the local run's per-file boundary (:func:`imaging.load_input_bytes`), so a
 bad file gives the same error row on a cluster as on a laptop.
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from resnet_desktop.core import imaging
+from resnet_desktop.core.errors import UserError
 from resnet_desktop.core.imaging import DecodeError
 from resnet_desktop.core.library import METADATA_SUFFIX, WEIGHTS_SUFFIX, ModelLibrary
 from resnet_desktop.core.model_loader import LoadedModel, load_library_model
@@ -157,13 +158,23 @@ class ModelActor:
     def __init__(
         self, fetch: Callable[[], ModelPackage], options: RuntimeOptions, top_k: int
     ) -> None:
-        loaded = fetch().load()
-        runtime = options.resolve(loaded.preprocess)
-        # One decoding thread at most: the files come decoded, by the CPU tasks.
-        self.predictor: Predictor = Predictor(loaded, runtime, top_k=top_k, decode_workers=1)
+        # A problem the user can fix (an option this worker's hardware cannot run) goes
+        # back as data, in the ``problem`` column: Ray passes on neither a failed
+        # __init__'s exception nor the type of one raised in a batch.
+        self.problem = ""
+        try:
+            loaded = fetch().load()
+            runtime = options.resolve(loaded.preprocess)
+            # One decoding thread at most: the files come decoded, by the CPU tasks.
+            self.predictor = Predictor(loaded, runtime, top_k=top_k, decode_workers=1)
+        except UserError as error:
+            self.problem = str(error)
 
     def __call__(self, batch: Batch) -> Batch:
         import numpy as np
+
+        if self.problem:
+            return {"problem": np.array([self.problem] * len(batch["path"]), dtype=object)}
 
         paths = [str(uri) for uri in batch["path"]]
         decoded = [
@@ -190,4 +201,5 @@ class ModelActor:
             "precision": np.array([runtime.precision] * rows, dtype=object),
             "engine": np.array([runtime.engine] * rows, dtype=object),
             "batch_size": np.full(rows, self.predictor.batch_size, np.int64),
+            "problem": np.array([""] * rows, dtype=object),
         }

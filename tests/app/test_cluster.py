@@ -208,6 +208,17 @@ def test_a_run_stopped_by_ctrl_c_finishes_when_run_again(
     assert resumed.read_bytes() == whole.read_bytes()
 
 
+@pytest.mark.skipif(sys.platform == "darwin", reason="needs a device the workers lack: mps")
+def test_an_option_the_workers_cannot_run_is_one_line(ray_local, tiny_weights, tmp_path, capsys):
+    write_noise_images(tmp_path / "imgs", 2)
+    model = ["--model", "cifar_resnet20", "--weights", str(tiny_weights)]
+    args = ["predict", str(tmp_path / "imgs"), *model, "--device", "mps", "--cluster"]
+    assert main([*args, "--catalog", str(tmp_path / "c.sqlite")]) == 1
+    assert "error: a Ray worker cannot run the model: device 'mps' is not available" in (
+        capsys.readouterr().err
+    )
+
+
 # ------------------------------------------------------------------------------ without Ray
 
 
