@@ -153,7 +153,7 @@ class Plan:
     batch_size: int
 
     def describe(self, nodes: int) -> str:
-        each = f"{self.gpus} GPU" if self.gpus else f"{self.cpus} CPUs"
+        each = f"{self.gpus} GPU" if self.gpus else f"{self.cpus} CPU{'s' * (self.cpus != 1)}"
         return (
             f"Ray cluster of {nodes} node{'s' * (nodes != 1)}: {self.actors} model "
             f"actor{'s' * (self.actors != 1)} ({each} each), decoding in CPU tasks"
