@@ -167,17 +167,24 @@ def plan(nodes: list[dict[str, float]], options: RuntimeOptions, preprocess: Pre
     per photo against 2 ms to decode it, see docs/scaling.md), so it gets most cores;
     at least one is left for decoding.
     """
-    gpus = sum(int(node.get("GPU", 0)) for node in nodes)
+    cores = [int(node.get("CPU", 0)) for node in nodes if node.get("CPU", 0) >= 1]
+    gpus = 0 if options.device == "cpu" else sum(int(node.get("GPU", 0)) for node in nodes)
     if gpus:
         batch = options.batch_size or default_batch_size("cuda", preprocess)
-        return Plan(actors=gpus, cpus=1, gpus=1, batch_size=batch)
-    cores = [int(node.get("CPU", 0)) for node in nodes if node.get("CPU", 0) >= 1]
-    if not cores:
+        work = Plan(actors=gpus, cpus=1, gpus=1, batch_size=batch)
+    elif cores:
+        batch = options.batch_size or default_batch_size("cpu", preprocess)
+        smallest = min(cores)
+        model_cores = max(1, smallest - max(1, smallest // DECODE_SHARE))
+        work = Plan(actors=len(cores), cpus=model_cores, gpus=0, batch_size=batch)
+    else:
         raise UserError("the Ray cluster has no CPUs or GPUs to run the model on")
-    batch = options.batch_size or default_batch_size("cpu", preprocess)
-    smallest = min(cores)
-    model_cores = max(1, smallest - max(1, smallest // DECODE_SHARE))
-    return Plan(actors=len(cores), cpus=model_cores, gpus=0, batch_size=batch)
+    if sum(cores) <= work.actors * work.cpus:  # the model's actors would starve decoding
+        raise UserError(
+            f"the Ray cluster has {sum(cores)} CPU{'s' * (sum(cores) != 1)}: it needs one "
+            "more than its model actors take, to decode the images"
+        )
+    return work
 
 
 # ------------------------------------------------------------------------------ shards

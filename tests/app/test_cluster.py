@@ -265,5 +265,11 @@ def test_the_plan_puts_one_actor_on_each_gpu_or_on_most_of_each_cpu_node():
     assert (cpus.actors, cpus.cpus, cpus.gpus, cpus.batch_size) == (2, 14, 0, 32)
     two = plan([{"CPU": 2}], RuntimeOptions(), preprocess)
     assert (two.actors, two.cpus) == (1, 1)  # the other core decodes
+    on_cpu = plan([{"CPU": 16, "GPU": 2}], RuntimeOptions(device="cpu"), preprocess)
+    assert (on_cpu.actors, on_cpu.cpus, on_cpu.gpus) == (1, 14, 0)
     with pytest.raises(UserError, match="no CPUs or GPUs"):
         plan([], RuntimeOptions(batch_size=8), preprocess)
+    with pytest.raises(UserError, match="has 1 CPU: it needs one more"):
+        plan([{"CPU": 1}], RuntimeOptions(), preprocess)
+    with pytest.raises(UserError, match="has 2 CPUs: it needs one more"):
+        plan([{"CPU": 2, "GPU": 2}], RuntimeOptions(), preprocess)
