@@ -337,7 +337,7 @@ def _pipeline(
     fetches it, so a restarted actor needs nothing but that reference, which this
     generator holds until the job ends.
     """
-    preprocess = package_preprocess(package)
+    preprocess = package.preprocess
     fetch = functools.partial(ray.get, ray.put(package))
     dataset = ray.data.from_arrow(blocks)
     decoded = dataset.map_batches(
@@ -360,13 +360,6 @@ def _pipeline(
         num_gpus=work.gpus,
     )
     yield from classified.iter_batches(batch_size=None, batch_format="numpy")
-
-
-def package_preprocess(package: ModelPackage) -> Preprocess:
-    """The preprocessing in a package's metadata (decoding needs no network)."""
-    import json
-
-    return Preprocess.from_dict(json.loads(package.metadata)["preprocess"])
 
 
 def _collect(

@@ -60,6 +60,7 @@ class ModelPackage:
     """
 
     name: str  # the model's name as the user gave it
+    preprocess: Preprocess  # also in the metadata; for decoding, which needs no network
     weights: bytes
     metadata: bytes
 
@@ -74,7 +75,7 @@ class ModelPackage:
                 model.preprocess,
             )
             metadata = Path(folder, PACKAGE_NAME + METADATA_SUFFIX).read_bytes()
-            return cls(model.name, entry.weights_path.read_bytes(), metadata)
+            return cls(model.name, model.preprocess, entry.weights_path.read_bytes(), metadata)
 
     def load(self) -> LoadedModel:
         """The network, rebuilt from the two files in a library folder of its own."""
