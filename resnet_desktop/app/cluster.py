@@ -2,7 +2,8 @@
 
 ``predict --cluster`` lists the files and asks the catalog which need classifying as a
 local run does (:mod:`resnet_desktop.app.catalog_run`); only the classifying moves to a
-Ray Data pipeline (:mod:`resnet_desktop.app.cluster_workers` holds what it runs):
+Ray Data pipeline (:mod:`resnet_desktop.app.cluster_workers` holds what it runs,
+:mod:`resnet_desktop.app.cluster_results` where its results go):
 
 1. the pending files, in blocks of one network batch, with their catalog signatures;
 2. ``map_batches(decode_files)``: CPU tasks that read each file through pyarrow's
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import io
 import itertools
 import logging
 import os
@@ -34,7 +34,6 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +47,13 @@ from resnet_desktop.app.catalog_run import (
     RunEvent,
     scan_listing,
 )
+from resnet_desktop.app.cluster_results import (
+    Recorder,
+    ShardWriter,
+    batch_predictions,
+    batch_runtime,
+    batch_signatures,
+)
 from resnet_desktop.app.cluster_workers import (
     NO_SIGNATURE,
     Batch,
@@ -55,13 +61,9 @@ from resnet_desktop.app.cluster_workers import (
     ModelPackage,
     decode_files,
 )
-from resnet_desktop.core import paths as app_paths
-from resnet_desktop.core.atomic import atomic_write_bytes
 from resnet_desktop.core.catalog import STORED_TOP_K, FileSignature
 from resnet_desktop.core.errors import UserError
-from resnet_desktop.core.export import csv_header
-from resnet_desktop.core.predictor import Prediction
-from resnet_desktop.core.runtime import ResolvedRuntime, RuntimeOptions, default_batch_size
+from resnet_desktop.core.runtime import RuntimeOptions, default_batch_size
 from resnet_desktop.core.safe_read import MIB
 from resnet_desktop.core.zoo import Preprocess
 
@@ -74,8 +76,6 @@ LOCAL = "local"  # --cluster without an address: a Ray instance on this machine
 INSTALL_HINT = "--cluster needs Ray: pip install 'resnet-desktop[cluster]'"
 LIST_SUFFIX = ".txt"  # a PATH ending so lists files, one path or file:// URI a line
 MAX_LIST_LINE = 4096  # bytes: longer lines are not paths
-SHARD_ROWS = 8192  # results per Parquet shard, at most
-SHARD_SECONDS = 10.0  # and at most this long between shards
 DECODE_SHARE = 8  # a CPU node keeps 1/DECODE_SHARE of its cores (at least 1) to decode
 DECODE_TASK_BYTES = 512 * MIB  # a decoding worker: Python, torch (resizing) and a file
 
@@ -187,59 +187,6 @@ def plan(nodes: list[dict[str, float]], options: RuntimeOptions, preprocess: Pre
     return work
 
 
-# ------------------------------------------------------------------------------ shards
-
-
-def default_shards_folder(model: IdentifiedModel) -> Path:
-    """Where a model's shards go unless --shards says: one folder per model identity."""
-    key = model.identity.key[:12] if model.identity is not None else "unrecorded"
-    return app_paths.data_dir() / "cluster-results" / f"{model.args.name}-{key}"
-
-
-class ShardWriter:
-    """Results as Parquet files with the CSV's columns, each written atomically.
-
-    Names start with the job's start time, so the shards of a resumed job sit beside
-    those of the first; each image's latest result is the catalog's.
-    """
-
-    def __init__(self, folder: Path, top_k: int) -> None:
-        self.folder = folder
-        self.top_k = top_k
-        self._stem = datetime.now(timezone.utc).strftime("part-%Y%m%dT%H%M%S")
-        self._count = 0
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise UserError(f"cannot make the shards folder {folder}: {error}") from None
-
-    def write(self, predictions: list[Prediction]) -> Path:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        columns: dict[str, list[Any]] = {name: [] for name in csv_header(self.top_k)}
-        for prediction in predictions:
-            columns["path"].append(os.fspath(prediction.path))
-            for rank in range(1, self.top_k + 1):
-                ok = rank <= len(prediction.labels)
-                columns[f"label_{rank}"].append(prediction.labels[rank - 1] if ok else None)
-                columns[f"prob_{rank}"].append(prediction.probs[rank - 1] if ok else None)
-            columns["error"].append(prediction.error)
-        types = {
-            name: pa.float64() if name.startswith("prob_") else pa.string() for name in columns
-        }
-        table = pa.table({name: pa.array(values, types[name]) for name, values in columns.items()})
-        buffer = io.BytesIO()
-        pq.write_table(table, buffer)
-        self._count += 1
-        path = self.folder / f"{self._stem}-{self._count:06d}.parquet"
-        try:
-            atomic_write_bytes(path, buffer.getvalue())
-        except OSError as error:
-            raise UserError(f"cannot write the shard {path}: {error}") from None
-        return path
-
-
 # ------------------------------------------------------------------------------ the run
 
 
@@ -280,7 +227,7 @@ def classify_on_cluster(
             blocks = _blocks(todo, work.batch_size)
             pipeline = _pipeline(ray, blocks, ModelPackage.of(loaded), options, computed, work)
             with contextlib.closing(pipeline) as batches:  # ended before Ray is shut down
-                recorder = _Recorder(store, shards)
+                recorder = Recorder(store, shards)
                 stopped = yield from _collect(batches, recorder, loaded.class_names, stored,
                                               options, should_stop)  # fmt: skip
     for window in _windows(listing):
@@ -364,7 +311,7 @@ def _pipeline(
 
 def _collect(
     batches: Iterator[Batch],
-    recorder: _Recorder,
+    recorder: Recorder,
     class_names: list[str],
     stored: int,
     options: RuntimeOptions,
@@ -377,11 +324,11 @@ def _collect(
         for batch in batches:
             if batch["problem"][0]:
                 raise UserError(f"a Ray worker cannot run the model: {batch['problem'][0]}")
-            predictions = _predictions(batch, class_names)
-            runtime = _runtime(batch, options)
+            predictions = batch_predictions(batch, class_names)
+            runtime = batch_runtime(batch, options)
             if not classified:
                 yield ModelReady(runtime)
-            recorder.add(predictions, _signatures(batch), runtime)
+            recorder.add(predictions, batch_signatures(batch), runtime)
             classified += len(predictions)
             errors += sum(not prediction.ok for prediction in predictions)
             yield Progress(stored + classified, classified, errors, time.perf_counter() - started)
@@ -390,85 +337,6 @@ def _collect(
         return False
     finally:
         recorder.flush()  # what was computed is kept, whatever ended the loop
-
-
-class _Recorder:
-    """Finished batches, kept as one shard and then in the catalog, every so often.
-
-    One shard per SHARD_ROWS rows or SHARD_SECONDS, not per batch: each shard is synced
-    to disk (about 10 ms here), which per batch would take a GPU job's driver half its
-    time. The shard is written before the catalog records its rows, so a driver killed
-    in between leaves rows that the next run computes again (a repeat in the shards,
-    never a result missing from them); the catalog holds each file once.
-    """
-
-    def __init__(self, store: ResultStore, shards: ShardWriter) -> None:
-        self.store = store
-        self.shards = shards
-        self._batches: list[tuple[list[Prediction], dict, ResolvedRuntime]] = []
-        self._rows = 0
-        self._since = time.monotonic()
-
-    def add(
-        self,
-        predictions: list[Prediction],
-        signatures: dict[Path, FileSignature | None],
-        runtime: ResolvedRuntime,
-    ) -> None:
-        self._batches.append((predictions, signatures, runtime))
-        self._rows += len(predictions)
-        if self._rows >= SHARD_ROWS or time.monotonic() - self._since >= SHARD_SECONDS:
-            self.flush()
-
-    def flush(self) -> None:
-        batches, self._batches, self._rows = self._batches, [], 0
-        self._since = time.monotonic()
-        if not batches:
-            return
-        self.shards.write([row for predictions, _, _ in batches for row in predictions])
-        for predictions, signatures, runtime in batches:
-            self.store.record(predictions, signatures, runtime)
-
-
-def _predictions(batch: Batch, class_names: list[str]) -> list[Prediction]:
-    predictions = []
-    for path, error, indices, probs in zip(
-        batch["path"], batch["error"], batch["indices"], batch["probs"], strict=True
-    ):
-        if error:
-            predictions.append(Prediction(Path(path), error=str(error)))
-            continue
-        kept = tuple(int(index) for index in indices)
-        predictions.append(
-            Prediction(
-                Path(path),
-                labels=tuple(class_names[index] for index in kept),
-                probs=tuple(float(prob) for prob in probs),
-                indices=kept,
-            )
-        )
-    return predictions
-
-
-def _signatures(batch: Batch) -> dict[Path, FileSignature | None]:
-    return {
-        Path(path): None if size == NO_SIGNATURE else FileSignature(int(size), int(m), int(c))
-        for path, size, m, c in zip(
-            batch["path"], batch["size"], batch["mtime_ns"], batch["ctime_ns"], strict=True
-        )
-    }
-
-
-def _runtime(batch: Batch, options: RuntimeOptions) -> ResolvedRuntime:
-    """How the worker that computed ``batch`` ran the network."""
-    return ResolvedRuntime(
-        options,
-        str(batch["device"][0]),
-        str(batch["precision"][0]),
-        str(batch["engine"][0]),
-        int(batch["batch_size"][0]),
-        "chosen by the Ray worker for its hardware",
-    )
 
 
 # ------------------------------------------------------------------------------ Ray

@@ -35,8 +35,8 @@ from resnet_desktop.app.cluster import (
     address_problem,
     classify_on_cluster,
     cluster_listing,
-    default_shards_folder,
 )
+from resnet_desktop.app.cluster_results import default_shards_folder
 from resnet_desktop.app.formatting import format_duration
 from resnet_desktop.app.model_identity import IdentifiedModel, ModelArgs, identify_model
 from resnet_desktop.commands.common import (

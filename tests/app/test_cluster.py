@@ -22,6 +22,7 @@ import pytest
 from PIL import Image
 
 from resnet_desktop.app.cluster import INSTALL_HINT, cluster_listing, plan
+from resnet_desktop.app.cluster_results import Recorder
 from resnet_desktop.cli import main
 from resnet_desktop.core.catalog import Catalog
 from resnet_desktop.core.errors import UserError
@@ -134,7 +135,7 @@ def _model_actors() -> list[int]:
 def test_a_worker_killed_midway_still_gives_every_image_once(
     ray_local, tiny_weights, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr("resnet_desktop.app.cluster.SHARD_ROWS", 16)  # a shard per batch
+    monkeypatch.setattr("resnet_desktop.app.cluster_results.SHARD_ROWS", 16)  # a shard per batch
     images = write_noise_images(tmp_path / "imgs", 400, size=32)
     shards = tmp_path / "shards"
     killed: list[tuple[int, int]] = []  # (pid, shards written before the kill)
@@ -183,13 +184,11 @@ def test_a_second_run_only_lists_what_the_catalog_lacks(ray_local, tiny_weights,
 def test_a_run_stopped_by_ctrl_c_finishes_when_run_again(
     ray_local, tiny_weights, tmp_path, capsys, monkeypatch
 ):
-    from resnet_desktop.app.cluster import _Recorder
-
     write_noise_images(tmp_path / "imgs", 20)
     model = ["--model", "cifar_resnet20", "--weights", str(tiny_weights), "--batch-size", "4"]
     whole, resumed = tmp_path / "whole.csv", tmp_path / "resumed.csv"
     assert predict([tmp_path / "imgs"], model, tmp_path / "other.sqlite", whole) == 0
-    real = _Recorder.add
+    real = Recorder.add
     added = []
 
     def ctrl_c_after_two_batches(self, *args, **kwargs):
@@ -198,11 +197,11 @@ def test_a_run_stopped_by_ctrl_c_finishes_when_run_again(
         if len(added) == 2:
             press_ctrl_c()
 
-    monkeypatch.setattr(_Recorder, "add", ctrl_c_after_two_batches)
+    monkeypatch.setattr(Recorder, "add", ctrl_c_after_two_batches)
     catalog = tmp_path / "c.sqlite"
     assert predict([tmp_path / "imgs"], model, catalog, resumed, "--cluster") == 130
     assert "interrupted: 12 images not classified" in capsys.readouterr().err
-    monkeypatch.setattr(_Recorder, "add", real)
+    monkeypatch.setattr(Recorder, "add", real)
     assert predict([tmp_path / "imgs"], model, catalog, resumed, "--cluster") == 0
     assert "classified 12 of 20 images" in capsys.readouterr().err
     assert resumed.read_bytes() == whole.read_bytes()
