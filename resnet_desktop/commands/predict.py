@@ -14,6 +14,7 @@ import contextlib
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from resnet_desktop.app.catalog_run import (
@@ -28,6 +29,14 @@ from resnet_desktop.app.catalog_run import (
     predictor_for,
     scan_listing,
 )
+from resnet_desktop.app.cluster import (
+    LOCAL,
+    ClusterJob,
+    address_problem,
+    classify_on_cluster,
+    cluster_listing,
+)
+from resnet_desktop.app.cluster_results import default_shards_folder
 from resnet_desktop.app.formatting import format_duration
 from resnet_desktop.app.model_identity import IdentifiedModel, ModelArgs, identify_model
 from resnet_desktop.commands.common import (
@@ -89,13 +98,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--redo", action="store_true", help="classify every image again, replacing stored results"
     )
+    parser.add_argument(
+        "--cluster",
+        nargs="?",
+        const=LOCAL,
+        type=_cluster_address,
+        metavar="ADDRESS",
+        help="classify on a Ray cluster (needs resnet-desktop[cluster]): auto, "
+        "ray://HOST:PORT or HOST:PORT; without ADDRESS (put it after the paths) a local Ray "
+        "instance. A PATH ending in .txt then lists files or folders, one a line",
+    )
+    parser.add_argument(
+        "--shards", metavar="DIR", type=Path, help="with --cluster: the folder of Parquet "
+        "results, a file every 8,192 rows or 10 s (default: in the data folder, per model)"
+    )  # fmt: skip
     parser.set_defaults(func=run)
+
+
+def _cluster_address(text: str) -> str:
+    problem = address_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return text
 
 
 @reports_errors
 def run(args: argparse.Namespace) -> int:
+    if args.shards and not args.cluster:
+        raise UserError(
+            "--shards goes with --cluster (a local run keeps its results in the catalog)"
+        )
     with contextlib.ExitStack() as stack:
-        listing = stack.enter_context(scan_listing(args.paths))
+        scan = cluster_listing if args.cluster else scan_listing
+        listing = stack.enter_context(scan(args.paths))
         if not len(listing):
             raise UserError("no images found in " + ", ".join(args.paths))
         if args.csv and not args.force:
@@ -112,7 +147,14 @@ def run(args: argparse.Namespace) -> int:
             )
 
         tally = _Tally(len(listing))
-        events = classify_listing(listing, store, start, should_stop)
+        if args.cluster:
+            job = ClusterJob(args.cluster, args.shards or default_shards_folder(model))
+            options = runtime_options(args)
+            events = classify_on_cluster(
+                listing, store, model, options, top_k, job, should_stop, notify
+            )
+        else:
+            events = classify_listing(listing, store, start, should_stop)
         output_rows(tally.rows(events, args.model), args.csv, top_k, decider=decider)
         print(tally.summary(args.csv), file=sys.stderr)
         if should_stop() and tally.missing:

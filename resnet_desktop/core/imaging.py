@@ -11,8 +11,10 @@ Pillow, numpy and torch are imported inside the functions so the GUI starts with
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
+import io
 import logging
 import os
 import stat
@@ -258,13 +260,29 @@ def _read_image(path: str | Path, min_size: int | None) -> Image.Image:
     SyntaxError, struct.error, EOFError ...), so anything raised while the file is read
     and decoded is the file's problem; none of our own processing runs in here.
     """
-    try:
+    with _file_boundary():
         _check_regular_file(path)
         with open(path, "rb") as stream:
             return _decode(stream, min_size)
+
+
+def _read_image_bytes(read: Callable[[], bytes], min_size: int | None) -> Image.Image:
+    """:func:`_read_image` for a file read by ``read()`` (another filesystem, a worker)."""
+    with _file_boundary():
+        data = read()
+        if not data:
+            raise DecodeError("empty file")
+        return _decode(io.BytesIO(data), min_size)
+
+
+@contextlib.contextmanager
+def _file_boundary() -> Iterator[None]:
+    """Whatever reading and decoding a file raises becomes its :class:`DecodeError`."""
+    try:
+        yield
     except DecodeError:
         raise
-    except Exception as error:  # of any type: see above
+    except Exception as error:  # of any type: see _read_image
         raise DecodeError(_reason(error)) from error
 
 
@@ -448,6 +466,15 @@ def load_input(path: str | Path, preprocess: Preprocess) -> np.ndarray:
         DecodeError: the file cannot be decoded. Anything else is a bug of ours.
     """
     image = open_image(path, min_size=preprocess.resize or preprocess.crop)
+    return to_input(image, preprocess)
+
+
+def load_input_bytes(read: Callable[[], bytes], preprocess: Preprocess) -> np.ndarray:
+    """:func:`load_input` for a file whose bytes ``read()`` returns, in the same boundary.
+
+    Errors raised by ``read()`` are the file's, as opening a local file's are.
+    """
+    image = _read_image_bytes(read, min_size=preprocess.resize or preprocess.crop)
     return to_input(image, preprocess)
 
 

@@ -60,7 +60,7 @@ def load_model(
         class_names = _read_classes(classes)
         library = ModelLibrary()
         if name not in SPECS and library.exists(name):  # damaged entries say so
-            return _load_library_model(library, name, weights, class_names)
+            return load_library_model(library, name, weights, class_names)
         spec = _spec(name, library)
         if weights is None:
             return _load_builtin(spec, class_names, progress, should_stop)
@@ -84,9 +84,13 @@ def _read_classes(classes: str | Path | list[str] | None) -> list[str] | None:
     return weights_mod.read_class_names(classes)
 
 
-def _load_library_model(
-    library: ModelLibrary, name: str, weights: str | Path | None, class_names: list[str] | None
+def load_library_model(
+    library: ModelLibrary,
+    name: str,
+    weights: str | Path | None = None,
+    class_names: list[str] | None = None,
 ) -> LoadedModel:
+    """``name`` from ``library`` (any library folder: the cluster's workers have their own)."""
     entry = library.get(name)
     spec = SPECS[entry.architecture]
     names = class_names or list(entry.class_names)

@@ -239,7 +239,7 @@ class Predictor:
         with ThreadPoolExecutor(self.decode_workers, thread_name_prefix="decode") as pool:
             try:
                 for chunk, decoded in self.decoded_batches(pool, paths, stop):
-                    predictions = self._predict_chunk(chunk, decoded)
+                    predictions = self.predict_decoded(chunk, decoded)
                     done += len(chunk)
                     yield BatchResult(predictions, done, len(paths), time.perf_counter() - start)
                     if stop():
@@ -344,9 +344,10 @@ class Predictor:
         batch = torch.from_numpy(np.stack(inputs))
         return batch.pin_memory() if self.device.type == "cuda" else batch
 
-    def _predict_chunk(
+    def predict_decoded(
         self, chunk: list[Path], decoded: list[gpu_decode.Decoded]
     ) -> list[Prediction]:
+        """The predictions for a batch of decoded inputs, or reasons (their error rows)."""
         results = [
             Prediction(path, error=item if isinstance(item, str) else None)
             for path, item in zip(chunk, decoded, strict=True)

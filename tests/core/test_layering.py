@@ -218,3 +218,25 @@ def test_the_modules_the_window_needs_before_torch_do_not_import_it():
         "resnet_desktop.app.names, resnet_desktop.app.weights, resnet_desktop.app.startup"
     )
     assert "torch" not in modules
+
+
+RAY_MODULES = {f"{ROOT}.app.cluster"}  # the driver of ``predict --cluster``
+
+
+def test_only_the_cluster_driver_imports_ray_and_only_in_functions():
+    """Ray is an optional extra: nothing else may need it, nothing may load it at import.
+
+    The code its workers run (app/cluster_workers.py) is plain code, testable without it.
+    """
+    importers = {
+        module
+        for module in _modules()
+        if any(_starts_with(name, {"ray"}) for name in _all_imports(module))
+    }
+    assert importers == RAY_MODULES
+    at_import = {
+        module
+        for module in _modules()
+        if any(n.split(".")[0] == "ray" for n in _loads_at_import(module))
+    }
+    assert at_import == set()

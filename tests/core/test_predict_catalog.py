@@ -122,7 +122,7 @@ import sys, time
 from resnet_desktop.core.predictor import Predictor
 from resnet_desktop.cli import main
 
-real = Predictor._predict_chunk
+real = Predictor.predict_decoded
 log = open(sys.argv[1], "a")
 
 def logged(self, chunk, decoded):
@@ -132,7 +132,7 @@ def logged(self, chunk, decoded):
     time.sleep(0.05)
     return predictions
 
-Predictor._predict_chunk = logged
+Predictor.predict_decoded = logged
 sys.exit(main(sys.argv[2:]))
 """
 
