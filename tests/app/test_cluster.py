@@ -77,7 +77,7 @@ def cifar_sample(shared, folder: Path, per_class: int) -> Path:
     for class_folder in sorted(shared(CIFAR).iterdir()):
         (folder / class_folder.name).mkdir(parents=True)
         for image in sorted(class_folder.iterdir())[:per_class]:
-            (folder / class_folder.name / image.name).symlink_to(image)
+            (folder / class_folder.name / image.name).symlink_to(image.resolve())
     return folder
 
 

@@ -31,7 +31,7 @@ def cifar_sample(folder: Path, per_class: int) -> Path:
     for class_folder in sorted((SHARED / "data/cifar10-test").iterdir()):
         (folder / class_folder.name).mkdir(parents=True)
         for image in sorted(class_folder.iterdir())[:per_class]:
-            (folder / class_folder.name / image.name).symlink_to(image)
+            (folder / class_folder.name / image.name).symlink_to(image.resolve())
     return folder
 
 
