@@ -216,7 +216,7 @@ def test_finetune_keeps_a_result_the_library_refuses_and_says_where(
 
     monkeypatch.setattr(library_module.tempfile, "tempdir", str(tmp_path))
 
-    def disk_full(self, name, weights, metadata):
+    def disk_full(self, name, *written):
         raise library_module.LibraryError(f"could not save model {name!r}: No space left")
 
     real_write = library_module.ModelLibrary._write
