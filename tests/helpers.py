@@ -106,7 +106,8 @@ def give_person_label(
             "SELECT id FROM images WHERE path = ?", (os.fsencode(os.path.abspath(path)),)
         ).fetchone()
         if row is None:
-            row = (db.execute("INSERT INTO images (path) VALUES (?)", (os.fsencode(path),)).lastrowid,)
+            added = db.execute("INSERT INTO images (path) VALUES (?)", (os.fsencode(path),))
+            row = (added.lastrowid,)
         db.execute(
             "INSERT INTO person_labels (image_id, label, model_id, class_set, created_at) "
             "VALUES (?, ?, ?, ?, 'now')",

@@ -19,6 +19,7 @@ from resnet_desktop.app.model_identity import ModelArgs, identify_model
 from resnet_desktop.core import paths as app_paths
 from resnet_desktop.core.catalog import Catalog, FileSignature, ModelIdentity
 from resnet_desktop.core.errors import UserError
+from resnet_desktop.core.file_steps import Mode
 from resnet_desktop.core.imaging import scan_images
 from resnet_desktop.core.sorting import (
     FileRestored,
@@ -28,12 +29,15 @@ from resnet_desktop.core.sorting import (
     SortPlan,
     UndoEvent,
     plan_sort,
+    run_sort,
+    undo_sort,
     unfinished_sort,
 )
 
 PathLike = str | Path
 Event = TypeVar("Event", SortEvent, UndoEvent)
 Move = tuple[Path, Path, FileSignature]
+StopCheck = Callable[[], bool]
 FOLLOW_BATCH = 200  # moves recorded per catalog transaction
 
 
@@ -139,6 +143,49 @@ def follow_moves(events: Iterable[Event], catalog_path: PathLike | None = None) 
         finally:
             if batch:
                 catalog.moved(batch)
+
+
+def preview_job(
+    listed: Callable[[StopCheck], Sequence[PathLike]],
+    model: str,
+    dest: PathLike,
+    *,
+    threshold: float | None = None,
+    catalog_path: PathLike | None = None,
+) -> Callable[[StopCheck], Iterator[SortPlan]]:
+    """A job for a worker: the plan for sorting the images ``listed`` gives, by ``model``."""
+
+    def job(should_stop: StopCheck) -> Iterator[SortPlan]:
+        paths = listed(should_stop)
+        if should_stop():
+            return
+        identity = load_identity(model)
+        yield prepare_sort(
+            paths,
+            identity,
+            dest,
+            threshold=threshold,
+            catalog_path=catalog_path,
+            should_stop=should_stop,
+        )
+
+    return job
+
+
+def sort_job(
+    plan: SortPlan, mode: Mode, catalog_path: PathLike | None = None
+) -> Callable[[StopCheck], Iterator[SortEvent]]:
+    """A job for a worker: carry ``plan`` out (continuing what it resumes), records following."""
+    return lambda should_stop: follow_moves(
+        run_sort(plan, mode, plan.resumes, should_stop), catalog_path
+    )
+
+
+def undo_job(
+    journal: PathLike, catalog_path: PathLike | None = None
+) -> Callable[[StopCheck], Iterator[UndoEvent]]:
+    """A job for a worker: put back what the sort journaled in ``journal`` did."""
+    return lambda should_stop: follow_moves(undo_sort(Path(journal), should_stop), catalog_path)
 
 
 def _move_of(event: SortEvent | UndoEvent) -> Move | None:

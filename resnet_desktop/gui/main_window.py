@@ -49,7 +49,7 @@ from resnet_desktop.core.imaging import IMAGE_EXTENSIONS
 from resnet_desktop.core.predictor import BatchResult
 from resnet_desktop.core.settings import load_settings, save_settings
 from resnet_desktop.core.throttle import Throttle
-from resnet_desktop.gui import about
+from resnet_desktop.gui import about, corrections_flow, sort_dialog
 from resnet_desktop.gui.actions import create_actions
 from resnet_desktop.gui.catalog_flow import CatalogFlow, catalog_file
 from resnet_desktop.gui.detail_panel import PREVIEW_SIZE, DetailPanel
@@ -157,11 +157,12 @@ class MainWindow(QMainWindow):
     def _build_menus_and_toolbar(self) -> None:
         menus = {
             "&File": ["actionOpenFolder", "actionAddImages", None, "actionExportCsv",
-                      "actionExportFilteredCsv", None, "actionOpenCatalog", "actionNewCatalog",
-                      None, "actionQuit"],
-            "&Edit": ["actionCopy", "actionClearList"],
+                      "actionExportFilteredCsv", None, "actionSortIntoFolders", None,
+                      "actionOpenCatalog", "actionNewCatalog", None, "actionQuit"],
+            "&Edit": ["actionCopy", "actionClearList", None, "actionUndoSort"],
             "&Model": ["actionClassify", "actionStop", None, "actionImportWeights",
-                       "actionFineTune", "actionEvaluate", "actionManageModels"],
+                       "actionFineTune", "actionFineTuneCorrections", "actionEvaluate",
+                       "actionManageModels"],
             "&Help": ["actionAbout"],
         }  # fmt: skip
         for title, names in menus.items():
@@ -539,6 +540,15 @@ class MainWindow(QMainWindow):
 
     def _model_saved(self, name: str, use_now: bool) -> None:
         self.refresh_models(select=name if use_now else None)
+
+    def sort_into_folders(self) -> None:
+        sort_dialog.open_sort(self, self.selector.current_model(), self.listing.paths_source())
+
+    def undo_sort(self) -> None:
+        sort_dialog.open_undo(self, self.listing.paths_source())
+
+    def fine_tune_corrections(self) -> None:
+        corrections_flow.open_wizard(self, self.selector.current_model(), self.options.runtime())
 
     def open_evaluate(self) -> None:
         model = self.selector.current_model()

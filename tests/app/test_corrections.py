@@ -31,7 +31,7 @@ def reviewed(tmp_path: Path, capsys) -> tuple[Path, Path, list[Path]]:
     identity = load_identity("colours")
     with Catalog.open(catalog) as store:
         model = store.model_id(identity)
-    corrected = [photos / "red" / "000.png", photos / "blue" / "001.png", photos / "red" / "002.png"]
+    corrected = [photos / name for name in ("red/000.png", "blue/001.png", "red/002.png")]
     for path, label in zip(corrected, ["Red", "blue", "purple"], strict=True):
         give_person_label(catalog, path, label, model, identity.class_set)
     capsys.readouterr()
@@ -59,7 +59,7 @@ def test_no_corrections_is_a_clear_error(tmp_path: Path, tiny_model: str):
 
 
 def test_cli_retrains_on_corrections_and_the_folder_then_reruns(reviewed, capsys):
-    train, catalog, corrected = reviewed
+    train, catalog, _ = reviewed
     argv = ["finetune", "--from-corrections", "--model", "colours", "--name", "colours-2",
             "--catalog", str(catalog), "--rerun", *TRAIN]  # fmt: skip
     assert main(argv) == 0

@@ -64,7 +64,7 @@ def test_unreadable_labelled_files_are_reported_not_counted(tmp_path: Path):
 
 def test_labels_of_one_class_cannot_train(tmp_path: Path):
     labelled = [(path, "dark") for path, _ in loose_images(tmp_path, 2)]
-    with pytest.raises(DatasetError, match="at least 2 class.*4 images labelled by a person"):
+    with pytest.raises(DatasetError, match=r"at least 2 class.*4 images labelled by a person"):
         last_scan(scan_labelled(labelled, origin=ORIGIN))
 
 
@@ -104,4 +104,3 @@ def test_the_catalog_gives_the_labels_meant_for_a_model(tmp_path: Path):
         assert catalog.classified_by(pets) == sorted(paths)
         assert catalog.classified_by(pets_v2) == []
     assert labelled == {paths[0]: "dog", paths[1]: "cat", paths[3]: "dog", paths[5]: "hamster"}
-
