@@ -178,7 +178,7 @@ class SortDialog(QDialog):
         table.verticalHeader().hide()
         header = table.horizontalHeader()
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        for column in (0, 2, 3):
+        for column in (2, 3):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         return table
 
@@ -253,6 +253,7 @@ class SortDialog(QDialog):
                 item.setData(number, Qt.ItemDataRole.DisplayRole)
                 row.append(item)
             self.folders.appendRow(row)
+        self.table.resizeColumnToContents(0)  # folder names in full: they are the point
         self.status.setText(plan_text(plan, self.model, self.mode()))
         self._update_buttons()
         self.previewShown.emit(plan)
