@@ -157,3 +157,23 @@ def test_undo_sort_of_a_chosen_journal(qtbot, photos, tiny_model, tmp_path):
 def test_the_window_has_the_menu_entries(window):
     texts = {a.objectName() for menu in window.menuBar().actions() for a in menu.menu().actions()}
     assert {"actionSortIntoFolders", "actionUndoSort", "actionFineTuneCorrections"} <= texts
+
+
+def test_the_corrections_wizard_scans_the_labelled_images(qtbot, window, tiny_model, tmp_path):
+    from resnet_desktop.app.corrections import Corrections
+    from resnet_desktop.core.runtime import RuntimeOptions
+    from resnet_desktop.gui.corrections_flow import show_wizard
+    from tests.helpers import write_class_folders
+
+    made = write_class_folders(tmp_path / "fixed", 3, {"cat": (200, 30, 30), "dog": (30, 30, 200)})
+    labelled = tuple((path, path.parent.name) for path in sorted(made.rglob("*.png")))
+    found = Corrections(tiny_model, load_identity(tiny_model), labelled, None, tmp_path / "c.db")
+    wizard = show_wizard(window, found, RuntimeOptions(device="cpu"))
+    page = wizard.dataset_page
+    qtbot.waitUntil(
+        lambda: page.state.scan is not None and not page.runner.running, timeout=WAIT_MS
+    )
+    assert page.state.scan.counts() == {"cat": 3, "dog": 3} and page.state.scan.labelled == 6
+    assert "The 6 images you labelled for tiny (cat 3, dog 3)" in page.subTitle()
+    assert wizard.review_page.name_edit.text() == "tiny-corrected"
+    wizard.close()
