@@ -104,3 +104,23 @@ def test_the_catalog_gives_the_labels_meant_for_a_model(tmp_path: Path):
         assert catalog.classified_by(pets) == sorted(paths)
         assert catalog.classified_by(pets_v2) == []
     assert labelled == {paths[0]: "dog", paths[1]: "cat", paths[3]: "dog", paths[5]: "hamster"}
+
+
+def test_real_photos_labelled_by_a_person_train_a_head(shared, tmp_path: Path):
+    """40 CIFAR-10 test photos as a person's labels: cifar_resnet20's head learns cat vs dog."""
+    from resnet_desktop.core.model_loader import load_model
+    from resnet_desktop.core.runtime import RuntimeOptions
+    from resnet_desktop.core.trainer import FitResult, TrainConfig, fit
+
+    test = shared("data/cifar10-test")
+    weights = shared("weights/cifar10-resnet/resnet20-12fca82f.th")
+    labelled = [
+        (path, name) for name in ("cat", "dog") for path in sorted((test / name).glob("*.jpg"))[:40]
+    ]
+    scan = last_scan(scan_labelled(labelled, origin=ORIGIN))
+    assert scan.counts() == {"cat": 40, "dog": 40} and scan.labelled == 80
+    config = TrainConfig(strategy="head", runtime=RuntimeOptions(device="cpu", precision="fp32"))
+    result = list(fit(load_model("cifar_resnet20", weights), split_dataset(scan, 0.25), config))[-1]
+    assert isinstance(result, FitResult) and result.report is not None
+    assert result.dataset["labelled"] == 80 and result.dataset["root"] == str(ORIGIN)
+    assert result.report.accuracy >= 0.75  # cat vs dog on 20 held-out photos
