@@ -6,8 +6,8 @@ For each seed, through the command line's own code (``main([...])`` in this proc
    ``--per-class`` CIFAR-10 training images of each class (the "before" model);
 2. ``predict`` ``--pool`` other training images of those classes into a fresh catalog;
 3. correct ``--corrections`` of them, the true labels standing in for a person, stored as
-   person labels for that model: once the least confident, once a random draw (in a copy
-   of the catalog each);
+   person labels for that model: once the least confident, once a random draw, and, as
+   an upper bound, every one of them (in a copy of the catalog each);
 4. ``finetune --from-corrections`` (the labelled images plus the model's own training
    folder, which its metadata names), one model per choice;
 5. accuracy of the three models on the 1,000 test images of each class.
@@ -135,6 +135,7 @@ def one_seed(seed: int, train: Path, pool: Path, test: Path, work: Path, count: 
     choices = {
         "lowest": [path for path, *_ in sorted(scored, key=lambda item: item[1])[:count]],
         "random": random.Random(seed).sample(sorted(said), count),
+        "all": sorted(said),  # the upper bound: every pool image labelled
     }
     figures = {"before": accuracy(base, test), "pool_before": pool_accuracy}
     for how, chosen in choices.items():
@@ -177,13 +178,16 @@ def _print_table(rows: dict[int, dict], args: argparse.Namespace) -> None:
         f"\n{len(CLASSES)} classes, {args.per_class} training images each; {args.pool} pool "
         f"images; {args.corrections} corrected; accuracy on {1000 * len(CLASSES)} test images"
     )
-    print(f"{'seed':>6}  {'before':>7}  {'lowest':>7}  {'random':>7}  wrong among lowest/random")
+    print(
+        f"{'seed':>6}  {'before':>7}  {'lowest':>7}  {'random':>7}  {'all':>7}  "
+        "wrong among lowest/random"
+    )
     for seed, row in rows.items():
         print(
             f"{seed:>6}  {row['before']:7.2%}  {row['lowest']:7.2%}  {row['random']:7.2%}  "
-            f"{row['lowest_wrong']}/{row['random_wrong']}"
+            f"{row['all']:7.2%}  {row['lowest_wrong']}/{row['random_wrong']}"
         )
-    for key in ("before", "lowest", "random"):
+    for key in ("before", "lowest", "random", "all"):
         values = [row[key] for row in rows.values()]
         spread = statistics.stdev(values) if len(values) > 1 else 0.0
         print(f"{key:>7}: mean {statistics.fmean(values):.2%}  sd {spread:.2%}")
