@@ -57,7 +57,13 @@ class Corrections:
         """The dataset's pre-flight scan: the labelled files, plus ``folder`` (default: the
         model's training folder) when ``with_folder``."""
         chosen = (folder or self.training_folder) if with_folder else None
-        return scan_labelled(self.labelled, chosen, origin=self.catalog, should_stop=should_stop)
+        return scan_labelled(
+            self.labelled,
+            chosen,
+            origin=self.catalog,
+            keep=self.identity.class_names,
+            should_stop=should_stop,
+        )
 
 
 def find_corrections(

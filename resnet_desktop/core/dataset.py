@@ -94,6 +94,8 @@ class DatasetScan:
     # samples); ``root`` is then the model's training folder, or the catalog itself.
     labelled: int = 0
     labelled_from: Path | None = None
+    # Classes of the model being retrained that no image here has: it will not know them.
+    dropped_classes: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         """Readable images per class, both folders together."""
@@ -115,6 +117,11 @@ class DatasetScan:
         """Everything the user should look at before training, one sentence each."""
         counts = self.counts()
         lines = self._nesting_warnings()
+        if self.dropped_classes:
+            lines.append(
+                f"classes of the model without images, which the new model will not know: "
+                f"{_join(self.dropped_classes)}"
+            )
         if self.unreadable:
             lines.append(f"{len(self.unreadable)} unreadable file(s) will be skipped")
         if self.empty_classes:

@@ -31,13 +31,15 @@ def scan_labelled(
     folder: str | os.PathLike[str] | None = None,
     *,
     origin: Path,
+    keep: Sequence[str] = (),
     should_stop: Callable[[], bool] | None = None,
     workers: int | None = None,
 ) -> Iterator[ScanEvent]:
     """Pre-flight check of ``labelled`` files, plus ``folder``'s class folders if given.
 
     Yields progress, then one DatasetScan (``cancelled`` when stopped) whose ``root`` is
-    ``folder``, or ``origin`` (where the labels come from) without one.
+    ``folder``, or ``origin`` (where the labels come from) without one. Classes of ``keep``
+    (the retrained model's) without images are named in its warnings.
 
     Raises:
         DatasetError: fewer than two classes have readable images.
@@ -63,6 +65,7 @@ def scan_labelled(
         raise DatasetError(f"{error} ({len(labelled)} images labelled by a person)") from None
     scan.labelled = sum(1 for path in labels if checked[path][1] is None)
     scan.labelled_from = origin
+    scan.dropped_classes = [name for name in keep if name not in scan.class_names]
     yield scan
 
 

@@ -32,8 +32,9 @@ def loose_images(tmp_path: Path, per_class: int = 4) -> list[tuple[Path, str]]:
 
 def test_labelled_files_alone_make_a_dataset_rooted_at_their_catalog(tmp_path: Path):
     labelled = loose_images(tmp_path)
-    scan = last_scan(scan_labelled(labelled, origin=ORIGIN))
-    assert scan.class_names == ["dark", "light"]
+    scan = last_scan(scan_labelled(labelled, origin=ORIGIN, keep=["light", "grey", "dark"]))
+    assert scan.class_names == ["dark", "light"] and scan.dropped_classes == ["grey"]
+    assert "which the new model will not know: grey" in " ".join(scan.warnings())
     assert scan.counts() == {"dark": 4, "light": 4}
     assert scan.root == ORIGIN and scan.labelled_from == ORIGIN and scan.labelled == 8
     assert {sample.path for sample in scan.samples} == {path for path, _ in labelled}
