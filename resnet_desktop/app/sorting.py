@@ -11,7 +11,9 @@ then run or undone with :mod:`resnet_desktop.core.sorting`, through
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -145,6 +147,14 @@ def follow_moves(events: Iterable[Event], catalog_path: PathLike | None = None) 
                 catalog.moved(batch)
 
 
+@dataclass(frozen=True)
+class SortPreview:
+    """A plan, and how many listed files were gone (moved or deleted since listing)."""
+
+    plan: SortPlan
+    gone: int
+
+
 def preview_job(
     listed: Callable[[StopCheck], Sequence[PathLike]],
     model: str,
@@ -152,15 +162,19 @@ def preview_job(
     *,
     threshold: float | None = None,
     catalog_path: PathLike | None = None,
-) -> Callable[[StopCheck], Iterator[SortPlan]]:
-    """A job for a worker: the plan for sorting the images ``listed`` gives, by ``model``."""
+) -> Callable[[StopCheck], Iterator[SortPreview]]:
+    """A job for a worker: the plan for sorting the images ``listed`` gives, by ``model``.
 
-    def job(should_stop: StopCheck) -> Iterator[SortPlan]:
-        paths = listed(should_stop)
+    A window's list can hold files moved or deleted since: they are left out and counted.
+    """
+
+    def job(should_stop: StopCheck) -> Iterator[SortPreview]:
+        given = listed(should_stop)
         if should_stop():
             return
+        paths = [path for path in given if os.path.lexists(path)]
         identity = load_identity(model)
-        yield prepare_sort(
+        plan = prepare_sort(
             paths,
             identity,
             dest,
@@ -168,6 +182,7 @@ def preview_job(
             catalog_path=catalog_path,
             should_stop=should_stop,
         )
+        yield SortPreview(plan, len(given) - len(paths))
 
     return job
 

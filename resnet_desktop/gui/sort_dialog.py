@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from resnet_desktop.app.formatting import format_duration
-from resnet_desktop.app.sorting import preview_job, sort_job, undo_job
+from resnet_desktop.app.sorting import SortPreview, preview_job, sort_job, undo_job
 from resnet_desktop.core.file_steps import Mode
 from resnet_desktop.core.sort_journal import PREFIX, SUFFIX
 from resnet_desktop.core.sorting import (
@@ -98,6 +98,7 @@ class SortDialog(QDialog):
         self.plan: SortPlan | None = None
         self.journal = journal  # of the last sort run here: Undo takes it back
         self._task = ""
+        self._gone = 0
         self._end: SortFinished | UndoFinished | None = None
         self._started = 0.0
         self._failures: list[str] = []
@@ -163,9 +164,12 @@ class SortDialog(QDialog):
         self.status = QLabel(
             wordWrap=True, textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse
         )
+        self.summary = QLabel(
+            wordWrap=True, textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse
+        )
         self.error = InlineError()
         self.progress = QProgressBar(visible=False)
-        for widget in (self.status, self.error, self.progress):
+        for widget in (self.status, self.summary, self.error, self.progress):
             layout.addWidget(widget)
         layout.addWidget(self._buttons())
 
@@ -215,7 +219,7 @@ class SortDialog(QDialog):
 
     def _mode_changed(self) -> None:
         if self.plan is not None:
-            self._show_plan(self.plan)  # the wording changes; the plan does not
+            self._show_plan(self.plan, self._gone)  # the wording changes; the plan does not
 
     def preview(self) -> None:
         """Compute the plan now, in a worker, for the destination and threshold shown."""
@@ -237,7 +241,7 @@ class SortDialog(QDialog):
         self.runner.start(job)
         self._update_buttons()
 
-    def _show_plan(self, plan: SortPlan | None) -> None:
+    def _show_plan(self, plan: SortPlan | None, gone: int = 0) -> None:
         self.plan = plan
         self.error.clear()
         self.folders.setRowCount(0)
@@ -254,7 +258,8 @@ class SortDialog(QDialog):
                 row.append(item)
             self.folders.appendRow(row)
         self.table.resizeColumnToContents(0)  # folder names in full: they are the point
-        self.status.setText(plan_text(plan, self.model, self.mode()))
+        self._gone = gone
+        self.status.setText(plan_text(plan, self.model, self.mode(), gone))
         self._update_buttons()
         self.previewShown.emit(plan)
 
@@ -279,6 +284,7 @@ class SortDialog(QDialog):
         self._task = task
         self._failures = []
         self._started = time.monotonic()
+        self.summary.clear()
         self.error.clear()
         self.status.setText(text)
         self.progress.setRange(0, 0)
@@ -294,8 +300,8 @@ class SortDialog(QDialog):
 
     def _on_item(self, event: object) -> None:
         match event:
-            case SortPlan():
-                self._show_plan(event)
+            case SortPreview(plan, gone):
+                self._show_plan(plan, gone)
             case SortStarted(total=total) | UndoStarted(total=total):
                 self.progress.setRange(0, max(1, total))
             case FileSorted(done=done, total=total) | FileRestored(done=done, total=total):
@@ -321,8 +327,10 @@ class SortDialog(QDialog):
 
     def _finish(self, text: str, end: SortFinished | UndoFinished) -> None:
         self.progress.hide()
-        self.status.setText(text)
+        self.summary.setText(text)
+        self.status.clear()
         self._end = end  # announced once the worker is done and the buttons are ready
+        self.plan = None  # carried out: a new one is previewed when there is more to do
 
     def _on_failed(self, message: str) -> None:
         self.progress.hide()
@@ -336,6 +344,8 @@ class SortDialog(QDialog):
             self.sortFinished.emit(end)
         elif isinstance(end, UndoFinished):
             self.undoFinished.emit(end)
+        if end is not None and (end.cancelled or isinstance(end, UndoFinished)) and self.model:
+            self.preview()  # what is left to sort, or all of it again after an undo
 
     def _busy_sorting(self) -> bool:
         return self.runner.running and self._task in ("sort", "undo")
@@ -378,10 +388,12 @@ def _holds(label: str | None, folder: str, threshold: float | None) -> str:
     return label if label == folder else f"{label}  (renamed to a safe folder name)"
 
 
-def plan_text(plan: SortPlan, model: str, mode: Mode) -> str:
+def plan_text(plan: SortPlan, model: str, mode: Mode, gone: int = 0) -> str:
     """The preview's sentence: how many go where, what stays, what a resumed sort did."""
     files = sum(folder.files for folder in plan.folders)
     parts = [f"{_count(files, 'image')} will be {_past(mode)} into {plan.dest}."]
+    if gone:
+        parts.append(f"{_count(gone, 'listed file')} no longer there (moved or deleted).")
     if plan.not_classified:
         parts.append(
             f"{_count(len(plan.not_classified), 'image')} not classified by {model} yet stay "

@@ -80,10 +80,12 @@ def test_the_preview_shows_folders_counts_labels_and_what_stays(
     assert "1 image not classified by tiny yet" in dialog.status.text()
     with qtbot.waitSignal(dialog.previewShown, timeout=WAIT_MS) as shown:
         dialog.threshold_check.setChecked(True)  # 50 %: the unsure ship goes to unknown
+        photos[0][1].unlink()  # a listed file deleted meanwhile
     assert isinstance(shown.args[0], SortPlan)
     assert ["unknown/", "confidence under 50%", "1", "0"] in table(dialog)
     dialog.mode_group.button(1).setChecked(True)
-    assert "5 images will be moved" in dialog.status.text()
+    assert "4 images will be moved" in dialog.status.text()
+    assert "1 listed file no longer there" in dialog.status.text()
 
 
 def test_sort_then_undo_from_the_dialog(qtbot, photos, tiny_model, tmp_path):
@@ -97,13 +99,15 @@ def test_sort_then_undo_from_the_dialog(qtbot, photos, tiny_model, tmp_path):
     assert not end.cancelled and sum(count for _, count in end.placed) == 5
     assert (dest / "my horse" / "photo_4.jpg").read_bytes() == b"bytes 4"
     assert not paths[0].exists() and paths[5].exists()
-    assert dialog.status.text().startswith("Moved 5 files in ")
+    assert dialog.summary.text().startswith("Moved 5 files in ")
+    assert not dialog.sort_button.isEnabled()  # done: nothing left to sort
     assert dialog.undo_button.isVisible() and dialog.undo_button.isEnabled()
     with qtbot.waitSignal(dialog.undoFinished, timeout=WAIT_MS):
         dialog.undo_button.click()
     assert all(path.read_bytes() == b"bytes %d" % n for n, path in enumerate(paths))
     assert not (dest / "cat").exists()
-    assert dialog.status.text().startswith("Put back 5 files")
+    assert dialog.summary.text().startswith("Put back 5 files")
+    qtbot.waitUntil(dialog.sort_button.isEnabled, timeout=WAIT_MS)  # all of it again
 
 
 def test_cancel_stops_after_the_file_in_hand(qtbot, photos, tiny_model, tmp_path, monkeypatch):
@@ -134,7 +138,10 @@ def test_cancel_stops_after_the_file_in_hand(qtbot, photos, tiny_model, tmp_path
     end: SortFinished = finished.args[0]
     assert end.cancelled and sum(count for _, count in end.placed) == 1
     assert len([p for p in dest.rglob("*.jpg")]) == 1
-    assert "Cancelled" in dialog.status.text() and dialog.close_button.isVisible()
+    assert "Cancelled" in dialog.summary.text() and dialog.close_button.isVisible()
+    qtbot.waitUntil(dialog.sort_button.isEnabled, timeout=WAIT_MS)  # the rest, previewed
+    assert "Continues an interrupted sort (1 placed before)" in dialog.status.text()
+    assert sum(folder.files for folder in dialog.plan.folders) == 4
 
 
 def test_undo_sort_of_a_chosen_journal(qtbot, photos, tiny_model, tmp_path):
