@@ -104,7 +104,10 @@ def offer_rerun(
         progress.close()
         window.table.refresh()
 
-    worker = window.workers.start(job, yielded=advance, failed=progress.setLabelText, done=finished)
+    def failed(message: str) -> None:
+        show_message(window, "Could not classify again", message, QMessageBox.Icon.Warning)
+
+    worker = window.workers.start(job, yielded=advance, failed=failed, done=finished)
     progress.canceled.connect(worker.stop)
     progress.show()
     return progress

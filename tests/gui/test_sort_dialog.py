@@ -184,3 +184,24 @@ def test_the_corrections_wizard_scans_the_labelled_images(qtbot, window, tiny_mo
     assert "The 6 images you labelled for tiny (cat 3, dog 3)" in page.subTitle()
     assert wizard.review_page.name_edit.text() == "tiny-corrected"
     wizard.close()
+
+
+def test_after_retraining_the_old_versions_images_are_classified_again(
+    qtbot, window, tiny_model, tmp_path, monkeypatch
+):
+    from PySide6.QtWidgets import QMessageBox
+
+    from resnet_desktop.gui.corrections_flow import offer_rerun
+    from tests.helpers import write_colour_images
+
+    paths = write_colour_images(tmp_path / "photos", 2)
+    catalog = window.catalog.path
+    monkeypatch.setattr(QMessageBox, "question", lambda *_: QMessageBox.StandardButton.Yes)
+    progress = offer_rerun(window, "old", tiny_model, paths, catalog)
+    assert progress is not None and progress.maximum() == len(paths)
+    with qtbot.waitSignal(progress.destroyed, timeout=120_000):  # closed when the run ends
+        pass
+    with Catalog.open(catalog, read_only=True) as store:
+        assert store.classified_by(load_identity(tiny_model)) == sorted(paths)
+    monkeypatch.setattr(QMessageBox, "question", lambda *_: QMessageBox.StandardButton.No)
+    assert offer_rerun(window, "old", tiny_model, paths, catalog) is None
