@@ -120,9 +120,11 @@ def accuracy(model: str, folder: Path) -> float:
     return report.accuracy
 
 
-def one_seed(seed: int, train: Path, pool: Path, test: Path, work: Path, count: int) -> dict:
+def one_seed(
+    seed: int, train: Path, pool: Path, test: Path, work: Path, count: int, strategy: str
+) -> dict:
     base = f"five-{seed}"
-    common = ["--seed", str(seed), *RUNTIME]
+    common = ["--seed", str(seed), "--strategy", strategy, *RUNTIME]
     weights = str(SHARED / WEIGHTS)
     run(["finetune", str(train), "--model", "cifar_resnet20", "--weights", weights,
          "--name", base, *common])  # fmt: skip
@@ -157,6 +159,7 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=100)
     parser.add_argument("--pool", type=int, default=2000)
     parser.add_argument("--corrections", type=int, default=100)
+    parser.add_argument("--strategy", default="head", help="of both fine-tunings")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="correction-loop-") as temp:
         work = Path(temp)
@@ -168,7 +171,7 @@ def main() -> None:
             (test / name).symlink_to((SHARED / TEST_FOLDER / name).resolve())
         rows = {}
         for seed in args.seeds:
-            rows[seed] = one_seed(seed, train, pool, test, work, args.corrections)
+            rows[seed] = one_seed(seed, train, pool, test, work, args.corrections, args.strategy)
             print(f"seed {seed}: {rows[seed]}", file=sys.stderr, flush=True)
     _print_table(rows, args)
 
@@ -176,7 +179,8 @@ def main() -> None:
 def _print_table(rows: dict[int, dict], args: argparse.Namespace) -> None:
     print(
         f"\n{len(CLASSES)} classes, {args.per_class} training images each; {args.pool} pool "
-        f"images; {args.corrections} corrected; accuracy on {1000 * len(CLASSES)} test images"
+        f"images; {args.corrections} corrected; strategy {args.strategy}; accuracy on "
+        f"{1000 * len(CLASSES)} test images"
     )
     print(
         f"{'seed':>6}  {'before':>7}  {'lowest':>7}  {'random':>7}  {'all':>7}  "
