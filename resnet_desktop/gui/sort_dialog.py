@@ -53,6 +53,13 @@ from resnet_desktop.core.sorting import (
     UndoFinished,
     UndoStarted,
 )
+from resnet_desktop.gui.sort_texts import (
+    folder_holds,
+    plan_text,
+    sort_summary,
+    undo_summary,
+    verb,
+)
 from resnet_desktop.gui.widgets import InlineError, folder_row
 from resnet_desktop.gui.workers import JobRunner
 
@@ -60,12 +67,7 @@ if TYPE_CHECKING:
     from resnet_desktop.gui.main_window import MainWindow
 
 PREVIEW_DELAY_MS = 300  # typing pause before the plan is computed again
-MODES: tuple[tuple[Mode, str, str], ...] = (
-    ("copy", "&Copy", "copied"),
-    ("move", "&Move", "moved"),
-    ("link", "&Link", "linked"),
-)
-SHOWN_FAILURES = 5
+MODES: tuple[tuple[Mode, str], ...] = (("copy", "&Copy"), ("move", "&Move"), ("link", "&Link"))
 Listed = Callable[[Callable[[], bool]], Sequence[Path]]
 
 
@@ -130,7 +132,7 @@ class SortDialog(QDialog):
         self.dest_edit.textChanged.connect(self._schedule_preview)
         self.mode_group = QButtonGroup(self)
         modes = QHBoxLayout()
-        for number, (mode, text, _) in enumerate(MODES):
+        for number, (mode, text) in enumerate(MODES):
             button = QRadioButton(text, objectName=f"mode_{mode}", checked=number == 0)
             self.mode_group.addButton(button, number)
             modes.addWidget(button)
@@ -250,7 +252,7 @@ class SortDialog(QDialog):
             self._update_buttons()
             return
         for folder in plan.folders:
-            holds = _holds(folder.label, folder.folder, plan.threshold)
+            holds = folder_holds(folder.label, folder.folder, plan.threshold)
             row = [QStandardItem(folder.folder + "/"), QStandardItem(holds)]
             for number in (folder.files, folder.by_person):
                 item = QStandardItem()
@@ -269,7 +271,7 @@ class SortDialog(QDialog):
         plan = self.plan
         if plan is None or self.runner.running or not (plan.placements or plan.resumes):
             return
-        self._begin("sort", f"{_verb(self.mode()).capitalize()}…")
+        self._begin("sort", f"{verb(self.mode()).capitalize()}…")
         self.runner.start(sort_job(plan, self.mode(), self.catalog_path))
         self._update_buttons()
 
@@ -368,78 +370,6 @@ class SortDialog(QDialog):
         self._timer.stop()
         self.runner.shutdown()
         super().closeEvent(event)
-
-
-# --- what the dialog says (plain functions: the tests read them too) ---------------------
-
-
-def _verb(mode: Mode) -> str:
-    return {"copy": "copying", "move": "moving", "link": "linking"}[mode]
-
-
-def _past(mode: Mode) -> str:
-    return next(past for name, _, past in MODES if name == mode)
-
-
-def _holds(label: str | None, folder: str, threshold: float | None) -> str:
-    """What a preview row says a folder holds: its label, spelled as the model does."""
-    if label is None:
-        return f"confidence under {threshold:.0%}" if threshold is not None else "unknown"
-    return label if label == folder else f"{label}  (renamed to a safe folder name)"
-
-
-def plan_text(plan: SortPlan, model: str, mode: Mode, gone: int = 0) -> str:
-    """The preview's sentence: how many go where, what stays, what a resumed sort did."""
-    files = sum(folder.files for folder in plan.folders)
-    parts = [f"{_count(files, 'image')} will be {_past(mode)} into {plan.dest}."]
-    if gone:
-        parts.append(f"{_count(gone, 'listed file')} no longer there (moved or deleted).")
-    if plan.not_classified:
-        parts.append(
-            f"{_count(len(plan.not_classified), 'image')} not classified by {model} yet stay "
-            "where they are (classify them first)."
-        )
-    if plan.unreadable:
-        parts.append(f"{_count(len(plan.unreadable), 'image')} {model} could not read stay too.")
-    if plan.in_folders:
-        parts.append(f"{_count(plan.in_folders, 'image')} already in these folders stay.")
-    if plan.resumes is not None:
-        parts.append(f"Continues an interrupted sort ({plan.already_sorted} placed before).")
-    return " ".join(parts)
-
-
-def sort_summary(end: SortFinished, mode: Mode, failures: Sequence[str]) -> str:
-    """What went where, and what did not."""
-    placed = sum(count for _, count in end.placed)
-    where = ", ".join(f"{folder} {count}" for folder, count in end.placed)
-    text = f"{_past(mode).capitalize()} {_count(placed, 'file')} in {format_duration(end.elapsed)}"
-    text += f": {where}." if where else "."
-    if end.already_there:
-        text += f" {end.already_there} were already there."
-    text += _failure_text(failures, "failed")
-    if end.cancelled:
-        text += " Cancelled: sort again into the same folder to finish, or undo it."
-    return text + f"\nJournal: {end.journal}"
-
-
-def undo_summary(end: UndoFinished, failures: Sequence[str]) -> str:
-    text = f"Put back {_count(end.restored, 'file')} in {format_duration(end.elapsed)}."
-    text += _failure_text(failures, "kept as they are")
-    if end.cancelled:
-        text += " Cancelled: undo again to finish."
-    return text
-
-
-def _failure_text(failures: Sequence[str], what: str) -> str:
-    if not failures:
-        return ""
-    shown = "; ".join(failures[:SHOWN_FAILURES])
-    more = f" and {len(failures) - SHOWN_FAILURES} more" if len(failures) > SHOWN_FAILURES else ""
-    return f" {len(failures)} {what}: {shown}{more}."
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 # --- the window's menu entries --------------------------------------------------------------
