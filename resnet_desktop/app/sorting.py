@@ -23,6 +23,9 @@ from resnet_desktop.core.catalog import Catalog, FileSignature, ModelIdentity
 from resnet_desktop.core.errors import UserError
 from resnet_desktop.core.file_steps import Mode
 from resnet_desktop.core.imaging import scan_images
+from resnet_desktop.core.sort_journal import PREFIX as JOURNAL_PREFIX
+from resnet_desktop.core.sort_journal import SUFFIX as JOURNAL_SUFFIX
+from resnet_desktop.core.sort_journal import read_journal
 from resnet_desktop.core.sorting import (
     FileRestored,
     FileSorted,
@@ -199,8 +202,27 @@ def sort_job(
 def undo_job(
     journal: PathLike, catalog_path: PathLike | None = None
 ) -> Callable[[StopCheck], Iterator[UndoEvent]]:
-    """A job for a worker: put back what the sort journaled in ``journal`` did."""
-    return lambda should_stop: follow_moves(undo_sort(Path(journal), should_stop), catalog_path)
+    """A job for a worker: put back what the sort journaled in ``journal`` did; given a
+    folder, the latest sort into it that is not undone yet."""
+
+    def job(should_stop: StopCheck) -> Iterator[UndoEvent]:
+        where = Path(journal)
+        chosen = latest_sort(where) if where.is_dir() else where
+        yield from follow_moves(undo_sort(chosen, should_stop), catalog_path)
+
+    return job
+
+
+def latest_sort(dest: Path) -> Path:
+    """The journal of the latest sort into ``dest`` that has not been undone.
+
+    Raises:
+        UserError: there is none (journals are kept in the folder sorted into).
+    """
+    for path in sorted(dest.glob(f"{JOURNAL_PREFIX}*{JOURNAL_SUFFIX}"), reverse=True):
+        if read_journal(path).undo != "done":
+            return path
+    raise UserError(f"no sort into {dest} is left to undo (its journal is kept there)")
 
 
 def _move_of(event: SortEvent | UndoEvent) -> Move | None:

@@ -41,7 +41,6 @@ from PySide6.QtWidgets import (
 from resnet_desktop.app.formatting import format_duration
 from resnet_desktop.app.sorting import SortPreview, preview_job, sort_job, undo_job
 from resnet_desktop.core.file_steps import Mode
-from resnet_desktop.core.sort_journal import PREFIX, SUFFIX
 from resnet_desktop.core.sorting import (
     FileFailed,
     FileKept,
@@ -94,7 +93,8 @@ class SortDialog(QDialog):
         *,
         journal: Path | None = None,
     ) -> None:
-        """``model`` None with a ``journal``: only undo that sort (Edit → Undo Sort…)."""
+        """``model`` None with a ``journal``: only undo that sort (Edit → Undo Sort…); a
+        folder stands for the latest sort into it."""
         super().__init__(parent)
         self.listed, self.model, self.catalog_path = listed, model or "", catalog_path
         self.plan: SortPlan | None = None
@@ -122,7 +122,8 @@ class SortDialog(QDialog):
     def _undo_only(self) -> None:
         for widget in (self.form, self.table, self.sort_button):
             widget.hide()
-        self.status.setText(f"Put back everything the sort journaled in {self.journal} did?")
+        what = "the latest sort into" if self.journal and self.journal.is_dir() else "the sort of"
+        self.status.setText(f"Put back everything {what} {self.journal} did?")
         self.resize(620, 160)
 
     # --- building -------------------------------------------------------------------
@@ -390,22 +391,20 @@ def open_sort(window: MainWindow, model: str | None, listed: Listed) -> SortDial
     return dialog
 
 
-def open_undo(window: MainWindow, listed: Listed, journal: Path | None = None) -> SortDialog | None:
-    """Edit → Undo Sort…: choose a sort's journal (the last sort's folder first), undo it."""
-    last = window.property(LAST_JOURNAL)
-    if journal is None:
+def open_undo(window: MainWindow, listed: Listed, folder: Path | None = None) -> SortDialog | None:
+    """Edit → Undo Sort…: choose the folder sorted into (the last sort's first), undo the
+    latest sort there (its journal, a hidden file, is found in the worker)."""
+    if folder is None:
+        last = window.property(LAST_JOURNAL)
         start = str(Path(last).parent) if last else window.settings.last_folder
-        name, _ = QFileDialog.getOpenFileName(
-            window,
-            "Undo Sort: choose the sort's journal",
-            start,
-            f"Sort journals ({PREFIX}*{SUFFIX})",
+        chosen = QFileDialog.getExistingDirectory(
+            window, "Undo Sort: choose the folder you sorted into", start
         )
-        if not name:
+        if not chosen:
             return None
-        journal = Path(name)
+        folder = Path(chosen)
     dialog = SortDialog(
-        listed, None, catalog_path=window.catalog.path, parent=window, journal=journal
+        listed, None, catalog_path=window.catalog.path, parent=window, journal=folder
     )
     _show(window, dialog)
     return dialog

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from resnet_desktop.app.sorting import load_identity
+from resnet_desktop.app.sorting import latest_sort, load_identity
 from resnet_desktop.core.catalog import Catalog, RunInfo
+from resnet_desktop.core.errors import UserError
 from resnet_desktop.core.predictor import Prediction
 from resnet_desktop.core.sorting import FileSorted, SortFinished, SortPlan, UndoFinished
 from resnet_desktop.core.zoo import CIFAR10_CLASSES
@@ -144,12 +145,13 @@ def test_cancel_stops_after_the_file_in_hand(qtbot, photos, tiny_model, tmp_path
     assert sum(folder.files for folder in dialog.plan.folders) == 4
 
 
-def test_undo_sort_of_a_chosen_journal(qtbot, photos, tiny_model, tmp_path):
+@pytest.mark.parametrize("by", ["journal", "folder"])
+def test_undo_sort_of_a_chosen_journal_or_folder(qtbot, photos, tiny_model, tmp_path, by):
     dest = tmp_path / "sorted"
     dialog = make_dialog(qtbot, photos, tiny_model, dest)
     with qtbot.waitSignal(dialog.sortFinished, timeout=WAIT_MS) as finished:
         dialog.sort_button.click()
-    journal = finished.args[0].journal
+    journal = finished.args[0].journal if by == "journal" else dest
     undo = SortDialog(lambda _stop: [], None, journal=journal, catalog_path=photos[1])
     qtbot.addWidget(undo)
     undo.show()
@@ -159,6 +161,8 @@ def test_undo_sort_of_a_chosen_journal(qtbot, photos, tiny_model, tmp_path):
     end: UndoFinished = done.args[0]
     assert end.restored == 5 and not end.cancelled
     assert not list(dest.rglob("*.jpg"))
+    with pytest.raises(UserError, match=r"no sort into .* is left to undo"):
+        latest_sort(dest)
 
 
 def test_the_window_has_the_menu_entries(window):
