@@ -94,22 +94,9 @@ def press_ctrl_c() -> None:
     handler(signal.SIGINT, None)
 
 
-def give_person_label(
-    catalog_path: Path, path: Path, label: str, model: int | None = None, class_set=None
-) -> None:
+def give_person_label(catalog_path: Path, path: Path, label: str, model: int | None = None) -> None:
     """A label a person gave ``path`` (for the catalog's ``model``), stored as review does."""
-    import os
-    import sqlite3
+    from resnet_desktop.core.catalog import Catalog
 
-    with sqlite3.connect(catalog_path) as db:
-        row = db.execute(
-            "SELECT id FROM images WHERE path = ?", (os.fsencode(os.path.abspath(path)),)
-        ).fetchone()
-        if row is None:
-            added = db.execute("INSERT INTO images (path) VALUES (?)", (os.fsencode(path),))
-            row = (added.lastrowid,)
-        db.execute(
-            "INSERT INTO person_labels (image_id, label, model_id, class_set, created_at) "
-            "VALUES (?, ?, ?, ?, 'now')",
-            (row[0], label, model, class_set),
-        )
+    with Catalog.open(catalog_path) as catalog:
+        catalog.set_person_label(path, label, model)

@@ -33,7 +33,7 @@ def reviewed(tmp_path: Path, capsys) -> tuple[Path, Path, list[Path]]:
         model = store.model_id(identity)
     corrected = [photos / name for name in ("red/000.png", "blue/001.png", "red/002.png")]
     for path, label in zip(corrected, ["Red", "blue", "purple"], strict=True):
-        give_person_label(catalog, path, label, model, identity.class_set)
+        give_person_label(catalog, path, label, model)
     capsys.readouterr()
     return train, catalog, corrected
 

@@ -94,8 +94,8 @@ def test_the_catalog_gives_the_labels_meant_for_a_model(tmp_path: Path):
         ids = [catalog.model_id(m) for m in (pets, pets_v2, same_classes, unrelated)]
         catalog.record_batch(ids[0], [Prediction(p, ("cat",), (0.9,), (0,)) for p in paths], RUN)
     give_person_label(where, paths[0], "dog", ids[1])  # for another version of the model
-    give_person_label(where, paths[1], "cat", ids[2], same_classes.class_set)  # same classes
-    give_person_label(where, paths[2], "bus", ids[3], unrelated.class_set)  # another model's
+    give_person_label(where, paths[1], "cat", ids[2])  # same classes
+    give_person_label(where, paths[2], "bus", ids[3])  # another model's
     give_person_label(where, paths[3], "dog")  # for no model, one of its classes
     give_person_label(where, paths[4], "pony")  # for no model, not one of its classes
     give_person_label(where, paths[5], "cat", ids[0])

@@ -44,7 +44,7 @@ def photos(tmp_path: Path, tiny_model: str) -> tuple[list[Path], Path]:
                        top(paths[2], "dog", 0.95), top(paths[3], "ship", 0.3),
                        top(paths[4], "dog", 0.7)]  # fmt: skip
         store.record_batch(model, predictions, RUN)
-    give_person_label(catalog, paths[4], "my horse", model, identity.class_set)
+    give_person_label(catalog, paths[4], "my horse", model)
     return paths, catalog
 
 
