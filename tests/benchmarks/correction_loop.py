@@ -27,7 +27,6 @@ import argparse
 import os
 import random
 import shutil
-import sqlite3
 import statistics
 import sys
 import tarfile
@@ -93,21 +92,13 @@ def confidences(catalog: Path, model: str) -> list[tuple[Path, float, str]]:
 def give_labels(catalog: Path, model: str, paths: list[Path]) -> None:
     """The true labels (the class folder's name), stored as a reviewing person would."""
     from resnet_desktop.app.sorting import load_identity
-    from resnet_desktop.core.catalog import Catalog, path_key
+    from resnet_desktop.core.catalog import Catalog
 
     identity = load_identity(model)
     with Catalog.open(catalog) as store:
         number = store.model_id(identity)
-    with sqlite3.connect(catalog) as db:
         for path in paths:
-            (image,) = db.execute(
-                "SELECT id FROM images WHERE path = ?", (path_key(path),)
-            ).fetchone()
-            db.execute(
-                "INSERT INTO person_labels (image_id, label, model_id, class_set, created_at) "
-                "VALUES (?, ?, ?, ?, 'now')",
-                (image, path.parent.name, number, identity.class_set),
-            )
+            store.set_person_label(path, path.parent.name, number)
 
 
 def accuracy(model: str, folder: Path) -> float:
