@@ -92,3 +92,11 @@ def press_ctrl_c() -> None:
     handler = signal.getsignal(signal.SIGINT)
     assert callable(handler), "no SIGINT handler installed"
     handler(signal.SIGINT, None)
+
+
+def give_person_label(catalog_path: Path, path: Path, label: str, model: int | None = None) -> None:
+    """A label a person gave ``path`` (for the catalog's ``model``), stored as review does."""
+    from resnet_desktop.core.catalog import Catalog
+
+    with Catalog.open(catalog_path) as catalog:
+        catalog.set_person_label(path, label, model)

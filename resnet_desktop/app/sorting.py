@@ -11,7 +11,9 @@ then run or undone with :mod:`resnet_desktop.core.sorting`, through
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -19,7 +21,11 @@ from resnet_desktop.app.model_identity import ModelArgs, identify_model
 from resnet_desktop.core import paths as app_paths
 from resnet_desktop.core.catalog import Catalog, FileSignature, ModelIdentity
 from resnet_desktop.core.errors import UserError
+from resnet_desktop.core.file_steps import Mode
 from resnet_desktop.core.imaging import scan_images
+from resnet_desktop.core.sort_journal import PREFIX as JOURNAL_PREFIX
+from resnet_desktop.core.sort_journal import SUFFIX as JOURNAL_SUFFIX
+from resnet_desktop.core.sort_journal import read_journal
 from resnet_desktop.core.sorting import (
     FileRestored,
     FileSorted,
@@ -28,12 +34,15 @@ from resnet_desktop.core.sorting import (
     SortPlan,
     UndoEvent,
     plan_sort,
+    run_sort,
+    undo_sort,
     unfinished_sort,
 )
 
 PathLike = str | Path
 Event = TypeVar("Event", SortEvent, UndoEvent)
 Move = tuple[Path, Path, FileSignature]
+StopCheck = Callable[[], bool]
 FOLLOW_BATCH = 200  # moves recorded per catalog transaction
 
 
@@ -139,6 +148,81 @@ def follow_moves(events: Iterable[Event], catalog_path: PathLike | None = None) 
         finally:
             if batch:
                 catalog.moved(batch)
+
+
+@dataclass(frozen=True)
+class SortPreview:
+    """A plan, and how many listed files were gone (moved or deleted since listing)."""
+
+    plan: SortPlan
+    gone: int
+
+
+def preview_job(
+    listed: Callable[[StopCheck], Sequence[PathLike]],
+    model: str,
+    dest: PathLike,
+    *,
+    threshold: float | None = None,
+    catalog_path: PathLike | None = None,
+) -> Callable[[StopCheck], Iterator[SortPreview]]:
+    """A job for a worker: the plan for sorting the images ``listed`` gives, by ``model``.
+
+    A window's list can hold files moved or deleted since: they are left out and counted.
+    """
+
+    def job(should_stop: StopCheck) -> Iterator[SortPreview]:
+        given = listed(should_stop)
+        if should_stop():
+            return
+        paths = [path for path in given if os.path.lexists(path)]
+        identity = load_identity(model)
+        plan = prepare_sort(
+            paths,
+            identity,
+            dest,
+            threshold=threshold,
+            catalog_path=catalog_path,
+            should_stop=should_stop,
+        )
+        yield SortPreview(plan, len(given) - len(paths))
+
+    return job
+
+
+def sort_job(
+    plan: SortPlan, mode: Mode, catalog_path: PathLike | None = None
+) -> Callable[[StopCheck], Iterator[SortEvent]]:
+    """A job for a worker: carry ``plan`` out (continuing what it resumes), records following."""
+    return lambda should_stop: follow_moves(
+        run_sort(plan, mode, plan.resumes, should_stop), catalog_path
+    )
+
+
+def undo_job(
+    journal: PathLike, catalog_path: PathLike | None = None
+) -> Callable[[StopCheck], Iterator[UndoEvent]]:
+    """A job for a worker: put back what the sort journaled in ``journal`` did; given a
+    folder, the latest sort into it that is not undone yet."""
+
+    def job(should_stop: StopCheck) -> Iterator[UndoEvent]:
+        where = Path(journal)
+        chosen = latest_sort(where) if where.is_dir() else where
+        yield from follow_moves(undo_sort(chosen, should_stop), catalog_path)
+
+    return job
+
+
+def latest_sort(dest: Path) -> Path:
+    """The journal of the latest sort into ``dest`` that has not been undone.
+
+    Raises:
+        UserError: there is none (journals are kept in the folder sorted into).
+    """
+    for path in sorted(dest.glob(f"{JOURNAL_PREFIX}*{JOURNAL_SUFFIX}"), reverse=True):
+        if read_journal(path).undo != "done":
+            return path
+    raise UserError(f"no sort into {dest} is left to undo (its journal is kept there)")
 
 
 def _move_of(event: SortEvent | UndoEvent) -> Move | None:

@@ -8,6 +8,8 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from resnet_desktop.app.catalog_run import Progress
+from resnet_desktop.app.corrections import Corrections, find_corrections, old_results, rerun
 from resnet_desktop.app.formatting import format_duration
 from resnet_desktop.app.weights import describe_base_weights
 from resnet_desktop.commands.common import (
@@ -23,7 +25,7 @@ from resnet_desktop.commands.common import (
     runtime_options,
 )
 from resnet_desktop.commands.progress import ProgressBar
-from resnet_desktop.core.dataset import ScanStage, load_scan, split_dataset
+from resnet_desktop.core.dataset import ScanStage, last_scan, scan_dataset, split_dataset
 from resnet_desktop.core.errors import UserError
 from resnet_desktop.core.events import unknown_event
 from resnet_desktop.core.library import LibraryError, LibraryModel, ModelLibrary, keep_elsewhere
@@ -39,7 +41,7 @@ from resnet_desktop.core.train_config import (
 )
 
 if TYPE_CHECKING:
-    from resnet_desktop.core.dataset import DatasetScan, DatasetSplit, ScanProgress
+    from resnet_desktop.core.dataset import DatasetScan, DatasetSplit, ScanEvent, ScanProgress
 
 EXIT_INTERRUPTED = 130
 MAX_LISTED_FILES = 20
@@ -53,8 +55,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "the result in the model library as --name. Ctrl+C stops after the current batch and "
         "saves the best epoch so far. Exit status: 0 saved, 1 could not train, 130 interrupted.",
     )
-    parser.add_argument("dataset", metavar="DATASET", help="one sub-folder of images per class")
+    parser.add_argument(
+        "dataset",
+        metavar="DATASET",
+        nargs="?",
+        help="one sub-folder of images per class (with --from-corrections: instead of the "
+        "model's own training folder)",
+    )
     add_model_args(parser)
+    fixes = parser.add_argument_group("retraining from corrections")
+    fixes.add_argument(
+        "--from-corrections",
+        action="store_true",
+        help="train on the images a person labelled for --model in the results catalog, plus "
+        "the folder --model was trained on when it is still there (or DATASET)",
+    )
+    fixes.add_argument(
+        "--labels-only",
+        action="store_true",
+        help="with --from-corrections: only the labelled images, no training folder",
+    )
+    fixes.add_argument("--catalog", metavar="FILE", help="the results catalog holding the labels")
+    fixes.add_argument(
+        "--rerun",
+        action="store_true",
+        help="with --from-corrections: afterwards classify again, with the new model, the "
+        "images whose results came from --model",
+    )
     parser.add_argument("--name", required=True, help="library name of the fine-tuned model")
     parser.add_argument("--strategy", choices=STRATEGIES, default="head")
     parser.add_argument("--epochs", type=positive_int, help="default: depends on the strategy")
@@ -73,7 +100,9 @@ def run(args: argparse.Namespace) -> int:
 
     library = ModelLibrary()
     library.check_new_name(args.name, args.overwrite)
-    scan = _scan(args)
+    corrections = _corrections(args)
+    events = corrections.scan(not args.labels_only, args.dataset) if corrections else None
+    scan = _scan(events, args)
     split = split_dataset(scan, args.val_split, args.seed)
     print("\n".join(preflight_lines(scan, split)))
     base = load_model(args.model, args.weights)
@@ -98,7 +127,56 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED if result.cancelled else EXIT_ERROR
     saved = _save(result, args, library)
     print(f"saved as {saved.name!r} ({saved.weights_path})")
+    if corrections is not None:
+        _offer_rerun(corrections, args)
     return EXIT_INTERRUPTED if result.cancelled else EXIT_OK
+
+
+def _corrections(args: argparse.Namespace) -> Corrections | None:
+    """The person's labels to train on (--from-corrections), after checking the options."""
+    if not args.from_corrections:
+        if args.dataset is None:
+            raise UserError("give the DATASET folder, or --from-corrections")
+        for flag, given in (("--labels-only", args.labels_only), ("--rerun", args.rerun)):
+            if given:
+                raise UserError(f"{flag} goes with --from-corrections")
+        return None
+    if args.val is not None:
+        raise UserError("--val is a folder's validation split; corrections split their own")
+    corrections = find_corrections(args.model, args.weights, args.catalog)
+    labels = ", ".join(f"{label} {count}" for label, count in corrections.counts().items())
+    print(f"{len(corrections.labelled)} images labelled by a person for {args.model}: {labels}")
+    folder = args.dataset or corrections.training_folder
+    if args.labels_only or folder is None:
+        print("training on the labelled images only")
+    else:
+        print(f"with the training folder {folder}")
+    return corrections
+
+
+def _offer_rerun(corrections: Corrections, args: argparse.Namespace) -> None:
+    """Classify again what the old version classified (--rerun), or say how to."""
+    paths = old_results(corrections.identity, corrections.catalog)
+    if not paths:
+        return
+    if not args.rerun:
+        print(
+            f"{len(paths)} images hold results of the previous {args.model}; add --rerun to "
+            f"classify them with {args.name!r} once trained"
+        )
+        return
+    print(f"classifying the {len(paths)} images again with {args.name!r}", file=sys.stderr)
+    bar = ProgressBar(len(paths))
+    classified = 0
+    with ctrl_c_stops("batch") as stopped:
+        options = runtime_options(args)
+        events = rerun(paths, args.name, options, catalog_path=args.catalog, should_stop=stopped)
+        for event in events:
+            if isinstance(event, Progress):
+                classified = event.classified
+                bar.update(event.done, event.images_per_second, None)
+    bar.close()
+    print(f"classified {classified} of {len(paths)} images again with {args.name!r}")
 
 
 def _check_library(library: ModelLibrary, args: argparse.Namespace, base: LoadedModel) -> None:
@@ -118,7 +196,8 @@ def _save(result: FitResult, args: argparse.Namespace, library: ModelLibrary) ->
         raise LibraryError(f"{error}. {kept}") from None
 
 
-def _scan(args: argparse.Namespace) -> DatasetScan:
+def _scan(events: Iterator[ScanEvent] | None, args: argparse.Namespace) -> DatasetScan:
+    """Run a scan (by default of DATASET and --val) with a progress bar of its checking."""
     bar: list[ProgressBar] = []
     started = time.monotonic()
 
@@ -130,10 +209,13 @@ def _scan(args: argparse.Namespace) -> DatasetScan:
         rate = item.done / max(time.monotonic() - started, 1e-9)
         bar[0].update(item.done, rate, (item.total - item.done) / rate if rate else None)
 
-    scan = load_scan(args.dataset, args.val, progress=progress)
-    if bar:
-        bar[0].close()
-    return scan
+    if events is None:
+        events = scan_dataset(args.dataset, args.val)
+    try:
+        return last_scan(events, progress)
+    finally:
+        if bar:
+            bar[0].close()
 
 
 def _train(events: Iterator[FitEvent]) -> FitResult:
@@ -187,7 +269,11 @@ def preflight_lines(scan: DatasetScan, split: DatasetSplit) -> list[str]:
     """Images per class and split, then every warning and the unreadable files."""
     width = max(len("class"), *(len(name) for name in split.class_names))
     source = f"validation: {scan.val_root}" if scan.val_root else f"{split.val_fraction:.0%} split"
-    lines = [f"dataset {scan.root} ({source}, seed {split.seed})", ""]
+    where = f"{scan.root}"
+    if scan.labelled_from is not None:
+        folder = f" and {scan.root}" if scan.root != scan.labelled_from else ""
+        where = f"{scan.labelled} images labelled by a person in {scan.labelled_from}{folder}"
+    lines = [f"dataset {where} ({source}, seed {split.seed})", ""]
     lines.append(f"{'class':<{width}}  train  val")
     for name, train, val in zip(
         split.class_names, split.train_counts, split.val_counts, strict=True

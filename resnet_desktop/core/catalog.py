@@ -549,6 +549,48 @@ class Catalog:
                 followed += 1
         return followed
 
+    def labelled_for(self, identity: ModelIdentity) -> list[tuple[Path, str]]:
+        """The images a person labelled for a model, each with its latest such label.
+
+        A label counts when it was given for a version of the model (same name), for a
+        model with the same classes, or for no model in particular but names one of its
+        classes: a label given while reviewing another, unrelated model does not.
+        """
+        with self._errors():
+            rows = self._db.execute(
+                "SELECT i.path, p.label, m.name, p.class_set FROM person_labels p "
+                "JOIN images i ON i.id = p.image_id LEFT JOIN models m ON m.id = p.model_id "
+                "ORDER BY p.id"
+            ).fetchall()
+        classes = set(identity.class_names)
+        latest: dict[bytes, str] = {}
+        for key, label, name, class_set in rows:
+            if not (isinstance(label, str) and label.strip() and isinstance(key, bytes)):
+                raise CorruptCatalogError(
+                    f"the catalog {self.path} holds a damaged label", self.path
+                )
+            unrelated = name is None and class_set is None
+            if (
+                name == identity.name
+                or class_set == identity.class_set
+                or (unrelated and label in classes)
+            ):
+                latest[key] = label
+        return [(Path(os.fsdecode(key)), label) for key, label in latest.items()]
+
+    def classified_by(self, identity: ModelIdentity) -> list[Path]:
+        """The images that hold a result (or error) of ``identity``, in path order."""
+        model = self.find_model(identity)
+        if model is None:
+            return []
+        with self._errors():
+            rows = self._db.execute(
+                "SELECT i.path FROM results r JOIN images i ON i.id = r.image_id "
+                "WHERE r.model_id = ? ORDER BY i.path",
+                (model,),
+            ).fetchall()
+        return [Path(os.fsdecode(key)) for (key,) in rows]
+
 
 # ------------------------------------------------------------------------------ helpers
 

@@ -90,6 +90,12 @@ class DatasetScan:
     # Class folder -> its sub-folders that hold images (training folder): a sign that the
     # chosen folder is one level too high, e.g. train/ and val/ taken as two classes.
     nested: dict[str, list[str]] = field(default_factory=dict)
+    # Images a person labelled, taken from this results catalog (they are among the
+    # samples); ``root`` is then the model's training folder, or the catalog itself.
+    labelled: int = 0
+    labelled_from: Path | None = None
+    # Classes of the model being retrained that no image here has: it will not know them.
+    dropped_classes: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         """Readable images per class, both folders together."""
@@ -111,6 +117,11 @@ class DatasetScan:
         """Everything the user should look at before training, one sentence each."""
         counts = self.counts()
         lines = self._nesting_warnings()
+        if self.dropped_classes:
+            lines.append(
+                f"classes of the model without images, which the new model will not know: "
+                f"{_join(self.dropped_classes)}"
+            )
         if self.unreadable:
             lines.append(f"{len(self.unreadable)} unreadable file(s) will be skipped")
         if self.empty_classes:
@@ -268,7 +279,7 @@ def _reason(error: BaseException) -> str:
     return text or type(error).__name__
 
 
-def _list_classes(
+def list_classes(
     root: Path, should_stop: StopCheck, listed: list[int]
 ) -> Generator[ScanProgress, None, dict[str, list[Path]]]:
     """Image paths per class folder, with listing progress; partial when stopped."""
@@ -288,7 +299,7 @@ def _list_classes(
     return classes
 
 
-def _check_all(
+def check_files(
     paths: list[Path], should_stop: StopCheck, workers: int
 ) -> Generator[ScanProgress, None, dict[Path, tuple[str, str | None]]]:
     """Hash and header-check every file in a thread pool; partial when stopped."""
@@ -330,17 +341,17 @@ def scan_dataset(
     listed = [0]
     per_root: list[dict[str, list[Path]]] = []
     for folder in roots:
-        per_root.append((yield from _list_classes(folder, stop, listed)))
+        per_root.append((yield from list_classes(folder, stop, listed)))
         if stop():
             yield _cancelled_scan(roots)
             return
     all_paths = [path for classes in per_root for paths in classes.values() for path in paths]
     workers = workers or min(8, os.cpu_count() or 1)
-    checked = yield from _check_all(all_paths, stop, workers)
+    checked = yield from check_files(all_paths, stop, workers)
     if stop():
         yield _cancelled_scan(roots)
         return
-    yield _build_scan(roots, per_root, checked)
+    yield build_scan(roots, per_root, checked)
 
 
 def _cancelled_scan(roots: list[Path]) -> DatasetScan:
@@ -359,7 +370,7 @@ def _cancelled_scan(roots: list[Path]) -> DatasetScan:
     )
 
 
-def _build_scan(
+def build_scan(
     roots: list[Path],
     per_root: list[dict[str, list[Path]]],
     checked: dict[Path, tuple[str, str | None]],
@@ -397,7 +408,7 @@ def _build_scan(
         missing_in_val=[n for n in class_names if not (val or {}).get(n)]
         if val is not None
         else [],
-        loose_files=sum(_loose_images(folder) for folder in roots),
+        loose_files=sum(_loose_images(folder) for folder in roots if folder.is_dir()),
         duplicates=_duplicates(samples + (val_samples or []), class_names),
         nested=nested_folders(roots[0], {name: train[name] for name in class_names}),
     )
@@ -442,7 +453,14 @@ def load_scan(
     progress: Callable[[ScanProgress], None] | None = None,
 ) -> DatasetScan:
     """Run :func:`scan_dataset` to the end (command line, tests)."""
-    for event in scan_dataset(root, val_root, should_stop=should_stop):
+    return last_scan(scan_dataset(root, val_root, should_stop=should_stop), progress)
+
+
+def last_scan(
+    events: Iterable[ScanEvent], progress: Callable[[ScanProgress], None] | None = None
+) -> DatasetScan:
+    """Run a scan's events to the end, passing its progress on; its DatasetScan."""
+    for event in events:
         match event:
             case ScanProgress():
                 if progress is not None:
@@ -451,7 +469,7 @@ def load_scan(
                 return event
             case _:
                 raise unknown_event(event)
-    raise AssertionError("scan_dataset always yields a DatasetScan last")
+    raise AssertionError("a dataset scan always yields a DatasetScan last")
 
 
 def split_dataset(scan: DatasetScan, val_fraction: float = 0.2, seed: int = 0) -> DatasetSplit:

@@ -136,6 +136,8 @@ def _dataset_info(data: DatasetSplit) -> dict[str, Any]:
         "split_seed": data.seed,
         "train_counts": data.train_counts,
         "val_counts": data.val_counts,
+        "labelled": data.scan.labelled,  # images a person labelled in a results catalog
+        "labelled_from": None if data.scan.labelled_from is None else str(data.scan.labelled_from),
     }
 
 

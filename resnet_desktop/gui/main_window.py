@@ -51,7 +51,7 @@ from resnet_desktop.core.ood import Decider
 from resnet_desktop.core.predictor import BatchResult
 from resnet_desktop.core.settings import load_settings, save_settings
 from resnet_desktop.core.throttle import Throttle
-from resnet_desktop.gui import about, help_dialogs
+from resnet_desktop.gui import about, corrections_flow, help_dialogs, sort_dialog
 from resnet_desktop.gui.actions import create_actions
 from resnet_desktop.gui.catalog_flow import CatalogFlow, catalog_file
 from resnet_desktop.gui.detail_panel import PREVIEW_SIZE, DetailPanel
@@ -167,14 +167,14 @@ class MainWindow(QMainWindow):
     def _build_menus_and_toolbar(self) -> None:
         menus = {
             "&File": ["actionOpenFolder", "actionAddFolder", "actionAddImages", None,
-                      "actionExportCsv", "actionExportFilteredCsv", None, "actionOpenCatalog",
-                      "actionNewCatalog", None, "actionQuit"],
+                      "actionExportCsv", "actionExportFilteredCsv", None, "actionSortIntoFolders",
+                      None, "actionOpenCatalog", "actionNewCatalog", None, "actionQuit"],
             "&Edit": ["actionCopy", "actionUndoLabel", None, "actionClearList", None,
-                      "actionPreferences"],
+                      "actionUndoSort", None, "actionPreferences"],
             "&View": ["actionGallery", "actionReview", "actionGroupByLabel"],
             "&Model": ["actionClassify", "actionClassifyAgain", "actionStop", None,
-                       "actionImportWeights", "actionFineTune", "actionEvaluate",
-                       "actionManageModels"],
+                       "actionImportWeights", "actionFineTune", "actionFineTuneCorrections",
+                       "actionEvaluate", "actionManageModels"],
             "&Help": ["actionUserGuide", "actionShortcuts", None, "actionAbout"],
         }  # fmt: skip
         for title, names in menus.items():
@@ -626,6 +626,15 @@ class MainWindow(QMainWindow):
 
     def _model_saved(self, name: str, use_now: bool) -> None:
         self.refresh_models(select=name if use_now else None)
+
+    def sort_into_folders(self) -> None:
+        sort_dialog.open_sort(self, self.selector.current_model(), self.listing.paths_source())
+
+    def undo_sort(self) -> None:
+        sort_dialog.open_undo(self, self.listing.paths_source())
+
+    def fine_tune_corrections(self) -> None:
+        corrections_flow.open_wizard(self, self.selector.current_model(), self.options.runtime())
 
     def open_evaluate(self) -> None:
         model = self.selector.current_model()

@@ -35,7 +35,7 @@ from resnet_desktop.core.dataset import (
 from resnet_desktop.core.events import unknown_event
 from resnet_desktop.gui.gallery import Thumb, ThumbnailGallery
 from resnet_desktop.gui.widgets import InlineError, folder_row
-from resnet_desktop.gui.workers import JobRunner
+from resnet_desktop.gui.workers import Job, JobRunner
 
 THUMBNAILS_PER_CLASS = 4
 SCAN_DELAY_MS = 400  # typing pause before a path in the line edit is scanned
@@ -117,6 +117,17 @@ class DatasetPage(QWizardPage):
         self.val_edit.setText("" if val_folder is None else str(val_folder))
         self.folder_edit.setText(str(folder))
         self.rescan()
+
+    def scan_with(self, job: Job, subtitle: str) -> None:
+        """Scan another kind of dataset than a folder (a person's corrections) at once."""
+        self._timer.stop()
+        self._show_scan(None)
+        self.setSubTitle(subtitle)
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.status.setText("Checking the images…")
+        self.runner.start(job)
+        self.completeChanged.emit()
 
     def _schedule_scan(self) -> None:
         self.runner.abandon()
