@@ -14,9 +14,10 @@ Ray Data pipeline (:mod:`resnet_desktop.app.cluster_workers` holds what it runs,
    for its own hardware, and scores each image for "unknown" when the model has a setup
    for it (its training features travel as the library's file too);
 4. the driver takes each finished batch, reports progress, and every few thousand rows
-   (or 10 s) writes them as a Parquet shard with the CSV's columns and records them in
-   the catalog (the local run's record path). A job killed at any point is resumed by
-   running it again: the catalog says which files still have no result.
+   (or 10 s) writes them as a Parquet shard with the CSV's columns (and ``ood_score``)
+   and records them in the catalog (the local run's record path). A job killed at any
+   point is resumed by running it again: the catalog says which files still have no
+   result.
 
 The rows then come out of the store in listing order, as from a local run, so the CSV is
 the same. Ray is imported only here, and only when a cluster run starts; actors are
