@@ -44,6 +44,7 @@ from resnet_desktop.core.predictor import Prediction, Predictor
 
 if TYPE_CHECKING:
     from resnet_desktop.app.model_identity import IdentifiedModel
+    from resnet_desktop.core.ood import OodScorer
     from resnet_desktop.core.runtime import ResolvedRuntime, RuntimeOptions
 
 ShouldStop = Callable[[], bool]
@@ -232,8 +233,7 @@ def predictor_for(
     k up to STORED_TOP_K finds them. A library model used with its own weights and
     classes scores each image for "unknown" too, when it has a setup for it.
     """
-    own = model.args.weights is None and model.args.classes is None
-    ood = scorer_for(model.args.name, notify) if own else None
+    ood = ood_scorer_for(model, notify)
     loaded = model.load(should_stop)
     runtime = options.resolve(loaded.preprocess)
     return Predictor(
@@ -244,6 +244,15 @@ def predictor_for(
         should_stop=should_stop,
         ood=ood,
     )
+
+
+def ood_scorer_for(
+    model: IdentifiedModel, notify: Callable[[str], None] | None = None
+) -> OodScorer | None:
+    """What scores the model's images for "unknown": a library model's own setup, used
+    with its own weights and classes (other ones would not fit its training features)."""
+    own = model.args.weights is None and model.args.classes is None
+    return scorer_for(model.args.name, notify) if own else None
 
 
 # ------------------------------------------------------------------------------ the run
@@ -387,6 +396,7 @@ __all__ = [
     "all_rows",
     "classify_listing",
     "cut",
+    "ood_scorer_for",
     "predictor_for",
     "scan_listing",
 ]

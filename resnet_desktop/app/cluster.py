@@ -11,11 +11,13 @@ Ray Data pipeline (:mod:`resnet_desktop.app.cluster_workers` holds what it runs,
 3. ``map_batches(ModelActor)``: the app's ``Predictor`` in actors, one per GPU where the
    cluster has GPUs, else one per node on most of its cores; the model travels as the
    library's safetensors + JSON and each actor resolves device, precision and engine
-   for its own hardware;
+   for its own hardware, and scores each image for "unknown" when the model has a setup
+   for it (its training features travel as the library's file too);
 4. the driver takes each finished batch, reports progress, and every few thousand rows
-   (or 10 s) writes them as a Parquet shard with the CSV's columns and records them in
-   the catalog (the local run's record path). A job killed at any point is resumed by
-   running it again: the catalog says which files still have no result.
+   (or 10 s) writes them as a Parquet shard with the CSV's columns (and ``ood_score``)
+   and records them in the catalog (the local run's record path). A job killed at any
+   point is resumed by running it again: the catalog says which files still have no
+   result.
 
 The rows then come out of the store in listing order, as from a local run, so the CSV is
 the same. Ray is imported only here, and only when a cluster run starts; actors are
@@ -45,11 +47,13 @@ from resnet_desktop.app.catalog_run import (
     ResultStore,
     Rows,
     RunEvent,
+    ood_scorer_for,
     scan_listing,
 )
 from resnet_desktop.app.cluster_results import (
     Recorder,
     ShardWriter,
+    batch_notices,
     batch_predictions,
     batch_runtime,
     batch_signatures,
@@ -216,6 +220,7 @@ def classify_on_cluster(
     yield Progress(stored, 0, 0, 0.0)
     stopped = should_stop()
     if todo is not None and not stopped:
+        ood = ood_scorer_for(model, notify)  # the user's files, checked as a local run does
         loaded = model.load(should_stop)
         with _connected(ray, job.address):
             nodes = _alive_nodes(ray)
@@ -225,11 +230,12 @@ def classify_on_cluster(
             shards = ShardWriter(job.shards, computed)
             notify(f"Parquet shards in {job.shards}")
             blocks = _blocks(todo, work.batch_size)
-            pipeline = _pipeline(ray, blocks, ModelPackage.of(loaded), options, computed, work)
+            package = ModelPackage.of(loaded, ood)
+            pipeline = _pipeline(ray, blocks, package, options, computed, work)
             with contextlib.closing(pipeline) as batches:  # ended before Ray is shut down
                 recorder = Recorder(store, shards)
                 stopped = yield from _collect(batches, recorder, loaded.class_names, stored,
-                                              options, should_stop)  # fmt: skip
+                                              options, should_stop, notify)  # fmt: skip
     for window in _windows(listing):
         yield Rows(store.rows(window, verify=stopped))
 
@@ -316,14 +322,23 @@ def _collect(
     stored: int,
     options: RuntimeOptions,
     should_stop: ShouldStop,
+    notify: Callable[[str], None],
 ) -> Iterator[RunEvent]:
-    """Keep and report each finished batch; returns whether it was stopped."""
+    """Keep and report each finished batch; returns whether it was stopped.
+
+    Each worker's notices are told once, however many workers (or restarts) say them.
+    """
     started = time.perf_counter()
     classified = errors = 0
+    told: set[str] = set()
     try:
         for batch in batches:
             if batch["problem"][0]:
                 raise UserError(f"a Ray worker cannot run the model: {batch['problem'][0]}")
+            for notice in batch_notices(batch):
+                if notice not in told:
+                    told.add(notice)
+                    notify(notice)
             predictions = batch_predictions(batch, class_names)
             runtime = batch_runtime(batch, options)
             if not classified:

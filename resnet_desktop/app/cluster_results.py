@@ -3,13 +3,14 @@
 The driver turns each batch the model actors return (see
 :mod:`resnet_desktop.app.cluster_workers` for its columns) into the local run's
 ``Prediction`` rows, and a :class:`Recorder` keeps them: one Parquet file with the CSV's
-columns every SHARD_ROWS rows or SHARD_SECONDS, then the same rows in the catalog through
-the local run's store.
+columns and ``ood_score`` every SHARD_ROWS rows or SHARD_SECONDS, then the same rows in
+the catalog through the local run's store.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import os
 import time
 from datetime import datetime, timezone
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
 SHARD_ROWS = 8192  # results per Parquet shard, at most
 SHARD_SECONDS = 10.0  # and at most this long between shards
+OOD_SCORE = "ood_score"  # the shards' column beside the CSV's
 
 
 def default_shards_folder(model: IdentifiedModel) -> Path:
@@ -41,6 +43,9 @@ def default_shards_folder(model: IdentifiedModel) -> Path:
 
 class ShardWriter:
     """Results as Parquet files with the CSV's columns, each written atomically.
+
+    And ``ood_score``, each image's "unknown" score where the model has one (null
+    otherwise): the CSV's ``decision`` depends on a threshold the user may change.
 
     Names start with the job's start time, so the shards of a resumed job sit beside
     those of the first; each image's latest result is the catalog's.
@@ -60,7 +65,7 @@ class ShardWriter:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        columns: dict[str, list[Any]] = {name: [] for name in csv_header(self.top_k)}
+        columns: dict[str, list[Any]] = {name: [] for name in [*csv_header(self.top_k), OOD_SCORE]}
         for prediction in predictions:
             columns["path"].append(os.fspath(prediction.path))
             for rank in range(1, self.top_k + 1):
@@ -68,8 +73,10 @@ class ShardWriter:
                 columns[f"label_{rank}"].append(prediction.labels[rank - 1] if ok else None)
                 columns[f"prob_{rank}"].append(prediction.probs[rank - 1] if ok else None)
             columns["error"].append(prediction.error)
+            columns[OOD_SCORE].append(prediction.ood_score)
         types = {
-            name: pa.float64() if name.startswith("prob_") else pa.string() for name in columns
+            name: pa.float64() if name.startswith("prob_") or name == OOD_SCORE else pa.string()
+            for name in columns
         }
         table = pa.table({name: pa.array(values, types[name]) for name, values in columns.items()})
         buffer = io.BytesIO()
@@ -123,9 +130,10 @@ class Recorder:
 
 def batch_predictions(batch: Batch, class_names: list[str]) -> list[Prediction]:
     predictions = []
-    for path, error, indices, probs in zip(
-        batch["path"], batch["error"], batch["indices"], batch["probs"], strict=True
-    ):
+    for path, error, indices, probs, score in zip(
+        batch["path"], batch["error"], batch["indices"], batch["probs"], batch["ood_score"],
+        strict=True,
+    ):  # fmt: skip
         if error:
             predictions.append(Prediction(Path(path), error=str(error)))
             continue
@@ -136,9 +144,15 @@ def batch_predictions(batch: Batch, class_names: list[str]) -> list[Prediction]:
                 labels=tuple(class_names[index] for index in kept),
                 probs=tuple(float(prob) for prob in probs),
                 indices=kept,
+                ood_score=None if math.isnan(score) else float(score),
             )
         )
     return predictions
+
+
+def batch_notices(batch: Batch) -> list[str]:
+    """The one-line notices a worker's set-up sent with ``batch``."""
+    return [line for notice in batch["notice"] if notice for line in str(notice).splitlines()]
 
 
 def batch_signatures(batch: Batch) -> dict[Path, FileSignature | None]:

@@ -9,9 +9,11 @@ like any other code. Batches are dicts of numpy arrays, one row per file:
   carried along so the driver can record each result against the file as it was;
 * after :func:`decode_files`: ``image`` (uint8, crop x crop x 3; zeros for a bad file) and
   ``error`` (the one-line reason, empty when the file decoded);
-* after :class:`ModelActor`: ``indices`` and ``probs`` (top-k, -1 and NaN on error rows)
-  and how the worker ran the network (``device``, ``precision``, ``engine``,
-  ``batch_size``); or only ``problem``, why this worker cannot run the model.
+* after :class:`ModelActor`: ``indices`` and ``probs`` (top-k, -1 and NaN on error rows),
+  ``ood_score`` (NaN where there is none), how the worker ran the network (``device``,
+  ``precision``, ``engine``, ``batch_size``) and ``notice``, what the worker's set-up
+  had to say (in the first row of its first batch); or only ``problem``, why this worker
+  cannot run the model.
 
 Decoding uses the local run's per-file boundary (:func:`imaging.load_input_bytes`), so a
 bad file gives the same error row on a cluster as on a laptop.
@@ -27,11 +29,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from resnet_desktop.app.unknown import Notify, library_scorer
 from resnet_desktop.core import imaging
 from resnet_desktop.core.errors import UserError
 from resnet_desktop.core.imaging import DecodeError
-from resnet_desktop.core.library import METADATA_SUFFIX, WEIGHTS_SUFFIX, ModelLibrary
+from resnet_desktop.core.library import (
+    METADATA_SUFFIX,
+    OOD_SUFFIX,
+    WEIGHTS_SUFFIX,
+    ModelLibrary,
+)
 from resnet_desktop.core.model_loader import LoadedModel, load_library_model
+from resnet_desktop.core.ood import OodScorer
 from resnet_desktop.core.predictor import Predictor
 from resnet_desktop.core.runtime import RuntimeOptions
 from resnet_desktop.core.safe_read import MIB
@@ -57,15 +66,19 @@ class ModelPackage:
 
     What workers receive instead of a pickled network: safetensors holds tensors only,
     never code, and the JSON goes through the library's own validation on the worker.
+    A model that says "unknown" has its setup in the JSON's metrics and, for kNN, its
+    training features as a third file, checked on the worker as a local run checks them.
     """
 
     name: str  # the model's name as the user gave it
     preprocess: Preprocess  # also in the metadata; for decoding, which needs no network
     weights: bytes
     metadata: bytes
+    ood_bank: bytes | None = None  # the library's <name>.ood.safetensors
 
     @classmethod
-    def of(cls, model: LoadedModel) -> ModelPackage:
+    def of(cls, model: LoadedModel, ood: OodScorer | None = None) -> ModelPackage:
+        """``model``, with ``ood`` (the user's checked setup and features) if it has one."""
         with tempfile.TemporaryDirectory(prefix="resnet-desktop-package-") as folder:
             entry = ModelLibrary(Path(folder)).add(
                 PACKAGE_NAME,
@@ -73,17 +86,27 @@ class ModelPackage:
                 model.network.state_dict(),
                 model.class_names,
                 model.preprocess,
+                metrics=None if ood is None else {"ood": ood.setup.to_dict()},
+                ood_bank=None if ood is None else ood.bank,
             )
             metadata = Path(folder, PACKAGE_NAME + METADATA_SUFFIX).read_bytes()
-            return cls(model.name, model.preprocess, entry.weights_path.read_bytes(), metadata)
+            bank = None if entry.ood_path is None else entry.ood_path.read_bytes()
+            weights = entry.weights_path.read_bytes()
+        return cls(model.name, model.preprocess, weights, metadata, bank)
 
-    def load(self) -> LoadedModel:
-        """The network, rebuilt from the two files in a library folder of its own."""
+    def load(self, notify: Notify) -> tuple[LoadedModel, OodScorer | None]:
+        """The network, rebuilt from the files in a library folder of its own, and what
+        scores its images for "unknown" (None without a setup; a broken one is ``notify``'s
+        one-line notice, as in a local run)."""
         with tempfile.TemporaryDirectory(prefix="resnet-desktop-package-") as folder:
             Path(folder, PACKAGE_NAME + WEIGHTS_SUFFIX).write_bytes(self.weights)
             Path(folder, PACKAGE_NAME + METADATA_SUFFIX).write_bytes(self.metadata)
-            loaded = load_library_model(ModelLibrary(Path(folder)), PACKAGE_NAME)
-        return dataclasses.replace(loaded, name=self.name)
+            if self.ood_bank is not None:
+                Path(folder, PACKAGE_NAME + OOD_SUFFIX).write_bytes(self.ood_bank)
+            library = ModelLibrary(Path(folder))
+            loaded = load_library_model(library, PACKAGE_NAME)
+            ood = library_scorer(library, PACKAGE_NAME, notify, shown=self.name)
+        return dataclasses.replace(loaded, name=self.name), ood
 
 
 # ------------------------------------------------------------------------------ decoding
@@ -153,7 +176,9 @@ class ModelActor:
     """The app's :class:`Predictor` in a Ray actor, set up for the worker's own hardware.
 
     The runtime options (``auto`` included) are resolved here, on the worker: a GPU node
-    runs CUDA, a CPU node OpenVINO where it can, whatever the driver's machine has.
+    runs CUDA, a CPU node OpenVINO where it can, whatever the driver's machine has. What
+    the set-up says (an engine fallback, features that do not fit) goes back with the
+    first batch, for the driver to tell the user as a local run would.
     """
 
     def __init__(
@@ -163,11 +188,15 @@ class ModelActor:
         # back as data, in the ``problem`` column: Ray passes on neither a failed
         # __init__'s exception nor the type of one raised in a batch.
         self.problem = ""
+        self.notices: list[str] = []  # not yet sent
         try:
-            loaded = fetch().load()
+            loaded, ood = fetch().load(self.notices.append)
             runtime = options.resolve(loaded.preprocess)
             # One decoding thread at most: the files come decoded, by the CPU tasks.
-            self.predictor = Predictor(loaded, runtime, top_k=top_k, decode_workers=1)
+            self.predictor = Predictor(
+                loaded, runtime, top_k=top_k, decode_workers=1, notify=self.notices.append,
+                ood=ood,
+            )  # fmt: skip
         except UserError as error:
             self.problem = str(error)
 
@@ -186,21 +215,29 @@ class ModelActor:
         k = self.predictor.top_k
         indices = np.full((len(paths), k), -1, np.int64)
         probs = np.full((len(paths), k), np.nan, np.float32)
+        scores = np.full(len(paths), np.nan, np.float64)
         for row, prediction in enumerate(predictions):
             if prediction.ok:
                 indices[row] = prediction.indices
                 probs[row] = prediction.probs
+            if prediction.ood_score is not None:
+                scores[row] = prediction.ood_score
         runtime = self.predictor.runtime
         rows = len(paths)
+        notices = np.array([""] * rows, dtype=object)
+        if self.notices:  # once, in a first row: the driver tells the user each once
+            notices[0], self.notices = "\n".join(self.notices), []
         kept = {key: batch[key] for key in ("path", "size", "mtime_ns", "ctime_ns")}
         return {
             **kept,
             "error": np.array([p.error or "" for p in predictions], dtype=object),
             "indices": indices,
             "probs": probs,
+            "ood_score": scores,
             "device": np.array([runtime.device] * rows, dtype=object),
             "precision": np.array([runtime.precision] * rows, dtype=object),
             "engine": np.array([runtime.engine] * rows, dtype=object),
             "batch_size": np.full(rows, self.predictor.batch_size, np.int64),
             "problem": np.array([""] * rows, dtype=object),
+            "notice": notices,
         }

@@ -34,10 +34,23 @@ def scorer_for(name: str, notify: Notify | None = None) -> OodScorer | None:
     library = ModelLibrary()
     if name in SPECS or not library.exists(name):
         return None
+    return library_scorer(library, name, notify)
+
+
+def library_scorer(
+    library: ModelLibrary, name: str, notify: Notify | None = None, shown: str | None = None
+) -> OodScorer | None:
+    """:func:`scorer_for` of a model in ``library``, called ``shown`` in the notice.
+
+    A Ray worker reads the model's files from a library folder of its own, under a name
+    of its own (:mod:`resnet_desktop.app.cluster_workers`), and says what the user calls it.
+    """
     try:
         return library.ood_scorer(name)
     except (OodError, LibraryError) as error:
-        message = f"{name} cannot say 'unknown' this time ({error}); it classifies as before"
+        message = (
+            f"{shown or name} cannot say 'unknown' this time ({error}); it classifies as before"
+        )
         logger.warning(message)
         if notify:
             notify(message)

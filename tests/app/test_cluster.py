@@ -7,6 +7,7 @@ only where Ray is not installed (CI installs the [cluster] extra, so they run th
 from __future__ import annotations
 
 import csv
+import dataclasses
 import glob
 import io
 import logging
@@ -18,23 +19,34 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from resnet_desktop.app.cluster import INSTALL_HINT, cluster_listing, plan
 from resnet_desktop.app.cluster_results import Recorder
+from resnet_desktop.app.cluster_workers import ModelActor, ModelPackage
+from resnet_desktop.app.identity import identity_for
 from resnet_desktop.cli import main
 from resnet_desktop.core.catalog import Catalog
+from resnet_desktop.core.dataset import load_scan, split_dataset
 from resnet_desktop.core.errors import UserError
+from resnet_desktop.core.imaging import load_input
+from resnet_desktop.core.library import ModelLibrary
+from resnet_desktop.core.model_loader import load_model
 from resnet_desktop.core.runtime import RuntimeOptions
+from resnet_desktop.core.trainer import FitResult, TrainConfig, fit, save_model
 from resnet_desktop.core.zoo import get_spec
+from tests.core.test_ood_flow import STRANGERS
+from tests.core.test_trainer import random_base
 from tests.gui.imagefiles import write_noise_images
-from tests.helpers import press_ctrl_c
+from tests.helpers import press_ctrl_c, write_class_folders
 
 WEIGHTS = "weights/cifar10-resnet/resnet20-12fca82f.th"
 CIFAR = "data/cifar10-test"
 FAST = ["--device", "cpu", "--precision", "fp32", "--engine", "torch"]
 ACTOR_TITLE = b"ray::MapWorker(MapBatches(ModelActor"  # Ray's process title for our actors
+UNKNOWING = "colours"  # a fine-tuned model with a kNN setup for "unknown"
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +82,31 @@ def shard_paths(folder: Path) -> list[str]:
     import pyarrow.parquet as pq
 
     return pq.read_table(folder).column("path").to_pylist()
+
+
+@pytest.fixture(scope="module")
+def colours_fit(tmp_path_factory: pytest.TempPathFactory) -> FitResult:
+    """Red, green and blue noise learnt by a random cifar_resnet20's head, with its setup
+    for "unknown" and training features (saved to each test's own library)."""
+    folder = write_class_folders(tmp_path_factory.mktemp("colours"), 12)
+    split = split_dataset(load_scan(folder), 0.25, seed=0)
+    result = list(fit(random_base(), split, TrainConfig(strategy="head", epochs=20, workers=1)))
+    assert isinstance(result[-1], FitResult) and result[-1].ood_bank is not None
+    return result[-1]
+
+
+def new_colour_images(folder: Path) -> Path:
+    """Images of the learnt colours it has not seen, and of two colours it never learnt."""
+    write_class_folders(folder, 4, seed=2)
+    return write_class_folders(folder, 4, STRANGERS, seed=3)
+
+
+def stored_scores(catalog: Path, images: list[str]) -> list[float | None]:
+    with Catalog.open(catalog, read_only=True) as opened:
+        model = opened.find_model(identity_for(UNKNOWING))
+        assert model is not None
+        found = opened.results_for([Path(image) for image in images], model, 1)
+        return [prediction.ood_score for _, prediction in found]
 
 
 def cifar_sample(shared, folder: Path, per_class: int) -> Path:
@@ -115,6 +152,57 @@ def test_a_hostile_folder_gives_the_local_error_rows(ray_local, tiny_weights, tm
     assert "truncated" in errors[str(folder / "truncated.jpg")]
     assert errors[str(folder / "notes.jpg")].startswith("not an image")
     assert errors[str(folder / "photo.jpg")] == ""
+
+
+def test_a_model_that_says_unknown_gives_the_local_decisions_and_scores(
+    ray_local, colours_fit, tmp_path
+):
+    save_model(colours_fit, UNKNOWING)
+    images = new_colour_images(tmp_path / "images")
+    local, cluster = both_ways(tmp_path, [images], ["--model", UNKNOWING])
+    assert cluster == local
+    rows = list(csv.DictReader(io.StringIO(local)))
+    decisions: dict[str, list[str]] = {}
+    for row in rows:
+        decisions.setdefault(Path(row["path"]).parent.name, []).append(row["decision"])
+    assert decisions["grey"] == decisions["yellow"] == ["unknown"] * 4
+    learnt = decisions["red"] + decisions["green"] + decisions["blue"]
+    assert learnt.count("unknown") <= 2 and {"red", "green", "blue"} <= set(learnt)
+    paths = [row["path"] for row in rows]
+    scores = stored_scores(tmp_path / "local.sqlite", paths)
+    assert all(score is not None and -2 <= score <= 0 for score in scores)
+    assert stored_scores(tmp_path / "cluster.sqlite", paths) == pytest.approx(scores, abs=1e-5)
+    import pyarrow.parquet as pq
+
+    shards = pq.read_table(tmp_path / "shards").to_pydict()
+    by_path = dict(zip(shards["path"], shards["ood_score"], strict=True))
+    assert [by_path[path] for path in paths] == pytest.approx(scores, abs=1e-5)
+
+
+def test_a_damaged_bank_on_a_worker_is_one_notice_and_no_scores(colours_fit, tmp_path):
+    save_model(colours_fit, UNKNOWING)
+    package = ModelPackage.of(load_model(UNKNOWING), ModelLibrary().ood_scorer(UNKNOWING))
+    assert package.ood_bank is not None
+    images = sorted(new_colour_images(tmp_path / "images").rglob("*.png"))[:3]
+    options = RuntimeOptions(device="cpu", precision="fp32", engine="torch")
+    batch = {
+        "path": np.array([str(image) for image in images], dtype=object),
+        "size": np.zeros(3, np.int64), "mtime_ns": np.zeros(3, np.int64),
+        "ctime_ns": np.zeros(3, np.int64),
+        "image": np.stack([load_input(image, package.preprocess) for image in images]),
+        "error": np.array([""] * 3, dtype=object),
+    }  # fmt: skip
+    whole = ModelActor(lambda: package, options, top_k=2)(batch)
+    assert list(whole["notice"]) == [""] * 3 and np.all(whole["ood_score"] <= 0)
+    damaged = dataclasses.replace(package, ood_bank=b"not safetensors")
+    actor = ModelActor(lambda: damaged, options, top_k=2)
+    first, second = actor(batch), actor(batch)
+    assert first["notice"][0].startswith("colours cannot say 'unknown' this time (")
+    assert "not a readable feature file" in first["notice"][0]
+    assert "\n" not in first["notice"][0] and list(first["notice"][1:]) == ["", ""]
+    assert list(second["notice"]) == [""] * 3  # told once
+    assert np.isnan(first["ood_score"]).all()
+    assert (first["indices"] == whole["indices"]).all()  # it classifies as before
 
 
 def _model_actors() -> list[int]:
