@@ -152,7 +152,7 @@ class ResultsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._tooltip(row.path, prediction, column)
         if role == Qt.ItemDataRole.ForegroundRole and column in (Column.LABEL, Column.CONFIDENCE):
-            unknown = prediction is not None and self._is_unknown(prediction)
+            unknown = prediction is not None and self.is_unknown(prediction)
             placeholder = row.prediction is None and column == Column.LABEL
             return self._placeholder_colour() if unknown or placeholder else None
         if role == PATH_ROLE:
@@ -188,7 +188,7 @@ class ResultsModel(QAbstractTableModel):
             return "Error" if column == Column.LABEL else ""
         if column == Column.LABEL:
             label = prediction.labels[0]
-            return f"{UNKNOWN} ({label}?)" if self._is_unknown(prediction) else label
+            return f"{UNKNOWN} ({label}?)" if self.is_unknown(prediction) else label
         if column == Column.CONFIDENCE:
             return f"{prediction.probs[0]:.1%}"
         return top_k_text(prediction)
@@ -218,13 +218,14 @@ class ResultsModel(QAbstractTableModel):
     def _placeholder_colour(self) -> Any:
         return QApplication.palette().color(QPalette.ColorRole.PlaceholderText)
 
-    def _is_unknown(self, prediction: Prediction) -> bool:
+    def is_unknown(self, prediction: Prediction) -> bool:
+        """Whether the model's "unknown" threshold reads this result as none of its classes."""
         return self._decider is not None and self._decider.is_unknown(prediction)
 
     def _tooltip(self, path: Path, prediction: Prediction | None, column: Column) -> str | None:
         if prediction is not None and not prediction.ok:
             return f"{path.name}: {prediction.error}"
-        if column == Column.LABEL and prediction is not None and self._is_unknown(prediction):
+        if column == Column.LABEL and prediction is not None and self.is_unknown(prediction):
             assert self._decider is not None
             score = self._decider.score(prediction)
             return (

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import zlib
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import (
@@ -46,6 +47,7 @@ from PySide6.QtWidgets import (
 )
 
 from resnet_desktop.core.catalog_view import ViewRow
+from resnet_desktop.core.ood import UNKNOWN
 from resnet_desktop.core.predictor import Prediction
 from resnet_desktop.core.settings import GALLERY_TILES, Settings
 from resnet_desktop.gui.image_loader import ImageLoader
@@ -211,7 +213,7 @@ class TileDelegate(QStyledItemDelegate):
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
         text_role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
         normal = option.palette.color(text_role)
-        title, detail, title_colour, detail_colour = _caption(row, normal)
+        title, detail, title_colour, detail_colour = _caption(row, normal, self._model.is_unknown)
         font = QFont(option.font)
         font.setBold(row.person_label is not None)
         painter.setFont(font)
@@ -261,8 +263,11 @@ class TileDelegate(QStyledItemDelegate):
         )
 
 
-def _caption(row: ViewRow, normal: QColor) -> tuple[str, str, QColor, QColor]:
-    """(title, detail, their colours): a person's label first, else the model's answer."""
+def _caption(
+    row: ViewRow, normal: QColor, is_unknown: Callable[[Prediction], bool]
+) -> tuple[str, str, QColor, QColor]:
+    """(title, detail, their colours): a person's label first, else the model's answer,
+    read as the table reads it ("unknown (guess?)", greyed, under the model's threshold)."""
     prediction = row.prediction
     placeholder = QColor("#808080")
     if row.person_label is not None:
@@ -273,6 +278,8 @@ def _caption(row: ViewRow, normal: QColor) -> tuple[str, str, QColor, QColor]:
     if not prediction.ok:
         return "Error", str(prediction.error), QColor("#b3261e"), placeholder
     confidence = prediction.probs[0]
+    if is_unknown(prediction):
+        return f"{UNKNOWN} ({prediction.labels[0]}?)", f"{confidence:.1%}", placeholder, placeholder
     low = confidence < LOW_CONFIDENCE
     return (
         prediction.labels[0],

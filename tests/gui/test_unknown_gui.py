@@ -54,6 +54,18 @@ def test_rows_below_the_threshold_read_unknown_greyed_with_the_best_guess(scored
     assert _column(model, Column.LABEL)[1] == "dog"
 
 
+def test_the_gallery_captions_read_unknown_as_the_table_does(scored: Table):
+    from PySide6.QtGui import QColor
+
+    from resnet_desktop.gui.review_gallery import _caption
+
+    model, black = scored.model, QColor("black")
+    model.set_decider(Decider(-0.5))
+    captions = [_caption(model.row_at(row), black, model.is_unknown) for row in range(2)]
+    assert [title for title, *_ in captions] == ["cat", "unknown (dog?)"]
+    assert captions[1][1] == "99.0%" and captions[1][2] != black  # the guess's own, greyed
+
+
 def give_setup(name: str, threshold: float) -> None:
     """A library model with an msp setup, as if fine-tuning had made one."""
     path = ModelLibrary().root / f"{name}.json"
