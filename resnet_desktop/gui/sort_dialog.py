@@ -39,7 +39,8 @@ from PySide6.QtWidgets import (
 )
 
 from resnet_desktop.app.formatting import format_duration
-from resnet_desktop.app.sorting import SortPreview, preview_job, sort_job, undo_job
+from resnet_desktop.app.listing import MovePaths
+from resnet_desktop.app.sorting import SortPreview, move_of, preview_job, sort_job, undo_job
 from resnet_desktop.app.unknown import stored_setup, threshold_range
 from resnet_desktop.core.file_steps import Mode
 from resnet_desktop.core.ood import OodSetup
@@ -79,9 +80,12 @@ class SortDialog(QDialog):
         previewShown(object): a new SortPlan is on screen (tests).
         sortFinished(object): the SortFinished of a sort; its journal undoes it.
         undoFinished(object): the UndoFinished of an undo.
+        filesMoved(object): the (old path, new path) of each file a sort or an undo
+            moved, once it has ended (the window's list follows them).
     """
 
     previewShown = Signal(object)
+    filesMoved = Signal(object)
     sortFinished = Signal(object)
     undoFinished = Signal(object)
 
@@ -109,6 +113,7 @@ class SortDialog(QDialog):
         self._end: SortFinished | UndoFinished | None = None
         self._started = 0.0
         self._failures: list[str] = []
+        self._moves: list[tuple[Path, Path]] = []  # by the sort or undo running
         self.setWindowTitle(f"Sort into Folders by {model}" if model else "Undo Sort")
         self.runner = JobRunner(self)
         self.runner.item.connect(self._on_item)
@@ -316,6 +321,7 @@ class SortDialog(QDialog):
     def _begin(self, task: str, text: str) -> None:
         self._task = task
         self._failures = []
+        self._moves = []
         self._started = time.monotonic()
         self.summary.clear()
         self.error.clear()
@@ -338,6 +344,9 @@ class SortDialog(QDialog):
             case SortStarted(total=total) | UndoStarted(total=total):
                 self.progress.setRange(0, max(1, total))
             case FileSorted(done=done, total=total) | FileRestored(done=done, total=total):
+                move = move_of(event)
+                if move is not None:
+                    self._moves.append(move[:2])
                 self._advance(done, total)
             case FileFailed(source, reason, done, total) | FileKept(source, _, reason, done, total):
                 self._failures.append(f"{source.name}: {reason}")
@@ -372,6 +381,9 @@ class SortDialog(QDialog):
     def _on_finished(self, _completed: bool) -> None:
         self._task = ""
         self._update_buttons()
+        moves, self._moves = self._moves, []
+        if moves:  # also those of a cancelled or failed run
+            self.filesMoved.emit(moves)
         end, self._end = self._end, None
         if isinstance(end, SortFinished):
             self.sortFinished.emit(end)
@@ -441,8 +453,9 @@ def open_undo(window: MainWindow, listed: Listed, folder: Path | None = None) ->
 
 
 def _show(window: MainWindow, dialog: SortDialog) -> None:
-    """Remember each sort's journal; refresh the table after files moved."""
+    """Remember each sort's journal; the list follows moved files, the table refreshes."""
     dialog.sortFinished.connect(lambda end: window.setProperty(LAST_JOURNAL, str(end.journal)))
+    dialog.filesMoved.connect(lambda moves: window.listing.submit(MovePaths(moves)))
     dialog.sortFinished.connect(lambda _end: window.table.refresh())
     dialog.undoFinished.connect(lambda _end: window.table.refresh())
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

@@ -201,6 +201,39 @@ def test_undo_sort_of_a_chosen_journal_or_folder(qtbot, photos, tiny_model, tmp_
         latest_sort(dest)
 
 
+def test_the_windows_list_follows_a_move_and_its_undo(qtbot, window, tiny_model, tmp_path):
+    from tests.helpers import write_colour_images
+
+    paths = write_colour_images(tmp_path / "photos", 3)
+    with Catalog.open(window.catalog.path) as store:
+        model = store.model_id(load_identity(tiny_model))
+        store.record_batch(model, [top(path, "cat", 0.9) for path in paths], RUN)
+    with qtbot.waitSignal(window.scanFinished, timeout=WAIT_MS):
+        window.add_paths([tmp_path / "photos"])
+    dialog = sort_dialog.open_sort(window, tiny_model, window.listing.paths_source())
+    assert dialog is not None
+    with qtbot.waitSignal(dialog.previewShown, timeout=WAIT_MS):
+        dialog.dest_edit.setText(str(tmp_path / "sorted"))
+    qtbot.waitUntil(dialog.sort_button.isEnabled, timeout=WAIT_MS)
+    dialog.mode_group.button(1).setChecked(True)  # move
+    with qtbot.waitSignal(dialog.filesMoved, timeout=WAIT_MS):
+        dialog.sort_button.click()
+    moved_to = [tmp_path / "sorted" / "cat" / path.name for path in paths]
+    qtbot.waitUntil(lambda: listed(window) == moved_to, timeout=WAIT_MS)
+    assert all(window.results.row_at(n).prediction.labels == ("cat",) for n in range(3))
+    with qtbot.waitSignal(dialog.filesMoved, timeout=WAIT_MS):
+        dialog.undo_button.click()
+    qtbot.waitUntil(lambda: listed(window) == paths, timeout=WAIT_MS)
+    assert all(window.results.row_at(n).prediction is not None for n in range(3))
+    dialog.close()
+
+
+def listed(window) -> list[Path | None]:
+    """The paths of the window's rows, in order (None: a row whose page is on its way)."""
+    rows = [window.results.row_at(number) for number in range(window.results.rowCount())]
+    return [None if row is None else row.path for row in rows]
+
+
 def test_the_window_has_the_menu_entries(window):
     texts = {a.objectName() for menu in window.menuBar().actions() for a in menu.menu().actions()}
     assert {"actionSortIntoFolders", "actionUndoSort", "actionFineTuneCorrections"} <= texts
