@@ -103,6 +103,13 @@ class ClearList:
 
 
 @dataclass(frozen=True)
+class MovePaths:
+    """Listed files were moved (old path, new path): their rows follow, where they stand."""
+
+    moves: Sequence[tuple[Path, Path]]
+
+
+@dataclass(frozen=True)
 class ShowQuery:
     """Show ``query``; ``first`` is the top row on screen, whose page comes with the view."""
 
@@ -170,6 +177,7 @@ class Sync:
 ListingRequest: TypeAlias = (
     AddPaths
     | ClearList
+    | MovePaths
     | ShowQuery
     | Refresh
     | FetchPage
@@ -333,6 +341,10 @@ class ListingSession:
             match request:
                 case AddPaths(paths=paths):
                     changed = self._listing.add(paths) > 0 or changed
+                case MovePaths(moves=moves):
+                    if self._listing.repoint(moves):
+                        changed = True
+                        self._counts = None  # a row may have gone (its new path was listed)
                 case ClearList():
                     self._listing.clear()
                     changed = reset = True

@@ -3,7 +3,10 @@
 A sort uses only stored results, and only those of the very model named: its identity
 includes the sha256 of its weights file, so a retrained model's folder never mixes in
 another version's answers. Images without a result are left alone (classify them
-first); a person's label, from the same catalog, wins over the model's. The plan is
+first); a person's label, from the same catalog, wins over the model's. An image goes
+to ``unknown`` exactly when ``predict``'s ``decision`` column says so: the model's own
+"unknown" threshold on its stored OOD score, or the threshold given (see
+:func:`~resnet_desktop.app.unknown.decider_for`). The plan is
 then run or undone with :mod:`resnet_desktop.core.sorting`, through
 :func:`follow_moves`, so that moved files keep their results and labels.
 """
@@ -18,11 +21,13 @@ from pathlib import Path
 from typing import TypeVar
 
 from resnet_desktop.app.model_identity import ModelArgs, identify_model
+from resnet_desktop.app.unknown import decider_for
 from resnet_desktop.core import paths as app_paths
 from resnet_desktop.core.catalog import Catalog, FileSignature, ModelIdentity
 from resnet_desktop.core.errors import UserError
 from resnet_desktop.core.file_steps import Mode
 from resnet_desktop.core.imaging import scan_images
+from resnet_desktop.core.ood import Decider
 from resnet_desktop.core.sort_journal import PREFIX as JOURNAL_PREFIX
 from resnet_desktop.core.sort_journal import SUFFIX as JOURNAL_SUFFIX
 from resnet_desktop.core.sort_journal import read_journal
@@ -67,7 +72,8 @@ def load_identity(
 def stored_inputs(
     catalog: Catalog, identity: ModelIdentity, paths: Sequence[Path]
 ) -> Iterator[SortInput]:
-    """Each image with the model's stored top-1 result and a person's label, in order.
+    """Each image with the model's stored top-1 result (and OOD score) and a person's
+    label, in order.
 
     A result of a file changed since it was classified does not count.
     """
@@ -83,7 +89,9 @@ def stored_inputs(
         elif result.error is not None:
             yield SortInput(path, error=result.error, person_label=label)
         else:
-            yield SortInput(path, result.labels[0], result.probs[0], person_label=label)
+            yield SortInput(
+                path, result.labels[0], result.probs[0], result.ood_score, person_label=label
+            )
 
 
 def prepare_sort(
@@ -91,7 +99,7 @@ def prepare_sort(
     identity: ModelIdentity,
     dest: PathLike,
     *,
-    threshold: float | None = None,
+    decider: Decider | None = None,
     catalog_path: PathLike | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> SortPlan:
@@ -118,7 +126,7 @@ def prepare_sort(
             inputs,
             Path(dest),
             identity.class_names,
-            threshold=threshold,
+            decider=decider,
             resume=unfinished_sort(Path(dest)),
         )
 
@@ -138,7 +146,7 @@ def follow_moves(events: Iterable[Event], catalog_path: PathLike | None = None) 
         batch: list[Move] = []
         try:
             for event in events:
-                move = _move_of(event)
+                move = move_of(event)
                 if move is not None:
                     batch.append(move)
                 if len(batch) >= FOLLOW_BATCH:
@@ -168,7 +176,12 @@ def preview_job(
 ) -> Callable[[StopCheck], Iterator[SortPreview]]:
     """A job for a worker: the plan for sorting the images ``listed`` gives, by ``model``.
 
+    ``threshold``: in place of the model's own "unknown" threshold, on its score (a
+    top-1 probability for a model without one), as ``predict --threshold`` takes it.
     A window's list can hold files moved or deleted since: they are left out and counted.
+
+    Raises (in the worker):
+        OodError: ``threshold`` is outside what the model's score can be.
     """
 
     def job(should_stop: StopCheck) -> Iterator[SortPreview]:
@@ -181,7 +194,7 @@ def preview_job(
             paths,
             identity,
             dest,
-            threshold=threshold,
+            decider=decider_for(model, threshold),
             catalog_path=catalog_path,
             should_stop=should_stop,
         )
@@ -225,7 +238,7 @@ def latest_sort(dest: Path) -> Path:
     raise UserError(f"no sort into {dest} is left to undo (its journal is kept there)")
 
 
-def _move_of(event: SortEvent | UndoEvent) -> Move | None:
+def move_of(event: SortEvent | UndoEvent) -> Move | None:
     """(old path, new path, signature at the old path) of a file an event says was moved."""
     match event:
         case FileSorted(source, target, moved_from=before) if before is not None:

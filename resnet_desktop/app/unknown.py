@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable
 
 from resnet_desktop.core.library import LibraryError, ModelLibrary
-from resnet_desktop.core.ood import Decider, OodError, OodScorer, OodSetup
+from resnet_desktop.core.ood import Decider, OodError, OodScorer, OodSetup, score_range
 from resnet_desktop.core.zoo import SPECS
 
 logger = logging.getLogger(__name__)
@@ -87,3 +87,16 @@ def decider_for(name: str | None, threshold: float | None = None) -> Decider | N
         return Decider(threshold, from_confidence=True)
     OodSetup(setup.method, threshold, setup.k)  # checks the range of the model's score
     return Decider(threshold)
+
+
+def unknown_rule(decider: Decider) -> str:
+    """What sends an image to "unknown", in words: the model's own score, or confidence."""
+    if decider.from_confidence:
+        return f"confidence under {decider.threshold:.0%}"
+    return f"a score under the model's 'unknown' threshold ({decider.threshold:.4g})"
+
+
+def threshold_range(setup: OodSetup | None) -> tuple[float, float]:
+    """What a threshold for a model with ``setup`` may be: its score's range, or a
+    probability's for a model without one."""
+    return score_range("msp" if setup is None else setup.method)

@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING
 from resnet_desktop.app.logs import report_bug
 from resnet_desktop.core.device import DEVICES, ENGINES, PRECISIONS, TRAINING_PRECISIONS
 from resnet_desktop.core.errors import (
+    REMEDY_CPU,
+    REMEDY_ENGINE_OPENVINO,
+    REMEDY_ENGINE_TORCH,
     REMEDY_NO_WEIGHTS,
     REMEDY_WEIGHTS_FILE,
     UserError,
@@ -36,6 +39,9 @@ EXIT_PARTIAL = 3  # ran, but some files failed
 REMEDIES = {
     REMEDY_WEIGHTS_FILE: "or pass --weights FILE",
     REMEDY_NO_WEIGHTS: "so pass --weights FILE, or --weights random for an untrained network",
+    REMEDY_CPU: "so use --device cpu with it",
+    REMEDY_ENGINE_TORCH: "so use --engine torch",
+    REMEDY_ENGINE_OPENVINO: "so use --engine auto or openvino with it",
 }
 
 Command = Callable[[argparse.Namespace], int]

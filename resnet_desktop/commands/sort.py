@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from resnet_desktop.app.formatting import format_duration
+from resnet_desktop.app.model_identity import ModelArgs
 from resnet_desktop.app.sorting import follow_moves, load_identity, prepare_sort
+from resnet_desktop.app.unknown import unknown_rule
 from resnet_desktop.commands.common import (
     EXIT_OK,
     EXIT_PARTIAL,
@@ -27,6 +29,7 @@ from resnet_desktop.commands.common import (
     reports_errors,
 )
 from resnet_desktop.commands.progress import ProgressBar
+from resnet_desktop.commands.results_io import add_threshold_arg, decider_of
 from resnet_desktop.core.export import display_path, terminal_safe
 from resnet_desktop.core.file_steps import MOVED_BY_COPY, SYMLINK
 from resnet_desktop.core.sorting import (
@@ -58,7 +61,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         usage="%(prog)s PATH ... --model NAME --into DEST [--copy|--move|--link] "
         "[--threshold T] [--dry-run]\n       %(prog)s --undo JOURNAL",
         description="Sort images into a folder per label, by the results the catalog holds "
-        "for this model (run predict first); a label a person gave wins. Images without a "
+        "for this model (run predict first); a label a person gave wins, and an image goes to "
+        "'unknown' exactly when predict's decision column says so. Images without a "
         "result, or that the model could not read, stay where they are. Nothing is ever "
         "written over (a name in use gets ' (2)'), a move deletes a file only once its copy "
         "is verified, and every step is journaled in DEST: run the same command again to "
@@ -77,12 +81,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ("link", "make hard links (symbolic links where hard links are not possible)"),
     ):
         how.add_argument(f"--{mode}", dest="mode", action="store_const", const=mode, help=text)
-    parser.add_argument(
-        "--threshold",
-        type=_probability,
-        metavar="T",
-        help="top-1 probability (0-1) under which an image goes to the 'unknown' folder",
-    )
+    add_threshold_arg(parser)
     parser.add_argument("--dry-run", action="store_true", help="print the plan, touch nothing")
     parser.add_argument(
         "--catalog",
@@ -93,16 +92,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--undo", metavar="JOURNAL", help="put back everything the sort in JOURNAL did"
     )
     parser.set_defaults(func=functools.partial(_dispatch, parser))
-
-
-def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
-    return value
 
 
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
@@ -140,11 +129,11 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
 @reports_errors
 def sort(args: argparse.Namespace) -> int:
+    """Print the plan, then sort; "unknown" reads as in ``predict``'s decision column."""
     mode = args.mode or "copy"
     identity = load_identity(args.model, args.weights, args.classes)
-    plan = prepare_sort(
-        args.paths, identity, args.into, threshold=args.threshold, catalog_path=args.catalog
-    )
+    decider = decider_of(ModelArgs(args.model, args.weights, args.classes), args.threshold)
+    plan = prepare_sort(args.paths, identity, args.into, decider=decider, catalog_path=args.catalog)
     for line in plan_lines(plan, args.model, mode, _predict_hint(args), dry_run=args.dry_run):
         print(line)
     left_alone = len(plan.not_classified) + len(plan.unreadable)
@@ -205,7 +194,7 @@ def plan_lines(
 def _holds(folder: FolderPlan, plan: SortPlan) -> str:
     """What a folder line says beside the count: its label where the name differs."""
     if folder.label is None:
-        what = f"top-1 probability under {plan.threshold:.0%}" if plan.threshold is not None else ""
+        what = unknown_rule(plan.decider) if plan.decider is not None else ""
     else:
         what = f"label {terminal_safe(repr(folder.label))}" if folder.label != folder.folder else ""
     if folder.by_person:

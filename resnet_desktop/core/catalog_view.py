@@ -144,6 +144,31 @@ class Listing:
                 )
         return self._db.total_changes - before
 
+    def repoint(self, moves: Iterable[tuple[PathLike, PathLike]]) -> int:
+        """Files moved (a sort, its undo): their rows take the new paths, in place.
+
+        A new path listed already keeps its own row and the old one goes, so the list never
+        holds a path twice. Returns how many rows changed.
+        """
+        before = self._db.total_changes
+        pairs = list(moves)
+        for start in range(0, len(pairs), CHUNK):
+            keys = [(path_key(new), path_key(old)) for old, new in pairs[start : start + CHUNK]]
+            with self._temp_transaction():
+                self._db.executemany(
+                    "UPDATE OR IGNORE temp.listed SET path = :new, name = :name WHERE path = :old",
+                    [
+                        {"new": new, "old": old, "name": _name_key(os.fsdecode(new))}
+                        for new, old in keys
+                    ],
+                )
+                self._db.executemany(  # the new path was listed already: the old row goes
+                    "DELETE FROM temp.listed WHERE path = ? "
+                    "AND EXISTS (SELECT 1 FROM temp.listed WHERE path = ?)",
+                    [(old, new) for new, old in keys],
+                )
+        return self._db.total_changes - before
+
     def clear(self) -> None:
         with self._catalog._errors():
             self._db.execute("DELETE FROM temp.listed")

@@ -22,7 +22,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from resnet_desktop.core.errors import UserError
+from resnet_desktop.core.errors import (
+    REMEDY_CPU,
+    REMEDY_ENGINE_OPENVINO,
+    REMEDY_ENGINE_TORCH,
+    UserError,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -138,7 +143,7 @@ def precision_for(device_type: str, precision: str, cuda_bf16: bool) -> Choice:
         if device_type == "cpu" and precision == "fp16":
             raise OptionError("fp16 is not supported on the CPU; use bf16 or fp32")
         if device_type != "cpu" and precision == "int8":
-            raise OptionError("int8 runs on the CPU (with OpenVINO); use --device cpu with it")
+            raise OptionError("int8 runs on the CPU (with OpenVINO)", remedy=REMEDY_CPU)
         return Choice(precision, "as chosen")
     if device_type == "cuda":
         if cuda_bf16:
@@ -198,16 +203,18 @@ def choose_engine(device_type: str, precision: str, engine: str = "auto") -> Cho
 
 def _check_openvino(device_type: str) -> None:
     if device_type != "cpu":
-        raise OptionError("the OpenVINO engine runs on the CPU; use --device cpu with it")
+        raise OptionError("the OpenVINO engine runs on the CPU", remedy=REMEDY_CPU)
     if not openvino_installed():
-        raise OptionError("OpenVINO is not installed (pip install openvino); use --engine torch")
+        raise OptionError(
+            "OpenVINO is not installed (pip install openvino)", remedy=REMEDY_ENGINE_TORCH
+        )
 
 
 def _int8_engine(engine: str) -> Choice:
     """int8 runs in OpenVINO on a network NNCF quantised; the device is the CPU already."""
     if engine == "torch":
         raise OptionError(
-            "int8 runs in OpenVINO only, for prediction; use --engine auto or openvino with it"
+            "int8 runs in OpenVINO only, for prediction", remedy=REMEDY_ENGINE_OPENVINO
         )
     if not (openvino_installed() and nncf_installed()):
         raise OptionError(f"int8 needs OpenVINO and NNCF: {INT8_INSTALL}")

@@ -16,6 +16,9 @@ _MAX_SUMMARY = 300
 # Remedies: ways to fix an error that each front end words its own way (a flag, a menu item).
 REMEDY_WEIGHTS_FILE = "weights file"  # give the app the weights file yourself
 REMEDY_NO_WEIGHTS = "no weights"  # an architecture without built-in weights: bring a file
+REMEDY_CPU = "cpu"  # run on the processor instead
+REMEDY_ENGINE_TORCH = "engine torch"  # run in PyTorch instead
+REMEDY_ENGINE_OPENVINO = "engine openvino"  # run in OpenVINO (or let the app choose)
 
 
 class UserError(Exception):

@@ -196,6 +196,11 @@ def choose_k(class_counts: Sequence[int]) -> int:
     return max(1, min(MAX_CHOSEN_K, min(present) // 4))
 
 
+def score_range(method: str) -> tuple[float, float]:
+    """The lowest and highest score (and so threshold) ``method`` can give."""
+    return _SCORE_RANGES.get(method, (-MAX_ABS_THRESHOLD, MAX_ABS_THRESHOLD))
+
+
 @dataclass(frozen=True)
 class OodSetup:
     """How a model says "unknown": its score, k for ``knn``, and the threshold.
@@ -213,7 +218,7 @@ class OodSetup:
             raise OodError(f"unknown OOD method {self.method!r}; known: {', '.join(METHODS)}")
         if not _is_number(self.threshold):
             raise OodError(f"the OOD threshold must be a number, not {self.threshold!r}")
-        low, high = _SCORE_RANGES.get(self.method, (-MAX_ABS_THRESHOLD, MAX_ABS_THRESHOLD))
+        low, high = score_range(self.method)
         if not low <= self.threshold <= high:
             raise OodError(f"a {self.method} threshold must be in [{low}, {high}]")
         object.__setattr__(self, "threshold", float(self.threshold))
@@ -311,12 +316,23 @@ class Decider:
     def score(self, prediction: Prediction) -> float | None:
         if not prediction.ok or not prediction.probs:
             return None
-        return prediction.probs[0] if self.from_confidence else prediction.ood_score
+        return self.score_of(prediction.probs[0], prediction.ood_score)
+
+    def score_of(self, confidence: float, ood_score: float | None) -> float | None:
+        """The score compared with the threshold, from a result's top-1 probability and
+        its OOD score (what the catalog stores of it)."""
+        return confidence if self.from_confidence else ood_score
+
+    def below(self, confidence: float, ood_score: float | None) -> bool:
+        """Whether a result with these scores is unknown; one without a score is known."""
+        score = self.score_of(confidence, ood_score)
+        return score is not None and score < self.threshold
 
     def is_unknown(self, prediction: Prediction) -> bool:
         """Below the threshold; a result stored without a score is taken as known."""
-        score = self.score(prediction)
-        return score is not None and score < self.threshold
+        if not prediction.ok or not prediction.probs:
+            return False
+        return self.below(prediction.probs[0], prediction.ood_score)
 
     def decide(self, prediction: Prediction) -> str:
         """The label, ``unknown``, or '' for an image that could not be classified."""

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from resnet_desktop.core import gpu_decode, imaging
 from resnet_desktop.core.device import Normalizer, OptionError, autocast
+from resnet_desktop.core.errors import REMEDY_ENGINE_TORCH
 from resnet_desktop.core.model_loader import LoadedModel
 from resnet_desktop.core.ood import OodScorer, logits_and_features
 from resnet_desktop.core.prefetch import batches_ahead
@@ -191,7 +192,7 @@ class Predictor:
         except Exception as error:  # any failure means: run it in PyTorch, or say why not
             reason = f"OpenVINO could not compile {self.model.name} ({error})"
             if self.runtime.engine_named:
-                raise OptionError(f"{reason}; use --engine torch") from error
+                raise OptionError(reason, remedy=REMEDY_ENGINE_TORCH) from error
             logger.warning("%s; running it in PyTorch", reason, exc_info=error)
             if notify:
                 notify(f"{reason}; running it in PyTorch")

@@ -1,10 +1,12 @@
 """Sorting images into one folder per label, resumable and undoable, from stored results.
 
 :func:`plan_sort` decides where each image goes without touching a file: a label a
-person gave wins over the model's; a top-1 probability under the threshold goes to the
-``unknown`` folder; images without a result, or whose result is an error, stay where
-they are. Labels become safe, distinct folder names (:func:`folder_names`), the mapping
-and the counts per folder are the plan's, for a preview.
+person gave wins over the model's; a result the decider reads as unknown (the model's
+"unknown" threshold on its OOD score, or a top-1 probability under a threshold; see
+:class:`~resnet_desktop.core.ood.Decider`) goes to the ``unknown`` folder; images
+without a result, or whose result is an error, stay where they are. Labels become safe,
+distinct folder names (:func:`folder_names`), the mapping and the counts per folder are
+the plan's, for a preview.
 
 :func:`run_sort` carries a plan out, one file at a time, and :func:`undo_sort` puts
 everything back; both are generators of typed events that poll ``should_stop`` between
@@ -46,6 +48,7 @@ from resnet_desktop.core.file_steps import (
     same_content,
 )
 from resnet_desktop.core.locking import file_lock
+from resnet_desktop.core.ood import Decider
 from resnet_desktop.core.sort_journal import (
     JournalState,
     JournalWriter,
@@ -141,6 +144,7 @@ class SortInput:
     path: Path
     label: str | None = None  # the model's top-1 class; None with an error or no result
     confidence: float | None = None  # its probability
+    ood_score: float | None = None  # how like the training images (models with a setup)
     error: str | None = None  # why the model has no answer for the image
     person_label: str | None = None
 
@@ -160,7 +164,7 @@ class FolderPlan:
     """One folder of the plan: which label it holds and how many images go there."""
 
     folder: str
-    label: str | None  # None: images under the threshold
+    label: str | None  # None: the images read as unknown
     files: int
     by_person: int  # of which a person labelled
 
@@ -170,7 +174,7 @@ class SortPlan:
     """What a sort will do; the window shows it as a preview, ``sort --dry-run`` prints it."""
 
     dest: Path
-    threshold: float | None
+    decider: Decider | None  # what reads a result as unknown; None: nothing is
     placements: tuple[Placement, ...]
     folders: tuple[FolderPlan, ...]  # the folders used, in folder-name order
     not_classified: tuple[Path, ...]  # no stored result: left alone
@@ -185,7 +189,7 @@ def plan_sort(
     dest: Path,
     class_names: Sequence[str],
     *,
-    threshold: float | None = None,
+    decider: Decider | None = None,
     resume: JournalState | None = None,
 ) -> SortPlan:
     """Decide where each image goes; reads no file.
@@ -193,12 +197,12 @@ def plan_sort(
     Args:
         class_names: the model's classes, in order: they decide the folder names (and a
             person's label equal to one but for case goes to that class's folder).
-        threshold: the top-1 probability under which an image goes to ``unknown``.
+        decider: reads a result as one of the classes or unknown, as ``predict``'s
+            ``decision`` column does (:func:`resnet_desktop.app.unknown.decider_for`);
+            None: no image goes to ``unknown``.
         resume: the unfinished sort into ``dest`` this one continues
             (:func:`unfinished_sort`): the files it placed are not planned again.
     """
-    if threshold is not None and not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold {threshold} is not between 0 and 1")
     dest = Path(os.path.abspath(dest))
     items = list(inputs)
     classes = _ClassLookup(class_names)
@@ -218,12 +222,12 @@ def plan_sort(
         elif item.error is not None or item.label is None:
             left["unreadable" if item.error is not None else "not classified"].append(item.path)
         else:
-            below = threshold is not None and (item.confidence or 0.0) < threshold
+            below = decider is not None and decider.below(item.confidence or 0.0, item.ood_score)
             label = None if below else item.label
             chosen.append(Placement(item.path, mapping[label], label))
     return SortPlan(
         dest,
-        threshold,
+        decider,
         tuple(chosen),
         _folder_plans(chosen),
         tuple(left["not classified"]),

@@ -70,6 +70,7 @@ class HeatmapView(QWidget):
         self._label: str | None = None  # the class clicked; None: the top-1
         self._wanted: ExplainRequest | None = None  # asked for, or on screen
         self.button.toggled.connect(self._toggled)
+        self._enable_button()
         self._runner.item.connect(self._show_result)
         self._runner.failed.connect(self.caption.setText)
         bars.installEventFilter(self)
@@ -91,6 +92,7 @@ class HeatmapView(QWidget):
             self._label = None
         self._row, self._model = row, model
         self._update()
+        self._enable_button()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         """A click on one of the bars chooses its class (and turns the heatmap on)."""
@@ -134,6 +136,11 @@ class HeatmapView(QWidget):
             self._wanted = None
             self.caption.clear()
         self._update()
+        self._enable_button()
+
+    def _enable_button(self) -> None:
+        """Usable on a classified row; while on, it still turns the photo back on."""
+        self.button.setEnabled(self.button.isChecked() or self._request() is not None)
 
     def _update(self) -> None:
         if not self.button.isChecked():

@@ -39,8 +39,11 @@ from PySide6.QtWidgets import (
 )
 
 from resnet_desktop.app.formatting import format_duration
-from resnet_desktop.app.sorting import SortPreview, preview_job, sort_job, undo_job
+from resnet_desktop.app.listing import MovePaths
+from resnet_desktop.app.sorting import SortPreview, move_of, preview_job, sort_job, undo_job
+from resnet_desktop.app.unknown import stored_setup, threshold_range
 from resnet_desktop.core.file_steps import Mode
+from resnet_desktop.core.ood import OodSetup
 from resnet_desktop.core.sorting import (
     FileFailed,
     FileKept,
@@ -77,9 +80,12 @@ class SortDialog(QDialog):
         previewShown(object): a new SortPlan is on screen (tests).
         sortFinished(object): the SortFinished of a sort; its journal undoes it.
         undoFinished(object): the UndoFinished of an undo.
+        filesMoved(object): the (old path, new path) of each file a sort or an undo
+            moved, once it has ended (the window's list follows them).
     """
 
     previewShown = Signal(object)
+    filesMoved = Signal(object)
     sortFinished = Signal(object)
     undoFinished = Signal(object)
 
@@ -98,12 +104,16 @@ class SortDialog(QDialog):
         super().__init__(parent)
         self.listed, self.model, self.catalog_path = listed, model or "", catalog_path
         self.plan: SortPlan | None = None
+        # The model's own "unknown" setup: the threshold box edits its score, not a
+        # confidence (a small JSON read, as Manage Models does).
+        self.setup: OodSetup | None = stored_setup(model)
         self.journal = journal  # of the last sort run here: Undo takes it back
         self._task = ""
         self._gone = 0
         self._end: SortFinished | UndoFinished | None = None
         self._started = 0.0
         self._failures: list[str] = []
+        self._moves: list[tuple[Path, Path]] = []  # by the sort or undo running
         self.setWindowTitle(f"Sort into Folders by {model}" if model else "Undo Sort")
         self.runner = JobRunner(self)
         self.runner.item.connect(self._on_item)
@@ -139,21 +149,7 @@ class SortDialog(QDialog):
             modes.addWidget(button)
         modes.addStretch(1)
         self.mode_group.idToggled.connect(self._mode_changed)
-        self.threshold_check = QCheckBox("Images under")
-        self.threshold_spin = QDoubleSpinBox(
-            suffix=" %", decimals=0, minimum=1, maximum=99, value=50, enabled=False
-        )
-        self.threshold_check.toggled.connect(self.threshold_spin.setEnabled)
-        self.threshold_check.toggled.connect(self._schedule_preview)
-        self.threshold_spin.valueChanged.connect(self._schedule_preview)
-        unsure = QHBoxLayout()
-        for widget in (
-            self.threshold_check,
-            self.threshold_spin,
-            QLabel("confidence go to 'unknown'"),
-        ):
-            unsure.addWidget(widget)
-        unsure.addStretch(1)
+        unsure = self._threshold_row()
         self.form = QWidget()
         form = QFormLayout(self.form)
         form.setContentsMargins(0, 0, 0, 0)
@@ -175,6 +171,41 @@ class SortDialog(QDialog):
         for widget in (self.status, self.summary, self.error, self.progress):
             layout.addWidget(widget)
         layout.addWidget(self._buttons())
+
+    def _threshold_row(self) -> QHBoxLayout:
+        """What goes to 'unknown': a model with its own threshold reads its own score (the
+        box starts at that threshold, in the score's range); another model reads the
+        top-1 confidence, only when asked."""
+        setup = self.setup
+        self.threshold_check = QCheckBox("Images under", checked=setup is not None)
+        self.threshold_spin = QDoubleSpinBox(enabled=setup is not None)
+        if setup is None:
+            self.threshold_spin.setSuffix(" %")
+            self.threshold_spin.setDecimals(0)
+            self.threshold_spin.setRange(1, 99)
+            self.threshold_spin.setValue(50)
+            note = "confidence go to 'unknown'"
+        else:
+            self.threshold_check.hide()  # the model always says 'unknown' by its score
+            self.threshold_spin.setDecimals(4)
+            self.threshold_spin.setRange(*threshold_range(setup))
+            self.threshold_spin.setSingleStep(0.01)
+            self.threshold_spin.setValue(setup.threshold)
+            self.threshold_spin.setToolTip(
+                f"The model calls images scoring below this unknown; its own threshold is "
+                f"{setup.threshold:.4g}. Higher sends more images to 'unknown'."
+            )
+            note = f"go to 'unknown' (the model's 'unknown' threshold: {setup.threshold:.4g})"
+        self.threshold_check.toggled.connect(self.threshold_spin.setEnabled)
+        self.threshold_check.toggled.connect(self._schedule_preview)
+        self.threshold_spin.valueChanged.connect(self._schedule_preview)
+        row = QHBoxLayout()
+        if setup is not None:
+            row.addWidget(QLabel("Images scoring under"))
+        for widget in (self.threshold_check, self.threshold_spin, QLabel(note)):
+            row.addWidget(widget)
+        row.addStretch(1)
+        return row
 
     def _preview_table(self) -> QTableView:
         self.folders = QStandardItemModel(0, 4, self)
@@ -211,7 +242,11 @@ class SortDialog(QDialog):
         return MODES[max(0, self.mode_group.checkedId())][0]
 
     def threshold(self) -> float | None:
-        return self.threshold_spin.value() / 100 if self.threshold_check.isChecked() else None
+        """The threshold to sort by, on the model's score (a probability without a setup)."""
+        if not self.threshold_check.isChecked():
+            return None
+        value = self.threshold_spin.value()
+        return value if self.setup is not None else value / 100
 
     def _schedule_preview(self) -> None:
         if self._busy_sorting():
@@ -253,7 +288,7 @@ class SortDialog(QDialog):
             self._update_buttons()
             return
         for folder in plan.folders:
-            holds = folder_holds(folder.label, folder.folder, plan.threshold)
+            holds = folder_holds(folder.label, folder.folder, plan.decider)
             row = [QStandardItem(folder.folder + "/"), QStandardItem(holds)]
             for number in (folder.files, folder.by_person):
                 item = QStandardItem()
@@ -286,6 +321,7 @@ class SortDialog(QDialog):
     def _begin(self, task: str, text: str) -> None:
         self._task = task
         self._failures = []
+        self._moves = []
         self._started = time.monotonic()
         self.summary.clear()
         self.error.clear()
@@ -308,6 +344,9 @@ class SortDialog(QDialog):
             case SortStarted(total=total) | UndoStarted(total=total):
                 self.progress.setRange(0, max(1, total))
             case FileSorted(done=done, total=total) | FileRestored(done=done, total=total):
+                move = move_of(event)
+                if move is not None:
+                    self._moves.append(move[:2])
                 self._advance(done, total)
             case FileFailed(source, reason, done, total) | FileKept(source, _, reason, done, total):
                 self._failures.append(f"{source.name}: {reason}")
@@ -342,6 +381,9 @@ class SortDialog(QDialog):
     def _on_finished(self, _completed: bool) -> None:
         self._task = ""
         self._update_buttons()
+        moves, self._moves = self._moves, []
+        if moves:  # also those of a cancelled or failed run
+            self.filesMoved.emit(moves)
         end, self._end = self._end, None
         if isinstance(end, SortFinished):
             self.sortFinished.emit(end)
@@ -411,8 +453,9 @@ def open_undo(window: MainWindow, listed: Listed, folder: Path | None = None) ->
 
 
 def _show(window: MainWindow, dialog: SortDialog) -> None:
-    """Remember each sort's journal; refresh the table after files moved."""
+    """Remember each sort's journal; the list follows moved files, the table refreshes."""
     dialog.sortFinished.connect(lambda end: window.setProperty(LAST_JOURNAL, str(end.journal)))
+    dialog.filesMoved.connect(lambda moves: window.listing.submit(MovePaths(moves)))
     dialog.sortFinished.connect(lambda _end: window.table.refresh())
     dialog.undoFinished.connect(lambda _end: window.table.refresh())
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

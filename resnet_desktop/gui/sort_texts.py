@@ -8,7 +8,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from resnet_desktop.app.formatting import format_duration
+from resnet_desktop.app.unknown import unknown_rule
 from resnet_desktop.core.file_steps import Mode
+from resnet_desktop.core.ood import Decider
 from resnet_desktop.core.sorting import SortFinished, SortPlan, UndoFinished
 
 SHOWN_FAILURES = 5
@@ -24,10 +26,10 @@ def _past(mode: Mode) -> str:
     return _PAST[mode]
 
 
-def folder_holds(label: str | None, folder: str, threshold: float | None) -> str:
+def folder_holds(label: str | None, folder: str, decider: Decider | None) -> str:
     """What a preview row says a folder holds: its label, spelled as the model does."""
     if label is None:
-        return f"confidence under {threshold:.0%}" if threshold is not None else "unknown"
+        return "images with " + unknown_rule(decider) if decider is not None else "unknown"
     return label if label == folder else f"{label}  (renamed to a safe folder name)"
 
 
@@ -35,6 +37,8 @@ def plan_text(plan: SortPlan, model: str, mode: Mode, gone: int = 0) -> str:
     """The preview's sentence: how many go where, what stays, what a resumed sort did."""
     files = sum(folder.files for folder in plan.folders)
     parts = [f"{_count(files, 'image')} will be {_past(mode)} into {plan.dest}."]
+    if plan.decider is not None:
+        parts.append(f"Images with {unknown_rule(plan.decider)} go to 'unknown'.")
     if gone:
         parts.append(f"{_count(gone, 'listed file')} no longer there (moved or deleted).")
     if plan.not_classified:

@@ -25,6 +25,9 @@ from PySide6.QtWidgets import QWidget
 
 from resnet_desktop.app.logs import BugReport, report_bug
 from resnet_desktop.core.errors import (
+    REMEDY_CPU,
+    REMEDY_ENGINE_OPENVINO,
+    REMEDY_ENGINE_TORCH,
     REMEDY_NO_WEIGHTS,
     REMEDY_WEIGHTS_FILE,
     UserError,
@@ -38,6 +41,9 @@ Job = Callable[[Callable[[], bool]], Iterable[Any]]
 REMEDIES = {
     REMEDY_WEIGHTS_FILE: "or choose it with Model → Import Weights File…",
     REMEDY_NO_WEIGHTS: "so import one with Model → Import Weights File…",
+    REMEDY_CPU: "so choose Processor (CPU) in Edit → Preferences…",
+    REMEDY_ENGINE_TORCH: "so choose PyTorch in Edit → Preferences…",
+    REMEDY_ENGINE_OPENVINO: "so choose Automatic or OpenVINO in Edit → Preferences…",
 }
 Remedies = Mapping[str, str]
 

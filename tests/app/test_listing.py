@@ -25,6 +25,7 @@ from resnet_desktop.app.listing import (
     ListingService,
     ListingSession,
     ListPaths,
+    MovePaths,
     OpenCatalog,
     PageReady,
     Refresh,
@@ -190,6 +191,20 @@ def test_clearing_resets_and_the_paths_come_in_order(session):
     assert events == [Synced("listed")]  # nothing was added: no new view
     view = _one(session.serve([ClearList()]), ViewReady)
     assert (view.count, view.change) == (0, ViewChange.RESET)
+
+
+def test_moved_files_keep_their_rows_under_the_new_paths(session):
+    paths = _paths(5)
+    list(session.serve([AddPaths(paths)]))
+    elsewhere = [Path("/sorted/cat") / path.name for path in paths]
+    moves = [(paths[1], elsewhere[1]), (paths[3], paths[0]), (Path("/not/listed.jpg"), paths[4])]
+    view = _one(session.serve([MovePaths(moves)]), ViewReady)
+    assert (view.count, view.change) == (4, ViewChange.RESET)  # paths[0] was listed: one row
+    assert [row.path for row in view.rows] == [paths[0], elsewhere[1], paths[2], paths[4]]
+    back = _one(session.serve([MovePaths([(elsewhere[1], paths[1])])]), ViewReady)
+    assert back.change is ViewChange.UPDATED  # the same rows, where they were
+    assert [row.path for row in back.rows] == [paths[0], paths[1], paths[2], paths[4]]
+    assert list(session.serve([MovePaths([(Path("/none.jpg"), Path("/x.jpg"))])])) == []
 
 
 # ------------------------------------------------------------------------------ catalogs

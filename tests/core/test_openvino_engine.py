@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from resnet_desktop.commands.common import REMEDIES
 from resnet_desktop.core import device as device_mod
 from resnet_desktop.core import openvino_engine
+from resnet_desktop.core.errors import user_message
 from resnet_desktop.core.locking import LockTimeout, file_lock
 from resnet_desktop.core.model_loader import LoadedModel, load_model
 from resnet_desktop.core.predictor import Predictor
@@ -239,8 +241,9 @@ def test_a_model_openvino_cannot_take_runs_in_pytorch_under_auto(
     paths = write_colour_images(tmp_path, per_colour=1)
     labels = [p.labels[0] for b in predictor.predict_iter(paths) for p in b.predictions]
     assert labels == ["blue", "green", "red"]
-    with pytest.raises(ValueError, match=r"unsupported operator.*--engine torch"):
+    with pytest.raises(ValueError, match=r"unsupported operator") as raised:
         Predictor(model, resolved(model, precision="fp32", engine="openvino"))
+    assert user_message(raised.value, REMEDIES).endswith("so use --engine torch")
 
 
 def test_describe_names_the_engine(cache: Path):
@@ -303,8 +306,9 @@ def test_a_conversion_process_that_fails_reports_why(cache: Path):
         class_names=["a", "b"],
         preprocess=Preprocess(crop=8, resize=None),
     )
-    with pytest.raises(ValueError, match=r"refuses to be exported.*--engine torch"):
+    with pytest.raises(ValueError, match=r"refuses to be exported") as raised:
         Predictor(
             model, resolved(model, precision="fp32", engine="openvino"), should_stop=lambda: False
         )
+    assert user_message(raised.value, REMEDIES).endswith("so use --engine torch")
     assert list(cache.iterdir()) == []

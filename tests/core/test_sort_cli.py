@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import dataclasses
+import json
 import os
 import signal
 import sqlite3
@@ -16,6 +19,8 @@ from resnet_desktop.commands import sort as sort_command
 from resnet_desktop.core import catalog as catalog_mod
 from resnet_desktop.core.catalog import Catalog, ModelIdentity, RunInfo, file_signature
 from resnet_desktop.core.errors import UserError
+from resnet_desktop.core.library import ModelLibrary
+from resnet_desktop.core.ood import Decider
 from resnet_desktop.core.predictor import Prediction
 from resnet_desktop.core.sort_journal import PREFIX, read_journal
 from resnet_desktop.core.zoo import CIFAR10_CLASSES, Preprocess
@@ -160,8 +165,8 @@ def test_results_and_labels_follow_a_moved_file(tmp_path: Path):
 def test_the_plan_reads_results_labels_and_what_is_missing(tmp_path: Path, photos, identity):
     paths, catalog_path = photos
     plan = prepare_sort(
-        [tmp_path / "photos"], identity, tmp_path / "sorted", threshold=0.5,
-        catalog_path=catalog_path,
+        [tmp_path / "photos"], identity, tmp_path / "sorted",
+        decider=Decider(0.5, from_confidence=True), catalog_path=catalog_path,
     )  # fmt: skip
     assert {p.source.name: p.folder for p in plan.placements} == {
         "photo_00.jpg": "cat",
@@ -214,7 +219,7 @@ def test_dry_run_prints_the_plan_and_touches_nothing(tmp_path: Path, photos, tin
         ["truck/", "1"],
         ["unknown/", "1"],
     ]
-    assert "1 labelled by a person" in out and "top-1 probability under 50%" in out
+    assert "1 labelled by a person" in out and "confidence under 50%" in out
     assert "1 image not classified yet" in out and "resnet-desktop predict" in out
     assert "could not read" in out
     assert not (tmp_path / "sorted").exists()
@@ -302,7 +307,6 @@ def test_everything_already_sorted_exits_0(tmp_path: Path, photos, tiny_model, c
     "extra",
     [
         ["--undo", "journal.jsonl"],  # with PATH and the others
-        ["--threshold", "1.5"],
         ["--threshold", "half"],
         ["--copy", "--move"],
     ],
@@ -311,6 +315,61 @@ def test_wrong_argument_mixes_exit_2(tmp_path: Path, extra: list[str]):
     with pytest.raises(SystemExit) as exit_info:
         main(sort_args(tmp_path, tmp_path / "c.sqlite3", "m", *extra))
     assert exit_info.value.code == 2
+
+
+def test_a_threshold_out_of_the_scores_range_is_refused(tmp_path, photos, tiny_model, capsys):
+    _, catalog_path = photos
+    assert main(sort_args(tmp_path, catalog_path, tiny_model, "--threshold", "1.5")) == 1
+    assert "msp threshold must be in [0.0, 1.0]" in capsys.readouterr().err
+    give_setup(tiny_model, "knn", -0.5)
+    assert main(sort_args(tmp_path, catalog_path, tiny_model, "--threshold", "0.5")) == 1
+    assert "knn threshold must be in [-2.0, 0.0]" in capsys.readouterr().err
+    assert not (tmp_path / "sorted").exists()
+
+
+def give_setup(name: str, method: str, threshold: float) -> None:
+    """A library model with an "unknown" setup in its metadata, as fine-tuning makes one."""
+    path = ModelLibrary().root / f"{name}.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["metrics"]["ood"] = {"method": method, "threshold": threshold, "k": None}
+    if method == "knn":
+        data["metrics"]["ood"]["k"] = 1
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+@pytest.mark.parametrize("threshold", [None, "0.75"])
+def test_a_model_with_its_own_threshold_sorts_as_the_decision_column_reads(
+    tmp_path: Path, identity, tiny_model, threshold, capsys
+):
+    """Its OOD score, not its confidence, says unknown; --threshold replaces its own."""
+    paths = write_images(tmp_path / "photos", 4)
+    catalog_path = tmp_path / "catalog.sqlite3"
+    scored = [("cat", 0.99, 0.2), ("dog", 0.3, 0.9), ("ship", 0.95, 0.6), ("cat", 0.4, 0.8)]
+    with Catalog.open(catalog_path) as catalog:
+        model = catalog.model_id(identity)
+        predictions = [
+            dataclasses.replace(top(path, label, confidence), ood_score=score)
+            for path, (label, confidence, score) in zip(paths, scored, strict=True)
+        ]
+        catalog.record_batch(model, predictions, RUN)
+    give_setup(tiny_model, "msp", 0.5)
+    given = ["--threshold", threshold] if threshold else []
+    csv_path = tmp_path / "results.csv"
+    results = ["results", str(tmp_path / "photos"), "--model", tiny_model, "--catalog",
+               str(catalog_path), "--csv", str(csv_path), "--top-k", "1", *given]  # fmt: skip
+    assert main(results) == 0
+    with csv_path.open(encoding="utf-8") as file:
+        decisions = {Path(row["path"]).name: row["decision"] for row in csv.DictReader(file)}
+    assert main(sort_args(tmp_path, catalog_path, tiny_model, *given)) == 0
+    out = capsys.readouterr().out
+    sorted_into = {Path(name).name: Path(name).parent.name for name in placed(tmp_path / "sorted")}
+    assert sorted_into == decisions
+    expected_unknown = {"photo_00.jpg"} | ({"photo_02.jpg"} if threshold else set())
+    assert {name for name, folder in sorted_into.items() if folder == "unknown"} == (
+        expected_unknown
+    )
+    wanted = f"a score under the model's 'unknown' threshold ({threshold or 0.5})"
+    assert wanted in out
 
 
 def test_missing_arguments_exit_2(capsys):

@@ -28,6 +28,8 @@ from resnet_desktop.core.file_steps import (
     SYMLINK,
     partial_path,
 )
+from resnet_desktop.core.ood import Decider
+from resnet_desktop.core.predictor import Prediction
 from resnet_desktop.core.sort_journal import (
     PREFIX,
     JournalError,
@@ -253,7 +255,7 @@ def test_the_plan_follows_persons_then_threshold_and_leaves_the_rest(tmp_path: P
         SortInput(dest / "my_own" / "c.jpg", "dog", 0.9),  # a person's label's folder
         SortInput(dest / "holiday" / "d.jpg", "dog", 0.9),  # not a label: sorted
     ]
-    plan = plan_sort(items, dest, CLASSES, threshold=0.5)
+    plan = plan_sort(items, dest, CLASSES, decider=Decider(0.5, from_confidence=True))
     where = {placement.source: placement.folder for placement in plan.placements}
     assert where == {
         p[0]: "cat",
@@ -275,11 +277,29 @@ def test_the_plan_follows_persons_then_threshold_and_leaves_the_rest(tmp_path: P
     assert plan.in_folders == 3 and plan.already_sorted == 0 and plan.resumes is None
 
 
-def test_without_a_threshold_nothing_is_unknown(tmp_path: Path):
+def test_without_a_decider_nothing_is_unknown(tmp_path: Path):
     plan = plan_sort([SortInput(tmp_path / "x.jpg", "dog", 0.01)], tmp_path / "d", CLASSES)
     assert [f.folder for f in plan.folders] == ["dog"]
-    with pytest.raises(ValueError, match="between 0 and 1"):
-        plan_sort([], tmp_path / "d", CLASSES, threshold=1.5)
+
+
+def test_a_model_with_its_own_threshold_sorts_by_its_score_not_its_confidence(tmp_path: Path):
+    p = [tmp_path / f"{n}.jpg" for n in range(4)]
+    items = [
+        SortInput(p[0], "cat", 0.99, ood_score=-0.9),  # sure, but like no training image
+        SortInput(p[1], "cat", 0.30, ood_score=-0.2),  # unsure, but like the training images
+        SortInput(p[2], "dog", 0.99, ood_score=-0.5),  # exactly the threshold: kept
+        SortInput(p[3], "dog", 0.10),  # stored without a score: known, as predict says
+    ]
+    decider = Decider(-0.5)
+    plan = plan_sort(items, tmp_path / "d", CLASSES, decider=decider)
+    where = {placement.source: placement.folder for placement in plan.placements}
+    assert where == {p[0]: "unknown", p[1]: "cat", p[2]: "dog", p[3]: "dog"}
+    assert plan.decider == decider
+    for item in items:  # the same reading as predict's decision column
+        prediction = Prediction(item.path, (item.label,), (item.confidence,), (0,),
+                                ood_score=item.ood_score)  # fmt: skip
+        decision = decider.decide(prediction)
+        assert where[item.path] == (UNKNOWN_FOLDER if decision == "unknown" else decision)
 
 
 def test_a_class_keeps_its_folder_name_whichever_images_are_sorted(tmp_path: Path):

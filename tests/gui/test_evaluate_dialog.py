@@ -113,6 +113,31 @@ def test_the_evaluation_runs_as_the_runtime_says(qtbot, colour_model, dataset, m
     assert used == [runtime] and dialog.report is not None and dialog.report.total == 36
 
 
+@pytest.mark.parametrize("broken", ["runtime", "weights"])
+def test_errors_name_the_windows_menus_not_the_command_lines_flags(
+    qtbot, colour_model, dataset, monkeypatch, broken
+):
+    from resnet_desktop.core.errors import REMEDY_WEIGHTS_FILE
+    from resnet_desktop.gui import evaluate_dialog
+
+    runtime = RuntimeOptions(device="cpu", precision="fp32", engine="torch")
+    if broken == "runtime":  # int8 runs in OpenVINO only
+        runtime = RuntimeOptions(device="cpu", precision="int8", engine="torch")
+        wanted = "so choose Automatic or OpenVINO in Edit → Preferences…"
+    else:
+
+        def no_weights(name, **_kwargs):
+            raise UserError(f"the weights of {name} are missing", remedy=REMEDY_WEIGHTS_FILE)
+
+        monkeypatch.setattr(evaluate_dialog, "load_model", no_weights)
+        wanted = "or choose it with Model → Import Weights File…"
+    dialog = EvaluateDialog(colour_model, runtime=runtime)
+    qtbot.addWidget(dialog)
+    run(qtbot, dialog, dataset)
+    assert dialog.error.text().endswith(wanted) and "--" not in dialog.error.text()
+    assert dialog.report is None
+
+
 def test_not_a_folder_and_no_model(qtbot, dialog, tmp_path):
     dialog.folder_edit.setText(str(tmp_path / "missing"))
     dialog.start()

@@ -90,12 +90,30 @@ def test_the_same_row_shown_again_is_not_computed_again(
     assert len(explained_on) == 1
 
 
-def test_an_unclassified_row_asks_to_classify_first(qtbot, panel, row, tiny_model, explained_on):
+def test_the_button_waits_for_a_classified_row(panel, row, tiny_model):
+    button = panel.heatmap.button
+    assert not button.isEnabled()  # nothing selected yet
     panel.show_row(ViewRow(0, row.path, None), model=tiny_model)
-    panel.heatmap.button.click()
+    assert not button.isEnabled()
+    panel.show_row(row, model=None)  # results not known for the model
+    assert not button.isEnabled()
+    panel.show_row(row, model=tiny_model)
+    assert button.isEnabled()
+    panel.show_row(None, None)
+    assert not button.isEnabled()
+
+
+def test_an_unclassified_row_asks_to_classify_first(qtbot, panel, row, tiny_model, explained_on):
+    panel.show_row(row, model=tiny_model)
+    with qtbot.waitSignal(panel.heatmap.shown, timeout=30_000):
+        panel.heatmap.button.click()
+    panel.show_row(ViewRow(0, row.path.with_name("other.png"), None), model=tiny_model)
     assert panel.heatmap.caption.text() == NOT_CLASSIFIED
+    assert panel.heatmap.button.isEnabled()  # on: it still turns the photo back on
+    panel.heatmap.button.click()
+    assert not panel.heatmap.button.isEnabled() and panel.preview.isVisible()
     qtbot.wait(100)
-    assert explained_on == []
+    assert len(explained_on) == 1
 
 
 def test_a_failure_is_shown_in_the_caption(qtbot, panel, row, tiny_model):

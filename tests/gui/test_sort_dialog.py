@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from resnet_desktop.app.sorting import latest_sort, load_identity
 from resnet_desktop.core.catalog import Catalog, RunInfo
 from resnet_desktop.core.errors import UserError
+from resnet_desktop.core.library import ModelLibrary
 from resnet_desktop.core.predictor import Prediction
 from resnet_desktop.core.sorting import FileSorted, SortFinished, SortPlan, UndoFinished
 from resnet_desktop.core.zoo import CIFAR10_CLASSES
@@ -83,10 +86,43 @@ def test_the_preview_shows_folders_counts_labels_and_what_stays(
         dialog.threshold_check.setChecked(True)  # 50 %: the unsure ship goes to unknown
         photos[0][1].unlink()  # a listed file deleted meanwhile
     assert isinstance(shown.args[0], SortPlan)
-    assert ["unknown/", "confidence under 50%", "1", "0"] in table(dialog)
+    assert ["unknown/", "images with confidence under 50%", "1", "0"] in table(dialog)
+    assert "Images with confidence under 50% go to 'unknown'." in dialog.status.text()
     dialog.mode_group.button(1).setChecked(True)
     assert "4 images will be moved" in dialog.status.text()
     assert "1 listed file no longer there" in dialog.status.text()
+
+
+def test_a_model_with_its_own_threshold_sorts_by_its_score(qtbot, photos, tiny_model, tmp_path):
+    """The box edits the model's "unknown" threshold, in its score's range; the preview
+    reads each result's stored score, as predict's decision column does."""
+    paths, catalog = photos
+    with Catalog.open(catalog) as store:  # scores: the sure cat is like no training image
+        model = store.model_id(load_identity(tiny_model))
+        scored = [(top(paths[0], "cat", 0.9), -0.9), (top(paths[3], "ship", 0.3), -0.1)]
+        store.record_batch(model, [replace(p, ood_score=s) for p, s in scored], RUN)
+    give_setup(tiny_model, -0.5)
+    dialog = make_dialog(qtbot, photos, tiny_model, tmp_path / "sorted")
+    spin = dialog.threshold_spin
+    assert not dialog.threshold_check.isVisible() and spin.isEnabled()
+    assert (spin.minimum(), spin.maximum(), spin.value(), spin.suffix()) == (-2.0, 0.0, -0.5, "")
+    rule = "a score under the model's 'unknown' threshold (-0.5)"
+    assert ["unknown/", f"images with {rule}", "1", "0"] in table(dialog)
+    assert ["ship/", "ship", "1", "0"] in table(dialog)  # unsure, but like its training images
+    assert f"Images with {rule} go to 'unknown'." in dialog.status.text()
+    with qtbot.waitSignal(dialog.previewShown, timeout=WAIT_MS) as shown:
+        spin.setValue(-0.05)  # stricter: the ship too
+    assert shown.args[0].decider.threshold == -0.05
+    assert ["unknown/", "images with a score under the model's 'unknown' threshold (-0.05)",
+            "2", "0"] in table(dialog)  # fmt: skip
+
+
+def give_setup(name: str, threshold: float) -> None:
+    """A kNN "unknown" setup in the model's metadata, as fine-tuning stores it."""
+    path = ModelLibrary().root / f"{name}.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["metrics"]["ood"] = {"method": "knn", "threshold": threshold, "k": 1}
+    path.write_text(json.dumps(data), encoding="utf-8")
 
 
 def test_sort_then_undo_from_the_dialog(qtbot, photos, tiny_model, tmp_path):
@@ -163,6 +199,39 @@ def test_undo_sort_of_a_chosen_journal_or_folder(qtbot, photos, tiny_model, tmp_
     assert not list(dest.rglob("*.jpg"))
     with pytest.raises(UserError, match=r"no sort into .* is left to undo"):
         latest_sort(dest)
+
+
+def test_the_windows_list_follows_a_move_and_its_undo(qtbot, window, tiny_model, tmp_path):
+    from tests.helpers import write_colour_images
+
+    paths = write_colour_images(tmp_path / "photos", 3)
+    with Catalog.open(window.catalog.path) as store:
+        model = store.model_id(load_identity(tiny_model))
+        store.record_batch(model, [top(path, "cat", 0.9) for path in paths], RUN)
+    with qtbot.waitSignal(window.scanFinished, timeout=WAIT_MS):
+        window.add_paths([tmp_path / "photos"])
+    dialog = sort_dialog.open_sort(window, tiny_model, window.listing.paths_source())
+    assert dialog is not None
+    with qtbot.waitSignal(dialog.previewShown, timeout=WAIT_MS):
+        dialog.dest_edit.setText(str(tmp_path / "sorted"))
+    qtbot.waitUntil(dialog.sort_button.isEnabled, timeout=WAIT_MS)
+    dialog.mode_group.button(1).setChecked(True)  # move
+    with qtbot.waitSignal(dialog.filesMoved, timeout=WAIT_MS):
+        dialog.sort_button.click()
+    moved_to = [tmp_path / "sorted" / "cat" / path.name for path in paths]
+    qtbot.waitUntil(lambda: listed(window) == moved_to, timeout=WAIT_MS)
+    assert all(window.results.row_at(n).prediction.labels == ("cat",) for n in range(3))
+    with qtbot.waitSignal(dialog.filesMoved, timeout=WAIT_MS):
+        dialog.undo_button.click()
+    qtbot.waitUntil(lambda: listed(window) == paths, timeout=WAIT_MS)
+    assert all(window.results.row_at(n).prediction is not None for n in range(3))
+    dialog.close()
+
+
+def listed(window) -> list[Path | None]:
+    """The paths of the window's rows, in order (None: a row whose page is on its way)."""
+    rows = [window.results.row_at(number) for number in range(window.results.rowCount())]
+    return [None if row is None else row.path for row in rows]
 
 
 def test_the_window_has_the_menu_entries(window):
