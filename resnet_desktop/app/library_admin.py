@@ -17,7 +17,7 @@ from resnet_desktop.app.unknown import stored_setup
 from resnet_desktop.core.library import LibraryModel, ModelLibrary
 from resnet_desktop.core.model_export import OodFiles, export_model
 from resnet_desktop.core.model_loader import RANDOM, load_model
-from resnet_desktop.core.ood import OodError, OodSetup
+from resnet_desktop.core.ood import OodError, OodSetup, score_range
 from resnet_desktop.core.zoo import SPECS
 
 ShouldStop = Callable[[], bool]
@@ -35,6 +35,7 @@ class ModelSummary:
     accuracy: float | None  # validation accuracy of fine-tuning's best epoch
     threshold: float | None  # the "none of my classes" threshold, when the model has one
     suggested: float | None = None  # the threshold fine-tuning suggested
+    threshold_range: tuple[float, float] = (0.0, 1.0)  # what its score can be
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ def summarise(model: LibraryModel) -> ModelSummary:
         accuracy=_number(model.metrics.get("accuracy")),
         threshold=_threshold(model.metrics.get("ood")),
         suggested=_suggested(model.metrics.get("ood")),
+        threshold_range=_threshold_range(model.metrics.get("ood")),
     )
 
 
@@ -107,6 +109,13 @@ def _threshold(setup: object) -> float | None:
         return OodSetup.from_dict(setup).threshold
     except OodError:
         return None
+
+
+def _threshold_range(setup: object) -> tuple[float, float]:
+    """The range of the setup's score: what an edited threshold may be."""
+    if _threshold(setup) is None:
+        return score_range("msp")
+    return score_range(OodSetup.from_dict(setup).method)  # type: ignore[arg-type]
 
 
 def _suggested(setup: object) -> float | None:

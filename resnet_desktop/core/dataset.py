@@ -13,7 +13,7 @@ import io
 import os
 import random
 from collections import defaultdict
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -343,18 +343,19 @@ def scan_dataset(
     for folder in roots:
         per_root.append((yield from list_classes(folder, stop, listed)))
         if stop():
-            yield _cancelled_scan(roots)
+            yield cancelled_scan(roots)
             return
     all_paths = [path for classes in per_root for paths in classes.values() for path in paths]
     workers = workers or min(8, os.cpu_count() or 1)
     checked = yield from check_files(all_paths, stop, workers)
     if stop():
-        yield _cancelled_scan(roots)
+        yield cancelled_scan(roots)
         return
     yield build_scan(roots, per_root, checked)
 
 
-def _cancelled_scan(roots: list[Path]) -> DatasetScan:
+def cancelled_scan(roots: Sequence[Path]) -> DatasetScan:
+    """The empty scan a stopped scan yields: nothing found, ``cancelled`` set."""
     return DatasetScan(
         root=roots[0],
         val_root=roots[1] if len(roots) > 1 else None,

@@ -10,6 +10,7 @@ once, under the list's label: a person's correction wins over the folder it lies
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ from resnet_desktop.core.dataset import (
     DatasetScan,
     ScanEvent,
     build_scan,
+    cancelled_scan,
     check_files,
     list_classes,
 )
@@ -81,17 +83,4 @@ def _with_labels(classes: dict[str, list[Path]], labels: dict[Path, str]) -> dic
 
 
 def _cancelled(root: Path, origin: Path) -> DatasetScan:
-    return DatasetScan(
-        root=root,
-        val_root=None,
-        class_names=[],
-        samples=[],
-        val_samples=None,
-        unreadable=[],
-        empty_classes=[],
-        missing_in_val=[],
-        loose_files=0,
-        duplicates=[],
-        cancelled=True,
-        labelled_from=origin,
-    )
+    return dataclasses.replace(cancelled_scan([root]), labelled_from=origin)

@@ -41,7 +41,6 @@ from resnet_desktop.app.library_admin import (
     threshold_job,
 )
 from resnet_desktop.core.model_export import FORMAT_TITLES
-from resnet_desktop.core.ood import MAX_ABS_THRESHOLD
 from resnet_desktop.gui.class_names_dialog import ClassNamesDialog, open_class_names_dialog
 from resnet_desktop.gui.widgets import InlineError
 from resnet_desktop.gui.workers import Job, JobRunner
@@ -246,7 +245,7 @@ class ManageModelsDialog(QDialog):
             f"images unknown.{suggested}"
         )
         dialog.setInputMode(QInputDialog.InputMode.DoubleInput)
-        dialog.setDoubleRange(-MAX_ABS_THRESHOLD, MAX_ABS_THRESHOLD)
+        dialog.setDoubleRange(*model.threshold_range)
         dialog.setDoubleDecimals(4)
         dialog.setDoubleStep(0.01)
         dialog.setDoubleValue(model.threshold)

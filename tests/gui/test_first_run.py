@@ -115,5 +115,6 @@ def test_the_window_words_every_remedy_with_its_menu():
 
     remedies = {value for name, value in vars(errors).items() if name.startswith("REMEDY_")}
     assert set(REMEDIES) == remedies
-    assert all("Model → Import Weights File…" in text for text in REMEDIES.values())
+    assert all(" → " in text for text in REMEDIES.values())  # a menu item
+    assert "Model → Import Weights File…" in REMEDIES[errors.REMEDY_WEIGHTS_FILE]
     assert not any("--" in text for text in REMEDIES.values())

@@ -84,6 +84,7 @@ def test_manage_models_edits_the_threshold_in_a_worker(qtbot, tiny_model):
     dialog.threshold_button.click()
     question = dialog.findChild(QInputDialog)
     assert question.doubleValue() == 0.5 and "suggested 0.5" in question.labelText()
+    assert (question.doubleMinimum(), question.doubleMaximum()) == (0.0, 1.0)  # a probability
     question.setDoubleValue(0.75)
     with qtbot.waitSignal(dialog.modelsChanged, timeout=TIMEOUT):
         question.accept()
