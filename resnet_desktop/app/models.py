@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from resnet_desktop.core.library import LibraryModel, ModelLibrary
 from resnet_desktop.core.weights import imagenet_weights_cached
-from resnet_desktop.core.zoo import SPECS, ModelSpec
+from resnet_desktop.core.zoo import SPECS, ModelSpec, Preprocess
 
 
 class WeightsState(enum.Enum):
@@ -31,10 +31,17 @@ class ModelChoice:
     label: str  # what the selector shows
     state: WeightsState
     architecture: str
+    # A library model's own preprocessing, read with its entry (in the lister's worker).
+    own_preprocess: Preprocess | None = None
 
     @property
     def spec(self) -> ModelSpec:
         return SPECS[self.architecture]
+
+    @property
+    def preprocess(self) -> Preprocess:
+        """How the model's input is prepared: the library model's own, or the architecture's."""
+        return self.own_preprocess or self.spec.preprocess
 
     @property
     def ready(self) -> bool:
@@ -85,6 +92,7 @@ def library_choices(models: Iterable[LibraryModel]) -> list[ModelChoice]:
             f"{len(model.class_names)} classes)",
             WeightsState.LIBRARY,
             model.architecture,
+            model.preprocess,
         )
         for model in models
         if model.architecture in SPECS

@@ -23,6 +23,9 @@ from resnet_desktop.core.errors import (
     REMEDY_ENGINE_OPENVINO,
     REMEDY_ENGINE_TORCH,
     REMEDY_NO_WEIGHTS,
+    REMEDY_SORT_COPY_OR_LINK,
+    REMEDY_SORT_FINISH_UNDO,
+    REMEDY_SORT_SAME_MODE,
     REMEDY_WEIGHTS_FILE,
     UserError,
     user_message,
@@ -42,6 +45,10 @@ REMEDIES = {
     REMEDY_CPU: "so use --device cpu with it",
     REMEDY_ENGINE_TORCH: "so use --engine torch",
     REMEDY_ENGINE_OPENVINO: "so use --engine auto or openvino with it",
+    REMEDY_SORT_COPY_OR_LINK: "so sort it with --copy or --link, or sort the file it points to",
+    REMEDY_SORT_SAME_MODE: "so run it again with --{mode} to finish it, or undo it with "
+    "`resnet-desktop sort --undo {journal}`",
+    REMEDY_SORT_FINISH_UNDO: "so finish it with `resnet-desktop sort --undo {journal}`",
 }
 
 Command = Callable[[argparse.Namespace], int]

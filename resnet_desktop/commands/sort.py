@@ -24,12 +24,14 @@ from resnet_desktop.app.unknown import unknown_rule
 from resnet_desktop.commands.common import (
     EXIT_OK,
     EXIT_PARTIAL,
+    REMEDIES,
     add_model_args,
     ctrl_c_stops,
     reports_errors,
 )
 from resnet_desktop.commands.progress import ProgressBar
 from resnet_desktop.commands.results_io import add_threshold_arg, decider_of
+from resnet_desktop.core.errors import remedied
 from resnet_desktop.core.export import display_path, terminal_safe
 from resnet_desktop.core.file_steps import MOVED_BY_COPY, SYMLINK
 from resnet_desktop.core.sorting import (
@@ -220,7 +222,8 @@ class _SortReport:
                         bar = ProgressBar(event.total, unit="files")
                     case FileSorted(done=done, total=total, elapsed=elapsed):
                         _advance(bar, done, total, elapsed)
-                    case FileFailed(source, reason, done, total, elapsed):
+                    case FileFailed(source, reason, done, total, elapsed, remedy):
+                        reason = remedied(reason, remedy, REMEDIES)
                         self.problems.append(f"{_shown(source)}: {terminal_safe(reason)}")
                         _advance(bar, done, total, elapsed)
                     case SortFinished():

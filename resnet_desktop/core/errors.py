@@ -19,6 +19,10 @@ REMEDY_NO_WEIGHTS = "no weights"  # an architecture without built-in weights: br
 REMEDY_CPU = "cpu"  # run on the processor instead
 REMEDY_ENGINE_TORCH = "engine torch"  # run in PyTorch instead
 REMEDY_ENGINE_OPENVINO = "engine openvino"  # run in OpenVINO (or let the app choose)
+REMEDY_SORT_COPY_OR_LINK = "sort copy or link"  # a symbolic link: copy or link it, not move
+# An unfinished sort in the destination (fields: mode, journal): finish it or undo it.
+REMEDY_SORT_SAME_MODE = "sort same mode"
+REMEDY_SORT_FINISH_UNDO = "sort finish undo"  # an interrupted undo (field: journal): finish it
 
 
 class UserError(Exception):
@@ -26,14 +30,18 @@ class UserError(Exception):
 
     Front ends show it as one line; every other exception is a bug, logged with its
     traceback and said to be one. ``remedy`` names a way to fix it that is worded by
-    the front end (:data:`REMEDY_WEIGHTS_FILE`: ``--weights FILE`` or a menu item).
+    the front end (:data:`REMEDY_WEIGHTS_FILE`: ``--weights FILE`` or a menu item);
+    ``fields`` fill the ``{name}`` places of the front end's words (a journal's path).
     """
 
     remedy: str | None = None
 
-    def __init__(self, *args: object, remedy: str | None = None) -> None:
+    def __init__(
+        self, *args: object, remedy: str | None = None, fields: Mapping[str, object] | None = None
+    ) -> None:
         super().__init__(*args)
         self.remedy = remedy
+        self.fields = dict(fields or {})
 
 
 def user_message(error: UserError, remedies: Mapping[str, str] | None = None) -> str:
@@ -43,17 +51,32 @@ def user_message(error: UserError, remedies: Mapping[str, str] | None = None) ->
     front end's words for it: ``{REMEDY_WEIGHTS_FILE: "or pass --weights FILE"}``.
     """
     text = one_line(str(error)) or type(error).__name__
-    phrase = (remedies or {}).get(_remedy(error) or "")
-    return f"{text}, {phrase}" if phrase else text
+    source = _with_remedy(error)
+    if source is None:
+        return text
+    return remedied(text, source.remedy, remedies, source.fields)
 
 
-def _remedy(error: BaseException | None) -> str | None:
-    """The remedy of ``error`` or of the first error in its causes that has one."""
+def remedied(
+    text: str,
+    remedy: str | None,
+    remedies: Mapping[str, str] | None,
+    fields: Mapping[str, object] | None = None,
+) -> str:
+    """``text`` ending with the front end's words for ``remedy``, their places filled in.
+
+    For a problem reported as text (a file a sort could not place) rather than raised.
+    """
+    phrase = (remedies or {}).get(remedy or "")
+    return f"{text}, {phrase.format_map(fields or {})}" if phrase else text
+
+
+def _with_remedy(error: BaseException | None) -> UserError | None:
+    """``error`` or the first error in its causes that has a remedy."""
     seen = 0
     while error is not None and seen < 10:  # a cause chain is short; never loop on a cycle
-        remedy = getattr(error, "remedy", None)
-        if remedy:
-            return remedy
+        if isinstance(error, UserError) and error.remedy:
+            return error
         error, seen = error.__cause__, seen + 1
     return None
 

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Literal
 
-from resnet_desktop.core.errors import UserError
+from resnet_desktop.core.errors import REMEDY_SORT_COPY_OR_LINK, UserError
 
 Mode = Literal["copy", "move", "link"]
 MODES: tuple[Mode, ...] = ("copy", "move", "link")
@@ -108,8 +108,7 @@ def _finish_move(source: Path, target: Path) -> str:
         raise StepProblem(f"{source} is gone")
     if os.path.islink(source):
         raise StepProblem(
-            f"{source} is a symbolic link: not moved (sort it with --copy or --link, "
-            "or sort the file it points to)"
+            f"{source} is a symbolic link and was not moved", remedy=REMEDY_SORT_COPY_OR_LINK
         )
     if os.path.lexists(target):  # a crash came between placing the target and the unlink
         if not same_content(source, target):

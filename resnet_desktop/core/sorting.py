@@ -35,7 +35,12 @@ from pathlib import Path
 
 from resnet_desktop.core import paths as app_paths
 from resnet_desktop.core.catalog import FileSignature, file_signature
-from resnet_desktop.core.errors import UserError, one_line
+from resnet_desktop.core.errors import (
+    REMEDY_SORT_FINISH_UNDO,
+    REMEDY_SORT_SAME_MODE,
+    UserError,
+    one_line,
+)
 from resnet_desktop.core.file_steps import (
     MODES,
     MOVED_BACK,
@@ -317,6 +322,7 @@ class FileFailed:
     done: int
     total: int
     elapsed: float
+    remedy: str | None = None  # worded by the front end after the reason (errors.remedied)
 
 
 @dataclass(frozen=True)
@@ -393,14 +399,15 @@ def _journal_to_continue(dest: Path, mode: Mode, named: Path | None) -> JournalS
         raise UserError(f"the sort recorded in {state.path} is finished: nothing to resume")
     if state.undo is not None:
         raise UserError(
-            f"an undo of the sort into {dest} was interrupted: finish it with "
-            f"`resnet-desktop sort --undo {state.path}`"
+            f"an undo of the sort into {dest} was interrupted",
+            remedy=REMEDY_SORT_FINISH_UNDO,
+            fields={"journal": state.path},
         )
     if state.mode != mode or os.path.abspath(state.dest) != os.path.abspath(dest):
         raise UserError(
-            f"{dest} holds an unfinished sort by {state.mode} ({state.path}): run it again "
-            f"with --{state.mode} to finish it, or undo it with "
-            f"`resnet-desktop sort --undo {state.path}`"
+            f"{dest} holds an unfinished sort by {state.mode}",
+            remedy=REMEDY_SORT_SAME_MODE,
+            fields={"mode": state.mode, "journal": state.path},
         )
     return state
 
@@ -492,7 +499,8 @@ class _SortRun:
                 raise UserError(
                     f"stopped: {_reason(problem)}; run the same sort again to continue"
                 ) from problem
-            return self._failed(step.source, _reason(problem))
+            remedy = problem.remedy if isinstance(problem, StepProblem) else None
+            return self._failed(step.source, _reason(problem), remedy)
         self.writer.ok(step.number, how)
         return self._sorted(step.source, step.target, how, folder, before)
 
@@ -525,10 +533,10 @@ class _SortRun:
             self.hows[how] += 1
         return FileSorted(source, target, how, self.done, self.total, self._elapsed(), before)
 
-    def _failed(self, source: Path, reason: str) -> FileFailed:
+    def _failed(self, source: Path, reason: str, remedy: str | None = None) -> FileFailed:
         self.done += 1
         self.failed += 1
-        return FileFailed(source, reason, self.done, self.total, self._elapsed())
+        return FileFailed(source, reason, self.done, self.total, self._elapsed(), remedy)
 
     def _elapsed(self) -> float:
         return time.monotonic() - self.start

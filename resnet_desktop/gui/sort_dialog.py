@@ -42,6 +42,7 @@ from resnet_desktop.app.formatting import format_duration
 from resnet_desktop.app.listing import MovePaths
 from resnet_desktop.app.sorting import SortPreview, move_of, preview_job, sort_job, undo_job
 from resnet_desktop.app.unknown import stored_setup, threshold_range
+from resnet_desktop.core.errors import remedied
 from resnet_desktop.core.file_steps import Mode
 from resnet_desktop.core.ood import OodSetup
 from resnet_desktop.core.sorting import (
@@ -63,7 +64,7 @@ from resnet_desktop.gui.sort_texts import (
     verb,
 )
 from resnet_desktop.gui.widgets import InlineError, folder_row
-from resnet_desktop.gui.workers import JobRunner
+from resnet_desktop.gui.workers import REMEDIES, JobRunner
 
 if TYPE_CHECKING:
     from resnet_desktop.gui.main_window import MainWindow
@@ -348,7 +349,10 @@ class SortDialog(QDialog):
                 if move is not None:
                     self._moves.append(move[:2])
                 self._advance(done, total)
-            case FileFailed(source, reason, done, total) | FileKept(source, _, reason, done, total):
+            case FileFailed(source, reason, done, total, _, remedy):
+                self._failures.append(f"{source.name}: {remedied(reason, remedy, REMEDIES)}")
+                self._advance(done, total)
+            case FileKept(source, _, reason, done, total):
                 self._failures.append(f"{source.name}: {reason}")
                 self._advance(done, total)
             case SortFinished():

@@ -29,6 +29,9 @@ from resnet_desktop.core.errors import (
     REMEDY_ENGINE_OPENVINO,
     REMEDY_ENGINE_TORCH,
     REMEDY_NO_WEIGHTS,
+    REMEDY_SORT_COPY_OR_LINK,
+    REMEDY_SORT_FINISH_UNDO,
+    REMEDY_SORT_SAME_MODE,
     REMEDY_WEIGHTS_FILE,
     UserError,
     user_message,
@@ -44,6 +47,11 @@ REMEDIES = {
     REMEDY_CPU: "so choose Processor (CPU) in Edit → Preferences…",
     REMEDY_ENGINE_TORCH: "so choose PyTorch in Edit → Preferences…",
     REMEDY_ENGINE_OPENVINO: "so choose Automatic or OpenVINO in Edit → Preferences…",
+    REMEDY_SORT_COPY_OR_LINK: "so choose Copy or Link in File → Sort into Folders…, or sort "
+    "the file it points to",
+    REMEDY_SORT_SAME_MODE: "so sort by {mode} again to finish it, or undo it with "
+    "Edit → Undo Sort… on that folder",
+    REMEDY_SORT_FINISH_UNDO: "so finish it with Edit → Undo Sort… on that folder",
 }
 Remedies = Mapping[str, str]
 

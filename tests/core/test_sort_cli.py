@@ -18,11 +18,12 @@ from resnet_desktop.cli import main
 from resnet_desktop.commands import sort as sort_command
 from resnet_desktop.core import catalog as catalog_mod
 from resnet_desktop.core.catalog import Catalog, ModelIdentity, RunInfo, file_signature
-from resnet_desktop.core.errors import UserError
+from resnet_desktop.core.errors import REMEDY_SORT_COPY_OR_LINK, UserError
 from resnet_desktop.core.library import ModelLibrary
 from resnet_desktop.core.ood import Decider
 from resnet_desktop.core.predictor import Prediction
 from resnet_desktop.core.sort_journal import PREFIX, read_journal
+from resnet_desktop.core.sorting import FileFailed
 from resnet_desktop.core.zoo import CIFAR10_CLASSES, Preprocess
 
 RUN = RunInfo("cpu", "fp32", "torch")
@@ -284,11 +285,31 @@ def test_ctrl_c_stops_after_a_file_and_the_same_command_finishes(
     out = capsys.readouterr().out
     assert "interrupted after 3 of 6 files" in out and "linked 3 files" in out
     monkeypatch.setattr(sort_command, "run_sort", real_run_sort)
+    (journal,) = (tmp_path / "sorted").glob(f"{PREFIX}*")
+    moving = sort_args(tmp_path, catalog_path, tiny_model, "--move")
+    assert main(moving) == 1  # another mode: the command line says which flag finishes it
+    said = capsys.readouterr().err.strip()
+    assert said.endswith(
+        "holds an unfinished sort by link, so run it again with --link to finish it, "
+        f"or undo it with `resnet-desktop sort --undo {journal}`"
+    )
     assert main(args) == 3
     out = capsys.readouterr().out
     assert "continuing the unfinished sort" in out and "3 images already placed" in out
     assert len(placed(tmp_path / "sorted")) == 6
     assert len(list((tmp_path / "sorted").glob(f"{PREFIX}*"))) == 1
+
+
+def test_a_file_that_cannot_be_moved_names_the_flags_that_sort_it(tmp_path: Path):
+    """A symbolic link is not moved; the failure names the command line's flags."""
+    link = tmp_path / "link.jpg"
+    report = sort_command._SortReport()
+    failed = FileFailed(link, f"{link} is a symbolic link and was not moved", 1, 1, 0.1,
+                        REMEDY_SORT_COPY_OR_LINK)  # fmt: skip
+    report.follow([failed])
+    assert report.problems[0].endswith(
+        "was not moved, so sort it with --copy or --link, or sort the file it points to"
+    )
 
 
 def test_everything_already_sorted_exits_0(tmp_path: Path, photos, tiny_model, capsys):

@@ -19,7 +19,12 @@ import pytest
 
 import resnet_desktop
 from resnet_desktop.core import file_steps
-from resnet_desktop.core.errors import UserError
+from resnet_desktop.core.errors import (
+    REMEDY_SORT_COPY_OR_LINK,
+    REMEDY_SORT_FINISH_UNDO,
+    REMEDY_SORT_SAME_MODE,
+    UserError,
+)
 from resnet_desktop.core.file_steps import (
     COPIED,
     HARD_LINK,
@@ -440,6 +445,7 @@ def test_symbolic_links_are_not_moved_but_may_be_copied(tmp_path: Path):
     events = sort_all({link: "cat"}, dest, "move")
     (failure,) = events_of(FileFailed, events)
     assert "symbolic link" in failure.reason and link.is_symlink()
+    assert failure.remedy == REMEDY_SORT_COPY_OR_LINK and "--" not in failure.reason
     sort_all({link: "cat"}, dest, "copy")
     assert (dest / "cat" / "link.jpg").read_bytes() == files[original]
 
@@ -506,12 +512,16 @@ def test_an_unfinished_sort_is_finished_or_undone_before_another(tmp_path: Path)
     dest = tmp_path / "sorted"
     sort_all(labels, dest, "move", should_stop=stop_after(1))
     (journal,) = journals(dest)
-    with pytest.raises(UserError, match="--move to finish it"):
+    with pytest.raises(UserError, match=r"holds an unfinished sort by move$") as refused:
         sort_all(labels, dest, "copy")
+    assert refused.value.remedy == REMEDY_SORT_SAME_MODE  # each front end words how
+    assert refused.value.fields == {"mode": "move", "journal": journal}
     undone = list(undo_sort(journal, should_stop=stop_after(0)))
     assert finished(undone).cancelled
-    with pytest.raises(UserError, match=r"undo .* was interrupted"):
+    with pytest.raises(UserError, match=r"undo .* was interrupted$") as refused:
         sort_all(labels, dest, "move")
+    assert refused.value.remedy == REMEDY_SORT_FINISH_UNDO
+    assert refused.value.fields == {"journal": journal}
     list(undo_sort(journal))
     assert unfinished_journals(dest) == []
     assert_restored(files, tmp_path / "src", dest)

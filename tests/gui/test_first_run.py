@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import string
 import urllib.error
 import urllib.request
 
@@ -118,3 +119,20 @@ def test_the_window_words_every_remedy_with_its_menu():
     assert all(" → " in text for text in REMEDIES.values())  # a menu item
     assert "Model → Import Weights File…" in REMEDIES[errors.REMEDY_WEIGHTS_FILE]
     assert not any("--" in text for text in REMEDIES.values())
+    assert "Edit → Undo Sort…" in REMEDIES[errors.REMEDY_SORT_FINISH_UNDO]
+
+
+def test_each_remedy_takes_the_same_fields_in_both_front_ends():
+    """An error's fields fill the command line's words and the window's alike, so a
+    remedy worded with a place the other lacks cannot fail only in one front end."""
+    from resnet_desktop.commands.common import REMEDIES as CLI
+    from resnet_desktop.core.errors import REMEDY_SORT_SAME_MODE
+    from resnet_desktop.gui.workers import REMEDIES as WINDOW
+
+    def places(text: str) -> set[str]:
+        return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+    assert set(CLI) == set(WINDOW)
+    beyond = {key: places(WINDOW[key]) - places(CLI[key]) for key in CLI}
+    assert not any(beyond.values()), beyond
+    assert places(CLI[REMEDY_SORT_SAME_MODE]) == {"mode", "journal"}

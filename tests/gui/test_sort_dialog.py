@@ -9,12 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from resnet_desktop.app.sorting import latest_sort, load_identity
+from resnet_desktop.app.sorting import latest_sort, load_identity, prepare_sort
 from resnet_desktop.core.catalog import Catalog, RunInfo
 from resnet_desktop.core.errors import UserError
 from resnet_desktop.core.library import ModelLibrary
 from resnet_desktop.core.predictor import Prediction
-from resnet_desktop.core.sorting import FileSorted, SortFinished, SortPlan, UndoFinished
+from resnet_desktop.core.sorting import (
+    FileSorted,
+    SortFinished,
+    SortPlan,
+    UndoFinished,
+    run_sort,
+)
 from resnet_desktop.core.zoo import CIFAR10_CLASSES
 from resnet_desktop.gui import sort_dialog
 from resnet_desktop.gui.sort_dialog import SortDialog
@@ -179,6 +185,48 @@ def test_cancel_stops_after_the_file_in_hand(qtbot, photos, tiny_model, tmp_path
     qtbot.waitUntil(dialog.sort_button.isEnabled, timeout=WAIT_MS)  # the rest, previewed
     assert "Continues an interrupted sort (1 placed before)" in dialog.status.text()
     assert sum(folder.files for folder in dialog.plan.folders) == 4
+
+
+def test_an_unfinished_sort_of_another_mode_is_worded_for_the_window(
+    qtbot, photos, tiny_model, tmp_path
+):
+    """Sorting by copy into a folder a move sort left unfinished names the window's ways
+    to finish or undo it, not the command line's flags."""
+    paths, catalog = photos
+    dest = tmp_path / "sorted"
+    plan = prepare_sort(paths, load_identity(tiny_model), dest, catalog_path=catalog)
+    calls = iter(range(100))
+    list(run_sort(plan, "move", should_stop=lambda: next(calls) >= 1))  # one file moved
+    dialog = make_dialog(qtbot, photos, tiny_model, dest)
+    assert dialog.mode() == "copy"
+    with qtbot.waitSignal(dialog.runner.finished, timeout=WAIT_MS):
+        dialog.sort_button.click()
+    text = dialog.error.text()
+    assert text.endswith(
+        "holds an unfinished sort by move, so sort by move again to finish it, "
+        "or undo it with Edit → Undo Sort… on that folder"
+    )
+    assert "--" not in text and "resnet-desktop" not in text
+
+
+def test_a_symbolic_link_not_moved_is_worded_for_the_window(qtbot, photos, tiny_model, tmp_path):
+    paths, catalog = photos
+    original = tmp_path / "elsewhere.jpg"  # not listed: only the link to it is
+    original.write_bytes(b"linked bytes")
+    link = paths[0].with_name("link.jpg")
+    link.symlink_to(original)
+    with Catalog.open(catalog) as store:
+        store.record_batch(store.model_id(load_identity(tiny_model)), [top(link, "cat", 0.9)], RUN)
+    dialog = make_dialog(qtbot, ([*paths, link], catalog), tiny_model, tmp_path / "sorted")
+    dialog.mode_group.button(1).setChecked(True)  # move
+    with qtbot.waitSignal(dialog.sortFinished, timeout=WAIT_MS):
+        dialog.sort_button.click()
+    text = dialog.summary.text()
+    assert (
+        "link.jpg: " + f"{link} is a symbolic link and was not moved, so choose Copy or Link "
+        "in File → Sort into Folders…, or sort the file it points to"
+    ) in text
+    assert "--" not in text and link.is_symlink()
 
 
 @pytest.mark.parametrize("by", ["journal", "folder"])

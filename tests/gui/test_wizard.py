@@ -312,6 +312,38 @@ def test_the_model_list_is_read_in_a_worker(qtbot, wizard, monkeypatch):
     assert page.isComplete() and "Looking" not in page.hint.text()
 
 
+def test_next_takes_a_library_models_preprocessing_without_reading_it(qtbot, wizard, monkeypatch):
+    """The lister's worker read the library model's JSON; Next, on the GUI thread, reads
+    no model metadata from disk, yet the wizard trains with the model's own preprocessing."""
+    import threading
+
+    from resnet_desktop.core import library
+    from resnet_desktop.core.networks import build_network
+    from resnet_desktop.core.zoo import Preprocess, get_spec
+
+    spec = get_spec("cifar_resnet20")
+    own = Preprocess(40, 48, (0.1, 0.2, 0.3), (0.4, 0.5, 0.6))
+    assert own != spec.preprocess
+    network = build_network(spec, 2)
+    library.ModelLibrary().add("mine", spec.name, network.state_dict(), ["a", "b"], own)
+    reads: list[threading.Thread] = []
+    original = library.ModelLibrary._read
+
+    def reading(self, path):
+        reads.append(threading.current_thread())
+        return original(self, path)
+
+    monkeypatch.setattr(library.ModelLibrary, "_read", reading)
+    page = wizard.model_page
+    page.initializePage()
+    qtbot.waitUntil(lambda: not page.lister.running, timeout=10_000)
+    assert reads and threading.main_thread() not in reads  # listed in the worker
+    page.set_model("mine")
+    assert page.validatePage()
+    assert wizard.state.preprocess == own
+    assert threading.main_thread() not in reads  # Next read nothing on the GUI thread
+
+
 def strategy_of(page) -> str:
     return page.strategy()
 

@@ -31,10 +31,9 @@ from resnet_desktop.app.finetune import FineTuneState
 from resnet_desktop.app.getting_started import DOWNLOAD_MB
 from resnet_desktop.app.models import ModelChoice, WeightsState, list_model_choices
 from resnet_desktop.core.errors import REMEDY_NO_WEIGHTS, REMEDY_WEIGHTS_FILE
-from resnet_desktop.core.library import LibraryError, ModelLibrary
 from resnet_desktop.core.train_config import STRATEGIES
 from resnet_desktop.core.weights import ensure_imagenet_weights
-from resnet_desktop.core.zoo import ModelSpec, Preprocess
+from resnet_desktop.core.zoo import ModelSpec
 from resnet_desktop.gui.model_selector import ModelSelector
 from resnet_desktop.gui.widgets import InlineError
 from resnet_desktop.gui.workers import JobRunner
@@ -254,7 +253,7 @@ class ModelPage(QWizardPage):
             key, self.weights_file.text().strip()
         )
         self.state.strategy = self.strategy()
-        self.state.preprocess = _preprocess_of(choice)
+        self.state.preprocess = choice.preprocess  # read by the lister: no disk read here
         return True
 
     def shutdown(self) -> None:
@@ -306,13 +305,3 @@ def _model_hint(choice: ModelChoice | None, weights: str, strategy: str) -> str:
     if weights == RANDOM and strategy != "full":
         text += " With random weights only 'Train every layer' learns useful features."
     return text
-
-
-def _preprocess_of(choice: ModelChoice) -> Preprocess:
-    """The library model's own preprocessing, or the architecture's."""
-    if choice.state == WeightsState.LIBRARY:
-        try:
-            return ModelLibrary().get(choice.name).preprocess
-        except LibraryError:
-            pass  # damaged entry: loading it will report the problem
-    return choice.spec.preprocess
