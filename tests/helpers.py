@@ -83,9 +83,10 @@ def resolved(model, **options):
 def press_ctrl_c() -> None:
     """Do what Ctrl+C does: run the SIGINT handler the code under test installed.
 
-    The handler is called, not sent a real signal: in a process where two OpenVINO
-    models were freed in the order they were made (as test_openvino_engine does), the
-    main thread's alternate signal stack is left dangling and any signal then crashes.
+    The handler is called, not sent a real signal: the suite's process also makes
+    OpenVINO Cores outside the engine's one (test_model_export's, NNCF's), and each CPU
+    plugin swaps the thread's alternate signal stack; freed out of order, they leave it
+    in freed memory and a signal crashes. test_openvino_engine sends a real one alone.
     """
     import signal
 

@@ -27,6 +27,10 @@ post-training quantisation, calibrated on a few hundred of the user's images
 
 OpenVINO's converter reports usage to Google Analytics unless the user has opted out
 with Intel's own tool; the app never lets it (see :func:`_openvino`); nor NNCF.
+
+Every network is compiled by one ``Core`` that lives as long as the process (see
+:func:`_core`): each ``Core`` makes its own CPU plugin, and the plugins' signal stacks
+leave a dangling one behind when two are freed in the order they were made.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ import secrets
 import shutil
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -97,6 +102,26 @@ def _openvino():
     return openvino
 
 
+_core_lock = threading.Lock()
+_the_core = None  # made by the first network compiled
+
+
+def _core():
+    """The process's one ``openvino.Core``: networks compiled by it share one CPU plugin.
+
+    On Linux each CPU plugin (one per ``Core``) gives the thread that makes it a larger
+    alternate signal stack, for AMX, and when freed puts back the stack it found, but only
+    if its own is still the current one. Two plugins freed in the order they were made
+    therefore leave the first one's freed stack current, and the next signal the thread
+    receives (Ctrl+C) crashes the process. One plugin that is never freed never does that.
+    """
+    global _the_core
+    with _core_lock:
+        if _the_core is None:
+            _the_core = _openvino().Core()
+        return _the_core
+
+
 def _nncf():
     """The nncf module, with the same telemetry stub as OpenVINO (it checks the same way).
 
@@ -132,11 +157,10 @@ class OpenVinoNetwork:
         should_stop: Callable[[], bool] | None = None,
         calibration: Sequence[np.ndarray] | None = None,
     ) -> None:
-        openvino = _openvino()
         if precision not in PRECISION_HINTS:
             raise ValueError(f"OpenVINO runs fp32, bf16 or int8 on the CPU, not {precision}")
         self.precision = precision
-        core = openvino.Core()
+        core = _core()
         config = {"INFERENCE_PRECISION_HINT": PRECISION_HINTS[precision]}
         int8 = precision == "int8"
         converted = _cached_model(model, core, notify, should_stop, int8, calibration)

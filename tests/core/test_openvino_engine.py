@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -312,3 +314,45 @@ def test_a_conversion_process_that_fails_reports_why(cache: Path):
         )
     assert user_message(raised.value, REMEDIES).endswith("so use --engine torch")
     assert list(cache.iterdir()) == []
+
+
+_CTRL_C_AFTER_TWO_MODELS = """
+import gc, os, signal, sys
+from pathlib import Path
+from resnet_desktop.commands.common import ctrl_c_stops
+from resnet_desktop.core import openvino_engine
+from tests.core.test_openvino_engine import _tiny
+
+openvino_engine.cache_root = lambda: Path(sys.argv[1])
+first = openvino_engine.OpenVinoNetwork(_tiny(0), "fp32")
+second = openvino_engine.OpenVinoNetwork(_tiny(1), "fp32")
+del first, second  # freed in the order they were made
+gc.collect()
+with ctrl_c_stops("batch") as should_stop:
+    os.kill(os.getpid(), signal.SIGINT)  # a real signal, delivered on this thread
+    print("stopped" if should_stop() else "not stopped")
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux signal stacks")
+def test_a_real_ctrl_c_after_two_networks_were_freed_stops_without_a_crash(tmp_path: Path):
+    """A Ctrl+C after OpenVINO networks were freed runs the handler, as at any time.
+
+    With a ``Core`` per network, two freed in the order they were made left the main
+    thread's alternate signal stack in freed memory (see ``openvino_engine._core``), and
+    the signal killed the process with SIGSEGV. Only a real signal shows it.
+    """
+    repo = Path(__file__).resolve().parents[2]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")]),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", _CTRL_C_AFTER_TWO_MODELS, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=repo,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["stopped"]
