@@ -53,7 +53,7 @@ from resnet_desktop.gui.workers import Job, JobRunner
 Index = QModelIndex | QPersistentModelIndex
 HEADERS = ("Name", "Architecture", "Classes", "Source", "Created", "Accuracy", "Threshold")
 TOOLTIP_CLASSES = 40  # class names listed in a row's tooltip
-SHOWN_REASON = 60  # characters of a damaged entry's reason in its row (the tooltip has all)
+SHOWN_REASON = 40  # characters of a damaged entry's reason in its row (the tooltip has all)
 Entry = ModelSummary | DamagedEntry
 
 
