@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from resnet_desktop.app.unknown import stored_setup
-from resnet_desktop.core.library import LibraryModel, ModelLibrary
+from resnet_desktop.core.library import DamagedEntry, LibraryModel, ModelLibrary
 from resnet_desktop.core.model_export import OodFiles, export_model
 from resnet_desktop.core.model_loader import RANDOM, load_model
 from resnet_desktop.core.ood import OodError, OodSetup, score_range
@@ -42,7 +42,8 @@ class ModelSummary:
 class Listing:
     """The library's models; ``done`` says what a job just changed ("" for a plain listing).
 
-    ``renamed`` is the (old, new) name pair of a rename just done.
+    ``renamed`` is the (old, new) name pair of a rename just done. ``damaged``: the
+    entries that cannot be used, with the reason: the user can only delete them.
     """
 
     models: list[ModelSummary]
@@ -50,6 +51,7 @@ class Listing:
     done: str = ""
     select: str | None = None
     renamed: tuple[str, str] | None = None
+    damaged: list[DamagedEntry] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,9 @@ def _listing(
     done: str = "", select: str | None = None, renamed: tuple[str, str] | None = None
 ) -> Listing:
     library = ModelLibrary()
-    return Listing([summarise(m) for m in library.list()], library.root, done, select, renamed)
+    models, damaged = library.contents()
+    summaries = [summarise(m) for m in models]
+    return Listing(summaries, library.root, done, select, renamed, damaged)
 
 
 def list_job(should_stop: ShouldStop) -> Iterator[Listing]:
@@ -181,6 +185,8 @@ def _ood_files(name: str) -> OodFiles | None:
 
 
 def delete_job(name: str) -> Callable[[ShouldStop], Iterator[Listing]]:
+    """Delete a model or a damaged entry, with its files, under the library's lock."""
+
     def job(should_stop: ShouldStop) -> Iterator[Listing]:
         ModelLibrary().remove(name)
         yield _listing(f"Deleted “{name}”")

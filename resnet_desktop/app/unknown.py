@@ -14,7 +14,8 @@ Nothing here imports torch; reading a model's setup reads its small JSON file.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from resnet_desktop.core.library import LibraryError, ModelLibrary
 from resnet_desktop.core.ood import Decider, OodError, OodScorer, OodSetup, score_range
@@ -67,6 +68,23 @@ def stored_setup(name: str | None) -> OodSetup | None:
         return OodSetup.from_dict(metrics["ood"]) if "ood" in metrics else None
     except (OodError, LibraryError):
         return None
+
+
+@dataclass(frozen=True)
+class StoredSetup:
+    """A model's "unknown" setup as a worker read it; None: the model has none."""
+
+    setup: OodSetup | None
+
+
+def setup_job(name: str | None) -> Callable[[Callable[[], bool]], Iterator[StoredSetup]]:
+    """A job for a worker: ``name``'s :func:`stored_setup`, so a dialog that needs it (the
+    sort dialog's threshold box) reads no file on the GUI thread."""
+
+    def job(should_stop: Callable[[], bool]) -> Iterator[StoredSetup]:
+        yield StoredSetup(stored_setup(name))
+
+    return job
 
 
 def decider_for(name: str | None, threshold: float | None = None) -> Decider | None:

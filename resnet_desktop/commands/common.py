@@ -22,6 +22,7 @@ from resnet_desktop.core.errors import (
     REMEDY_CPU,
     REMEDY_ENGINE_OPENVINO,
     REMEDY_ENGINE_TORCH,
+    REMEDY_LIBRARY_REMOVE,
     REMEDY_NO_WEIGHTS,
     REMEDY_SORT_COPY_OR_LINK,
     REMEDY_SORT_FINISH_UNDO,
@@ -49,6 +50,8 @@ REMEDIES = {
     REMEDY_SORT_SAME_MODE: "so run it again with --{mode} to finish it, or undo it with "
     "`resnet-desktop sort --undo {journal}`",
     REMEDY_SORT_FINISH_UNDO: "so finish it with `resnet-desktop sort --undo {journal}`",
+    REMEDY_LIBRARY_REMOVE: "so remove it (`resnet-desktop models remove {name}`) and import "
+    "the model again",
 }
 
 Command = Callable[[argparse.Namespace], int]

@@ -23,6 +23,8 @@ REMEDY_SORT_COPY_OR_LINK = "sort copy or link"  # a symbolic link: copy or link 
 # An unfinished sort in the destination (fields: mode, journal): finish it or undo it.
 REMEDY_SORT_SAME_MODE = "sort same mode"
 REMEDY_SORT_FINISH_UNDO = "sort finish undo"  # an interrupted undo (field: journal): finish it
+# A library model that cannot be used (field: name): remove it, then import it again.
+REMEDY_LIBRARY_REMOVE = "library remove"
 
 
 class UserError(Exception):

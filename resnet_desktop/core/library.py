@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from resnet_desktop.core import paths, zoo
 from resnet_desktop.core.atomic import atomic_open, atomic_write_bytes, atomic_write_text
-from resnet_desktop.core.errors import UserError
+from resnet_desktop.core.errors import REMEDY_LIBRARY_REMOVE, UserError
 from resnet_desktop.core.locking import LockTimeout, file_lock
 from resnet_desktop.core.ood import OodError, OodScorer, OodSetup, bank_bytes, load_bank
 from resnet_desktop.core.safe_read import MIB, check_regular_file, read_json
@@ -80,6 +80,12 @@ _RESERVED = {"con", "prn", "aux", "nul", *(f"{p}{i}" for p in ("com", "lpt") for
 
 class LibraryError(UserError):
     """A library problem worded for the user."""
+
+
+def _unusable(name: str, text: str) -> LibraryError:
+    """The error for a model that cannot be used: removing it (each front end says how)
+    and importing it again fixes it."""
+    return LibraryError(text, remedy=REMEDY_LIBRARY_REMOVE, fields={"name": name})
 
 
 @dataclass(frozen=True)
@@ -129,11 +135,8 @@ class DamagedEntry:
     path: Path
     reason: str
 
-    def message(self) -> str:
-        return (
-            f"the library entry {self.path} is damaged: {self.reason}. Remove it "
-            f"('resnet-desktop models remove {self.name}') and import the model again"
-        )
+    def error(self) -> LibraryError:
+        return _unusable(self.name, f"the library entry {self.path} is damaged: {self.reason}")
 
 
 class ModelLibrary:
@@ -155,13 +158,17 @@ class ModelLibrary:
 
     def list(self) -> list[LibraryModel]:
         """Every usable model, sorted by name; :meth:`damaged` lists the others."""
-        found = [entry for entry in self._entries() if isinstance(entry, LibraryModel)]
-        return sorted(found, key=_by_name)
+        return self.contents()[0]
 
     def damaged(self) -> list[DamagedEntry]:
         """The entries that cannot be used, each with the reason, sorted by name."""
-        found = [entry for entry in self._entries() if isinstance(entry, DamagedEntry)]
-        return sorted(found, key=_by_name)
+        return self.contents()[1]
+
+    def contents(self) -> tuple[list[LibraryModel], list[DamagedEntry]]:
+        """The usable models and the damaged entries, each sorted by name, in one reading."""
+        entries = sorted(self._entries(), key=_by_name)
+        models = [entry for entry in entries if isinstance(entry, LibraryModel)]
+        return models, [entry for entry in entries if isinstance(entry, DamagedEntry)]
 
     def _entries(self) -> Iterator[LibraryModel | DamagedEntry]:
         return (self._read(path) for path in self._metadata_files())
@@ -175,7 +182,7 @@ class ModelLibrary:
         """The model called ``name``; LibraryError if there is none or it is damaged."""
         entry = self._read(self._existing_metadata_path(name))
         if isinstance(entry, DamagedEntry):
-            raise LibraryError(entry.message())
+            raise entry.error()
         return entry
 
     def _existing_metadata_path(self, name: str) -> Path:
@@ -438,8 +445,8 @@ class ModelLibrary:
         try:
             return _load_safetensors(name, weights_path)
         except FileNotFoundError:
-            raise LibraryError(
-                f"the weights file of {name!r} ({weights_path}) is missing"
+            raise _unusable(
+                name, f"the weights file of {name!r} ({weights_path}) is missing"
             ) from None
 
     # --- editing: rename, class names (Manage Models) ---------------------------------------
@@ -594,7 +601,7 @@ def _load_safetensors(name: str, path: Path) -> dict[str, torch.Tensor]:
     except FileNotFoundError:
         raise
     except Exception as error:  # safetensors raises its own type for damaged files
-        raise LibraryError(f"cannot read the weights of {name!r} ({path}): {error}") from None
+        raise _unusable(name, f"cannot read the weights of {name!r} ({path}): {error}") from None
 
 
 def _is_litter(path: Path, named: set[Path], cutoff: float) -> bool:

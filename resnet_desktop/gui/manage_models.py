@@ -1,5 +1,8 @@
 """Model → Manage Models…: the library's models, renamed, relabelled, deleted or exported.
 
+Damaged entries (a JSON file that cannot be used) are listed too, greyed with the reason,
+so they can be deleted here rather than only with ``resnet-desktop models remove``.
+
 Every read and write of the library runs in a worker (:mod:`resnet_desktop.app.library_admin`)
 and answers with the listing as it is on disk afterwards. Questions (a new name, are you
 sure) are opened, never exec'd, so worker signals never run inside a half-finished slot.
@@ -7,11 +10,12 @@ sure) are opened, never exec'd, so worker signals never run inside a half-finish
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtGui import QDesktopServices, QGuiApplication, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -40,6 +44,7 @@ from resnet_desktop.app.library_admin import (
     rename_job,
     threshold_job,
 )
+from resnet_desktop.core.library import DamagedEntry
 from resnet_desktop.core.model_export import FORMAT_TITLES
 from resnet_desktop.gui.class_names_dialog import ClassNamesDialog, open_class_names_dialog
 from resnet_desktop.gui.widgets import InlineError
@@ -48,21 +53,25 @@ from resnet_desktop.gui.workers import Job, JobRunner
 Index = QModelIndex | QPersistentModelIndex
 HEADERS = ("Name", "Architecture", "Classes", "Source", "Created", "Accuracy", "Threshold")
 TOOLTIP_CLASSES = 40  # class names listed in a row's tooltip
+SHOWN_REASON = 40  # characters of a damaged entry's reason in its row (the tooltip has all)
+Entry = ModelSummary | DamagedEntry
 
 
 class LibraryTableModel(QAbstractTableModel):
-    """The models of one listing, one row each."""
+    """The models of one listing, one row each, then its damaged entries (greyed)."""
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
-        self._rows: list[ModelSummary] = []
+        self._rows: list[Entry] = []
 
-    def set_models(self, models: list[ModelSummary]) -> None:
+    def set_models(
+        self, models: Sequence[ModelSummary], damaged: Sequence[DamagedEntry] = ()
+    ) -> None:
         self.beginResetModel()
-        self._rows = list(models)
+        self._rows = [*models, *damaged]
         self.endResetModel()
 
-    def summary(self, row: int) -> ModelSummary:
+    def summary(self, row: int) -> Entry:
         return self._rows[row]
 
     def row_of(self, name: str) -> int:
@@ -84,6 +93,8 @@ class LibraryTableModel(QAbstractTableModel):
         if not index.isValid() or not 0 <= index.row() < len(self._rows):
             return None
         model = self._rows[index.row()]
+        if isinstance(model, DamagedEntry):
+            return _damaged_data(model, index.column(), role)
         if role == Qt.ItemDataRole.DisplayRole:
             return _cells(model)[index.column()]
         if role == Qt.ItemDataRole.ToolTipRole and HEADERS[index.column()] == "Classes":
@@ -91,6 +102,22 @@ class LibraryTableModel(QAbstractTableModel):
             more = len(model.class_names) - len(shown)
             return ", ".join(shown) + (f" and {more} more" if more else "")
         return None
+
+
+def _damaged_data(entry: DamagedEntry, column: int, role: int) -> Any:
+    """A damaged entry's row: its name and the reason, greyed; it can only be deleted."""
+    if role == Qt.ItemDataRole.DisplayRole and column < 2:
+        reason = (
+            entry.reason if len(entry.reason) <= SHOWN_REASON else entry.reason[:SHOWN_REASON] + "…"
+        )
+        return entry.name if column == 0 else f"Damaged: {reason}"
+    if role == Qt.ItemDataRole.ToolTipRole:
+        return f"{entry.path} is damaged: {entry.reason}. Delete it and import the model again."
+    if role == Qt.ItemDataRole.ForegroundRole:
+        return QGuiApplication.palette().brush(
+            QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text
+        )
+    return None
 
 
 def _cells(model: ModelSummary) -> tuple[str, ...]:
@@ -196,9 +223,14 @@ class ManageModelsDialog(QDialog):
 
     # --- the selected model -------------------------------------------------------------
 
-    def selected(self) -> ModelSummary | None:
+    def selected(self) -> Entry | None:
         rows = self.table.selectionModel().selectedRows()
         return self.table_model.summary(rows[0].row()) if rows else None
+
+    def selected_model(self) -> ModelSummary | None:
+        """The selected model, unless it is a damaged entry (which can only be deleted)."""
+        entry = self.selected()
+        return entry if isinstance(entry, ModelSummary) else None
 
     def select(self, name: str) -> None:
         row = self.table_model.row_of(name)
@@ -206,7 +238,7 @@ class ManageModelsDialog(QDialog):
             self.table.selectRow(row)
 
     def ask_rename(self) -> None:
-        model = self.selected()
+        model = self.selected_model()
         if model is None:
             return
         dialog = QInputDialog(self)
@@ -222,7 +254,7 @@ class ManageModelsDialog(QDialog):
             self._run(rename_job(name, new_name), f"Renaming “{name}”…")
 
     def edit_class_names(self) -> None:
-        model = self.selected()
+        model = self.selected_model()
         if model is None:
             return
         dialog = ClassNamesDialog(f"Class Names of {model.name}", model.class_names, self)
@@ -232,7 +264,7 @@ class ManageModelsDialog(QDialog):
         open_class_names_dialog(dialog)
 
     def edit_threshold(self) -> None:
-        model = self.selected()
+        model = self.selected_model()
         if model is None or model.threshold is None:
             return
         dialog = QInputDialog(self)
@@ -259,10 +291,16 @@ class ManageModelsDialog(QDialog):
         model = self.selected()
         if model is None:
             return
+        question = (
+            f"Delete the damaged entry “{model.name}” ({model.reason}) and its files from the "
+            "library? This cannot be undone."
+            if isinstance(model, DamagedEntry)
+            else f"Delete “{model.name}” and its weights from the library? This cannot be undone."
+        )
         box = QMessageBox(
             QMessageBox.Icon.Warning,
             "Delete Model",
-            f"Delete “{model.name}” and its weights from the library? This cannot be undone.",
+            question,
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
             self,
         )
@@ -274,7 +312,7 @@ class ManageModelsDialog(QDialog):
         box.open()
 
     def export(self, format: str) -> None:
-        model = self.selected()
+        model = self.selected_model()
         if model is None:
             return
         title = f"Export {model.name} as {FORMAT_TITLES[format]}"
@@ -307,15 +345,10 @@ class ManageModelsDialog(QDialog):
 
     def _show_listing(self, listing: Listing) -> None:
         self.folder = listing.folder
-        self.table_model.set_models(listing.models)
+        self.table_model.set_models(listing.models, listing.damaged)
         first = listing.models[0].name if listing.models else ""
         self.select(listing.select or (self.current if not listing.done else None) or first)
-        count = len(listing.models)
-        summary = (
-            f"{count} model{'s' if count != 1 else ''} in {listing.folder}"
-            if count
-            else "No models in the library yet: import a weights file or fine-tune a model."
-        )
+        summary = _summary(listing)
         self.status.setText(f"{listing.done}. {summary}" if listing.done else summary)
         self._update_buttons()
         if listing.done:
@@ -334,10 +367,25 @@ class ManageModelsDialog(QDialog):
         self.error.setText(message)
 
     def _update_buttons(self) -> None:
-        selected = self.selected()
-        enabled = not self.runner.running and selected is not None
+        idle = not self.runner.running
+        model = self.selected_model()
         for button in self._model_buttons():
-            button.setEnabled(enabled)
-        has_threshold = selected is not None and selected.threshold is not None
-        self.threshold_button.setEnabled(enabled and has_threshold)
+            button.setEnabled(idle and model is not None)
+        self.delete_button.setEnabled(idle and self.selected() is not None)  # damaged too
+        self.threshold_button.setEnabled(idle and model is not None and model.threshold is not None)
         self.reveal_button.setEnabled(self.folder is not None)
+
+
+def _summary(listing: Listing) -> str:
+    """How many models, and damaged entries, the library holds."""
+    count, damaged = len(listing.models), len(listing.damaged)
+    if not count and not damaged:
+        return "No models in the library yet: import a weights file or fine-tune a model."
+    summary = f"{count} model{'s' if count != 1 else ''} in {listing.folder}"
+    if damaged:
+        them = "it" if damaged == 1 else "them"
+        entries = "entry" if damaged == 1 else "entries"
+        summary += (
+            f"; {damaged} damaged {entries} (greyed): delete {them} and import the model again"
+        )
+    return summary

@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
 from resnet_desktop.app.formatting import format_duration
 from resnet_desktop.app.listing import MovePaths
 from resnet_desktop.app.sorting import SortPreview, move_of, preview_job, sort_job, undo_job
-from resnet_desktop.app.unknown import stored_setup, threshold_range
+from resnet_desktop.app.unknown import StoredSetup, setup_job, threshold_range
 from resnet_desktop.core.errors import remedied
 from resnet_desktop.core.file_steps import Mode
 from resnet_desktop.core.ood import OodSetup
@@ -106,8 +106,9 @@ class SortDialog(QDialog):
         self.listed, self.model, self.catalog_path = listed, model or "", catalog_path
         self.plan: SortPlan | None = None
         # The model's own "unknown" setup: the threshold box edits its score, not a
-        # confidence (a small JSON read, as Manage Models does).
-        self.setup: OodSetup | None = stored_setup(model)
+        # confidence. Read by a first job in the worker; the preview waits for it.
+        self.setup: OodSetup | None = None
+        self.setup_known = model is None  # an undo needs no setup
         self.journal = journal  # of the last sort run here: Undo takes it back
         self._task = ""
         self._gone = 0
@@ -126,9 +127,10 @@ class SortDialog(QDialog):
         self.resize(720, 560)
         if model is None:
             self._undo_only()
+        else:
+            self._task = "setup"
+            self.runner.start(setup_job(model))
         self._update_buttons()
-        if dest and model:
-            self.preview()
 
     def _undo_only(self) -> None:
         for widget in (self.form, self.table, self.sort_button):
@@ -174,39 +176,48 @@ class SortDialog(QDialog):
         layout.addWidget(self._buttons())
 
     def _threshold_row(self) -> QHBoxLayout:
-        """What goes to 'unknown': a model with its own threshold reads its own score (the
-        box starts at that threshold, in the score's range); another model reads the
-        top-1 confidence, only when asked."""
-        setup = self.setup
-        self.threshold_check = QCheckBox("Images under", checked=setup is not None)
-        self.threshold_spin = QDoubleSpinBox(enabled=setup is not None)
-        if setup is None:
-            self.threshold_spin.setSuffix(" %")
-            self.threshold_spin.setDecimals(0)
-            self.threshold_spin.setRange(1, 99)
-            self.threshold_spin.setValue(50)
-            note = "confidence go to 'unknown'"
-        else:
-            self.threshold_check.hide()  # the model always says 'unknown' by its score
-            self.threshold_spin.setDecimals(4)
-            self.threshold_spin.setRange(*threshold_range(setup))
-            self.threshold_spin.setSingleStep(0.01)
-            self.threshold_spin.setValue(setup.threshold)
-            self.threshold_spin.setToolTip(
-                f"The model calls images scoring below this unknown; its own threshold is "
-                f"{setup.threshold:.4g}. Higher sends more images to 'unknown'."
-            )
-            note = f"go to 'unknown' (the model's 'unknown' threshold: {setup.threshold:.4g})"
+        """What goes to 'unknown'; set up by :meth:`_apply_setup` once the setup is read."""
+        self.score_label = QLabel("Images scoring under", visible=False)
+        self.threshold_check = QCheckBox("Images under", enabled=False)
+        self.threshold_spin = QDoubleSpinBox(enabled=False)
+        self.threshold_note = QLabel("(reading the model's 'unknown' setup…)")
         self.threshold_check.toggled.connect(self.threshold_spin.setEnabled)
         self.threshold_check.toggled.connect(self._schedule_preview)
         self.threshold_spin.valueChanged.connect(self._schedule_preview)
         row = QHBoxLayout()
-        if setup is not None:
-            row.addWidget(QLabel("Images scoring under"))
-        for widget in (self.threshold_check, self.threshold_spin, QLabel(note)):
+        for widget in (self.score_label, self.threshold_check, self.threshold_spin):
             row.addWidget(widget)
+        row.addWidget(self.threshold_note)
         row.addStretch(1)
         return row
+
+    def _apply_setup(self, setup: OodSetup | None) -> None:
+        """A model with its own threshold reads its own score (the box starts at that
+        threshold, in the score's range); another model reads the top-1 confidence, only
+        when asked."""
+        self.setup, self.setup_known = setup, True
+        spin = self.threshold_spin
+        if setup is None:
+            spin.setSuffix(" %")
+            spin.setDecimals(0)
+            spin.setRange(1, 99)
+            spin.setValue(50)
+            self.threshold_note.setText("confidence go to 'unknown'")
+            return
+        self.threshold_check.hide()  # the model always says 'unknown' by its score
+        self.score_label.show()
+        spin.setDecimals(4)
+        spin.setRange(*threshold_range(setup))
+        spin.setSingleStep(0.01)
+        spin.setValue(setup.threshold)
+        spin.setToolTip(
+            f"The model calls images scoring below this unknown; its own threshold is "
+            f"{setup.threshold:.4g}. Higher sends more images to 'unknown'."
+        )
+        self.threshold_check.setChecked(True)
+        self.threshold_note.setText(
+            f"go to 'unknown' (the model's 'unknown' threshold: {setup.threshold:.4g})"
+        )
 
     def _preview_table(self) -> QTableView:
         self.folders = QStandardItemModel(0, 4, self)
@@ -250,7 +261,7 @@ class SortDialog(QDialog):
         return value if self.setup is not None else value / 100
 
     def _schedule_preview(self) -> None:
-        if self._busy_sorting():
+        if self._busy_sorting() or self._task == "setup":  # the preview follows the setup
             return
         self.runner.abandon()
         self._show_plan(None)
@@ -340,6 +351,8 @@ class SortDialog(QDialog):
 
     def _on_item(self, event: object) -> None:
         match event:
+            case StoredSetup(setup):
+                self._apply_setup(setup)
             case SortPreview(plan, gone):
                 self._show_plan(plan, gone)
             case SortStarted(total=total) | UndoStarted(total=total):
@@ -383,7 +396,7 @@ class SortDialog(QDialog):
         self.error.setText(message)
 
     def _on_finished(self, _completed: bool) -> None:
-        self._task = ""
+        task, self._task = self._task, ""
         self._update_buttons()
         moves, self._moves = self._moves, []
         if moves:  # also those of a cancelled or failed run
@@ -395,6 +408,8 @@ class SortDialog(QDialog):
             self.undoFinished.emit(end)
         if end is not None and (end.cancelled or isinstance(end, UndoFinished)) and self.model:
             self.preview()  # what is left to sort, or all of it again after an undo
+        elif task == "setup" and self.dest_edit.text().strip():
+            self.preview()  # now that the threshold box is set up
 
     def _busy_sorting(self) -> bool:
         return self.runner.running and self._task in ("sort", "undo")
@@ -409,8 +424,9 @@ class SortDialog(QDialog):
         self.undo_button.setEnabled(not self.runner.running)
         self.cancel_button.setVisible(busy)
         self.close_button.setVisible(not busy)
-        for widget in (self.dest_edit, self.threshold_check, *self.mode_group.buttons()):
+        for widget in (self.dest_edit, *self.mode_group.buttons()):
             widget.setEnabled(not busy)
+        self.threshold_check.setEnabled(not busy and self.setup_known)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Closing stops a run after the file in hand and waits for it: nothing half done."""

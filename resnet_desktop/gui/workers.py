@@ -28,6 +28,7 @@ from resnet_desktop.core.errors import (
     REMEDY_CPU,
     REMEDY_ENGINE_OPENVINO,
     REMEDY_ENGINE_TORCH,
+    REMEDY_LIBRARY_REMOVE,
     REMEDY_NO_WEIGHTS,
     REMEDY_SORT_COPY_OR_LINK,
     REMEDY_SORT_FINISH_UNDO,
@@ -52,6 +53,7 @@ REMEDIES = {
     REMEDY_SORT_SAME_MODE: "so sort by {mode} again to finish it, or undo it with "
     "Edit → Undo Sort… on that folder",
     REMEDY_SORT_FINISH_UNDO: "so finish it with Edit → Undo Sort… on that folder",
+    REMEDY_LIBRARY_REMOVE: "so remove it in Model → Manage Models… and import the model again",
 }
 Remedies = Mapping[str, str]
 

@@ -16,6 +16,7 @@ import torch
 
 from resnet_desktop.core import library as library_module
 from resnet_desktop.core import paths, zoo
+from resnet_desktop.core.errors import REMEDY_LIBRARY_REMOVE
 from resnet_desktop.core.library import LibraryError, ModelLibrary, check_name
 from resnet_desktop.core.locking import file_lock
 from resnet_desktop.core.networks import build_network
@@ -303,8 +304,9 @@ def test_import_file_refuses_bad_files_and_names(library, tmp_path):
 def test_damaged_weights_file_is_reported(library):
     add(library)
     (library.root / "pets.safetensors").write_bytes(b"garbage")
-    with pytest.raises(LibraryError, match="cannot read the weights of 'pets'"):
+    with pytest.raises(LibraryError, match="cannot read the weights of 'pets'") as raised:
         library.load_state_dict("pets")
+    assert raised.value.remedy == REMEDY_LIBRARY_REMOVE  # remove it, import it again
 
 
 def test_listing_models_and_cached_weights_does_not_import_torch(library):
@@ -469,7 +471,8 @@ def test_damaged_entries_are_listed_with_the_reason(library, changes, reason):
     assert damaged.name == "pets" and reason in damaged.reason
     with pytest.raises(LibraryError, match="damaged") as raised:
         library.get("pets")
-    assert reason in str(raised.value) and "models remove pets" in str(raised.value)
+    assert reason in str(raised.value)
+    assert (raised.value.remedy, raised.value.fields) == (REMEDY_LIBRARY_REMOVE, {"name": "pets"})
     assert library.exists("pets") and "pets" not in library
     with pytest.raises(LibraryError, match=r"a damaged library entry named 'pets' exists"):
         add(library)

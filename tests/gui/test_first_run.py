@@ -120,6 +120,7 @@ def test_the_window_words_every_remedy_with_its_menu():
     assert "Model → Import Weights File…" in REMEDIES[errors.REMEDY_WEIGHTS_FILE]
     assert not any("--" in text for text in REMEDIES.values())
     assert "Edit → Undo Sort…" in REMEDIES[errors.REMEDY_SORT_FINISH_UNDO]
+    assert "Model → Manage Models…" in REMEDIES[errors.REMEDY_LIBRARY_REMOVE]
 
 
 def test_each_remedy_takes_the_same_fields_in_both_front_ends():

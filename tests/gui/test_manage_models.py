@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from PySide6.QtCore import QUrl
+from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QAction, QDesktopServices
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
@@ -33,13 +33,13 @@ def cells(dialog: ManageModelsDialog, row: int = 0) -> list[str]:
 
 def test_the_library_is_listed_in_a_worker(qtbot, tiny_model, monkeypatch):
     readers = []
-    original = ModelLibrary.list
+    original = ModelLibrary.contents
 
     def recording(self):
         readers.append(threading.current_thread())
         return original(self)
 
-    monkeypatch.setattr(ModelLibrary, "list", recording)
+    monkeypatch.setattr(ModelLibrary, "contents", recording)
     dialog = ManageModelsDialog()
     qtbot.addWidget(dialog)
     with qtbot.waitSignal(dialog.listed, timeout=TIMEOUT):
@@ -118,6 +118,37 @@ def test_delete_asks_first(qtbot, dialog, tiny_model):
         box.button(QMessageBox.StandardButton.Yes).click()
     assert ModelLibrary().list() == []
     assert dialog.table_model.rowCount() == 0 and "No models" in dialog.status.text()
+
+
+def test_a_damaged_entry_is_greyed_with_the_reason_and_can_be_deleted(qtbot, tiny_model):
+    """A JSON file that cannot be used is listed after the models, greyed with why; only
+    Delete… acts on it, after asking, and its file goes (the CLI's ``models remove``)."""
+    library = ModelLibrary()
+    (library.root / "broken.json").write_text("{not json", encoding="utf-8")
+    dialog = ManageModelsDialog(current=tiny_model)
+    qtbot.addWidget(dialog)
+    with qtbot.waitSignal(dialog.listed, timeout=TIMEOUT):
+        dialog.show()
+    assert dialog.table_model.rowCount() == 2 and cells(dialog, 0)[0] == tiny_model
+    name, problem, *_ = cells(dialog, 1)
+    assert name == "broken" and problem.startswith("Damaged: Expecting property name")
+    foreground = [dialog.table_model.index(row, 0).data(Qt.ItemDataRole.ForegroundRole)
+                  for row in (0, 1)]  # fmt: skip
+    assert foreground[0] is None and foreground[1] is not None  # greyed
+    assert "1 damaged entry" in dialog.status.text()
+    dialog.table.selectRow(1)
+    assert dialog.delete_button.isEnabled()
+    others = (dialog.rename_button, dialog.classes_button, dialog.threshold_button)
+    assert not any(button.isEnabled() for button in (*others, dialog.export_button))
+    dialog.delete_button.click()
+    box = dialog.findChild(QMessageBox)
+    assert "damaged entry “broken”" in box.text() and "Expecting property name" in box.text()
+    with qtbot.waitSignal(dialog.modelsChanged, timeout=TIMEOUT):
+        box.button(QMessageBox.StandardButton.Yes).click()
+    assert library.damaged() == [] and not (library.root / "broken.json").exists()
+    assert [m.name for m in library.list()] == [tiny_model]
+    assert dialog.table_model.rowCount() == 1 and "damaged" not in dialog.status.text()
+    dialog.close()
 
 
 def test_show_files_opens_the_library_folder(dialog, monkeypatch):

@@ -123,6 +123,27 @@ def test_a_model_with_its_own_threshold_sorts_by_its_score(qtbot, photos, tiny_m
             "2", "0"] in table(dialog)  # fmt: skip
 
 
+def test_the_model_setup_is_read_off_the_gui_thread(
+    qtbot, photos, tiny_model, tmp_path, monkeypatch
+):
+    """Opening the dialog reads no model metadata on the GUI thread: a first job reads
+    the model's setup, and the threshold box is set up when it arrives."""
+    from resnet_desktop.core import library
+
+    threads: list[threading.Thread] = []
+    real = library.read_json
+
+    def recording(*args, **kwargs):
+        threads.append(threading.current_thread())
+        return real(*args, **kwargs)
+
+    give_setup(tiny_model, -0.5)
+    monkeypatch.setattr(library, "read_json", recording)
+    dialog = make_dialog(qtbot, photos, tiny_model, tmp_path / "sorted")
+    assert threads and threading.main_thread() not in threads
+    assert dialog.setup is not None and dialog.threshold_spin.value() == -0.5
+
+
 def give_setup(name: str, threshold: float) -> None:
     """A kNN "unknown" setup in the model's metadata, as fine-tuning stores it."""
     path = ModelLibrary().root / f"{name}.json"
