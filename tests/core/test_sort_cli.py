@@ -6,7 +6,6 @@ import csv
 import dataclasses
 import json
 import os
-import signal
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +24,7 @@ from resnet_desktop.core.predictor import Prediction
 from resnet_desktop.core.sort_journal import PREFIX, read_journal
 from resnet_desktop.core.sorting import FileFailed
 from resnet_desktop.core.zoo import CIFAR10_CLASSES, Preprocess
+from tests.helpers import press_ctrl_c
 
 RUN = RunInfo("cpu", "fp32", "torch")
 
@@ -275,9 +275,7 @@ def test_ctrl_c_stops_after_a_file_and_the_same_command_finishes(
         for number, event in enumerate(real_run_sort(*args, **kwargs)):
             yield event
             if number == 3:  # the third file is done: Ctrl+C
-                # The handler itself, not a real SIGINT: after the OpenVINO tests the main
-                # thread's alternate signal stack is unmapped and any delivery segfaults.
-                signal.getsignal(signal.SIGINT)(signal.SIGINT, None)
+                press_ctrl_c()
 
     monkeypatch.setattr(sort_command, "run_sort", interrupted_after_two)
     args = sort_args(tmp_path, catalog_path, tiny_model, "--link")
